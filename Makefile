@@ -1,0 +1,67 @@
+# The README's commands. Everything installs into .venv; nothing touches the system Python.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+SERVE_PORT ?= 8000
+WORKERS ?= 2
+PYTEST_ARGS ?=
+
+.PHONY: run serve demo test lint typecheck pytest install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## make run: install, migrate the embedded SQLite database under instance/, serve on :5000
+run: install
+	$(BIN)/flask-tracking db upgrade
+	@echo "Flask-Tracking is running on http://$(HOST):$(PORT)  (Ctrl+C to stop)"
+	$(BIN)/flask-tracking run --host $(HOST) --port $(PORT)
+
+## make serve: the production server (Granian) on :8000
+serve: install
+	$(BIN)/flask-tracking db upgrade
+	$(BIN)/flask-tracking serve --host $(HOST) --port $(SERVE_PORT) --workers $(WORKERS)
+
+## make demo: a demo user and site with a few weeks of visits
+demo: install
+	$(BIN)/flask-tracking db upgrade
+	$(BIN)/flask-tracking demo
+
+## make test: lint, type checks, then the whole suite on SQLite (and on PostgreSQL when
+## TEST_DATABASE_URL is set, as .ci/run does)
+test: install-dev lint typecheck pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+	  echo "== pytest on SQLite, then on PostgreSQL ($$TEST_DATABASE_URL)"; \
+	  TEST_DATABASE_URL= $(BIN)/pytest $(PYTEST_ARGS) && \
+	  $(BIN)/pytest $(PYTEST_ARGS); \
+	else \
+	  echo "== PostgreSQL leg SKIPPED: TEST_DATABASE_URL is not set (.ci/run sets it)."; \
+	  echo "== pytest on SQLite"; \
+	  $(BIN)/pytest $(PYTEST_ARGS); \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,115 @@
+"""Flask-Tracking: self-hosted, privacy-friendly web analytics."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.utils import import_string
+
+from flask_tracking.config import DEFAULT_SECRET_KEY, configuration_from_environment
+
+__all__ = ["create_app"]
+
+
+def create_app(config: type | str | None = None) -> Flask:
+    """Build the application: configure, bind extensions, register everything it serves."""
+    app = Flask(__name__, instance_relative_config=True)
+    configure(app, config)
+    configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def configure(app: Flask, config: type | str | None) -> None:
+    """Load the configuration class, then let the environment override any key."""
+    if config is None:
+        config = configuration_from_environment()
+    elif isinstance(config, str):
+        config = import_string(config)
+    app.config.from_object(config)
+    for plain in ("DATABASE_URL", "SECRET_KEY"):
+        if os.environ.get(plain):
+            key = "SQLALCHEMY_DATABASE_URI" if plain == "DATABASE_URL" else plain
+            app.config[key] = os.environ[plain]
+    app.config.from_prefixed_env("FLASK_TRACKING")
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
+    if config.__name__ == "ProductionConfiguration":
+        refuse_default_secret(app.config)
+    if int(app.config["PROXY_COUNT"]) > 0:
+        # Only the last PROXY_COUNT hops of X-Forwarded-For are ours to trust.
+        hops = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+
+def database_uri(app: Flask) -> str:
+    """Return the SQLAlchemy URL, defaulting to SQLite under instance/ and psycopg 3 for PG."""
+    uri = app.config.get("SQLALCHEMY_DATABASE_URI")
+    if not uri:
+        os.makedirs(app.instance_path, exist_ok=True)
+        return "sqlite:///" + os.path.join(app.instance_path, "flask_tracking.db")
+    for prefix in ("postgres://", "postgresql://"):
+        if uri.startswith(prefix):
+            return "postgresql+psycopg://" + uri.removeprefix(prefix)
+    return str(uri)
+
+
+def refuse_default_secret(config: dict[str, Any]) -> None:
+    """Stop production from starting with a missing or well-known secret key."""
+    secret = config.get("SECRET_KEY")
+    if not secret or secret == DEFAULT_SECRET_KEY or len(str(secret)) < 16:
+        raise RuntimeError(
+            "Refusing to start: set SECRET_KEY (at least 16 random characters, e.g. "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`) for production."
+        )
+
+
+def configure_logging(app: Flask) -> None:
+    """Attach contextual console logging and the optional rotating error file."""
+    from flask_tracking import logs
+
+    logs.init_app(app)
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the extension singletons and the GeoIP provider to this app."""
+    from flask_tracking import database, geo
+    from flask_tracking.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    database.init_app(app)
+    migrate.init_app(app, db, directory=database.MIGRATIONS_DIRECTORY, render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    geo.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the users and tracking blueprints."""
+    from flask_tracking.tracking.views import tracking
+    from flask_tracking.urls import IdConverter
+    from flask_tracking.users.views import users
+
+    app.url_map.converters["id"] = IdConverter
+    app.register_blueprint(users)
+    app.register_blueprint(tracking)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Send every HTTP error and unhandled exception through one handler."""
+    from flask_tracking import errors
+
+    errors.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the flask-tracking commands (serve, demo) to the CLI."""
+    from flask_tracking import cli
+
+    cli.init_app(app)

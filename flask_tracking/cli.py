@@ -1,0 +1,55 @@
+"""The flask-tracking command line: Flask's commands plus serve and demo."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+
+
+def main() -> None:
+    """Run the flask-tracking command group bound to create_app."""
+    from flask_tracking import create_app
+
+    cli = FlaskGroup(name="flask-tracking", create_app=lambda: create_app(),
+                     help="Self-hosted, privacy-friendly web analytics.")
+    cli.main(prog_name="flask-tracking")
+
+
+def init_app(app: Flask) -> None:
+    """Add serve and demo to the app's CLI."""
+    app.cli.add_command(serve)
+    app.cli.add_command(demo)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=os.cpu_count() or 1, show_default=True,
+              type=click.IntRange(1, 64), help="Worker processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the app with Granian, the production WSGI server."""
+    argv = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", host,
+            "--port", str(port), "--workers", str(workers), "--no-ws",
+            "flask_tracking.wsgi:app"]
+    click.echo(f"Serving Flask-Tracking on http://{host}:{port} with {workers} worker(s)")
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with the server
+
+
+@click.command()
+@click.option("--email", default="demo@example.com", show_default=True)
+@click.option("--password", default="demo-password", show_default=True)
+@click.option("--days", default=28, show_default=True, type=click.IntRange(1, 365))
+@click.option("--visits", default=3000, show_default=True, type=click.IntRange(1, 1_000_000))
+@with_appcontext
+def demo(email: str, password: str, days: int, visits: int) -> None:
+    """Create a demo user and site with generated visits, and say how to log in."""
+    from flask_tracking.demo import create_demo
+
+    result = create_demo(email, password, days=days, visits=visits)
+    click.echo(f"Demo site {result.site_url} has {result.visits} visits over {days} days.")
+    click.echo(f"Log in at /login/ with email {email} and password {password}")

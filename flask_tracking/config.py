@@ -1,0 +1,92 @@
+"""Configuration classes; every key can be overridden from the environment."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+DEFAULT_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - the known value production refuses
+
+
+class BaseConfiguration:
+    """Settings shared by every configuration."""
+
+    DEBUG = False
+    TESTING = False
+    SECRET_KEY = DEFAULT_SECRET_KEY
+    # None means "the embedded SQLite database under instance/" (resolved in create_app).
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    HASH_ROUNDS = 210_000
+    MIN_PASSWORD_LENGTH = 8
+    LOGIN_RATE_LIMIT_IP = "20 per 10 minutes"
+    LOGIN_RATE_LIMIT_EMAIL = "5 per 10 minutes"
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    PROXY_COUNT = 0
+    STORE_VISITOR_IP = False
+    RESPECT_DNT = True
+    MAX_URL_LENGTH = 2048
+    VISITS_PER_PAGE = 50
+    GEOIP_PROVIDER = "mmdb"
+    GEOIP_DATABASE_PATH: str | None = None
+    GEOIP_HTTP_URL: str | None = None
+    GEOIP_HTTP_TIMEOUT = 0.5
+    GEOIP_CACHE_SIZE = 10_000
+    LOG_LEVEL = "INFO"
+    LOG_FORMAT = "text"
+    ERROR_LOG_PATH: str | None = None
+
+
+class DevelopmentConfiguration(BaseConfiguration):
+    """Local development: debug on, readable errors."""
+
+    DEBUG = True
+    HASH_ROUNDS = 1_000
+
+
+DebugConfiguration = DevelopmentConfiguration  # the original tutorial's name
+
+
+class TestConfiguration(BaseConfiguration):
+    """Fast, isolated tests: in-memory SQLite, CSRF off, one hash round."""
+
+    TESTING = True
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    WTF_CSRF_ENABLED = False
+    HASH_ROUNDS = 1
+    GEOIP_PROVIDER = "none"
+    RATELIMIT_ENABLED = True
+
+
+class ProductionConfiguration(BaseConfiguration):
+    """Production: secure cookies and a real secret key, or no start at all."""
+
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+
+
+CONFIGURATIONS: dict[str, type[BaseConfiguration]] = {
+    "development": DevelopmentConfiguration,
+    "debug": DevelopmentConfiguration,
+    "production": ProductionConfiguration,
+    "test": TestConfiguration,
+    "testing": TestConfiguration,
+}
+
+
+def configuration_from_environment() -> type[BaseConfiguration]:
+    """Return the configuration class named by FLASK_TRACKING_CONFIG (default development)."""
+    name = os.environ.get("FLASK_TRACKING_CONFIG", "development").strip().lower()
+    try:
+        return CONFIGURATIONS[name]
+    except KeyError:
+        choices = ", ".join(sorted(CONFIGURATIONS))
+        raise RuntimeError(f"FLASK_TRACKING_CONFIG={name!r} is not one of: {choices}") from None

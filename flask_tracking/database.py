@@ -1,0 +1,44 @@
+"""Database engine settings: SQLite in WAL mode with foreign keys; where migrations live."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from flask_tracking.extensions import db
+
+MIGRATIONS_DIRECTORY = os.path.join(os.path.dirname(__file__), "migrations")
+
+
+def init_app(app: Flask) -> None:
+    """Tune every new SQLite connection of this app's engine."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _postgresql_utc)
+
+
+def _postgresql_utc(dbapi_connection: Any, _record: Any) -> None:
+    """Make date() and date_trunc() on timestamptz columns work in UTC."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET TIME ZONE 'UTC'")
+    cursor.close()
+    dbapi_connection.commit()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Turn on foreign keys and WAL so readers never block the writer."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA journal_mode")
+    if cursor.fetchone()[0] != "memory":
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,61 @@
+"""One handler for every HTTP error and unhandled exception: an HTML page or a JSON body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, jsonify, render_template, request
+from jinja2 import TemplateNotFound
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response
+
+# Paths whose clients are programs, not people: they always get JSON.
+JSON_PATH_PREFIXES = ("/api/",)
+JSON_ENDPOINTS = frozenset({"tracking.add_visit"})
+
+
+def init_app(app: Flask) -> None:
+    """Register the handler for every exception."""
+    app.register_error_handler(Exception, handle_error)
+
+
+def json_error(status: int, code: str, message: str,
+               details: dict[str, Any] | None = None) -> Response:
+    """Return the one JSON error envelope the app uses."""
+    body = {"error": {"status": status, "code": code, "message": message,
+                      "details": details or {}}}
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def wants_json() -> bool:
+    """Tell whether this request should be answered in JSON rather than HTML."""
+    if request.endpoint in JSON_ENDPOINTS or request.path.startswith(JSON_PATH_PREFIXES):
+        return True
+    accept = request.accept_mimetypes
+    return accept["application/json"] > accept["text/html"]
+
+
+def handle_error(error: Exception) -> Response | tuple[str, int]:
+    """Render an HTTP error with its own status; log and hide anything unexpected as a 500."""
+    if not isinstance(error, HTTPException):
+        current_app.logger.exception("unhandled exception")
+        error = InternalServerError()
+    status = error.code or 500
+    if wants_json():
+        code = (error.name or "error").lower().replace(" ", "_")
+        response = json_error(status, code, error.description or error.name)
+        for name, value in error.get_headers():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
+        return response
+    try:
+        page = render_template(f"errors/{status}.html", error=error)
+    except TemplateNotFound:
+        page = render_template("errors/generic.html", error=error)
+    response = Response(page, status=status, mimetype="text/html")
+    for name, value in error.get_headers():
+        if name.lower() == "retry-after":
+            response.headers[name] = value
+    return response

@@ -1,0 +1,8 @@
+"""The write path: validate a hit, enrich it in named steps, store it."""
+
+from __future__ import annotations
+
+from flask_tracking.ingest.hit import Hit, InvalidHit, UnknownSite
+from flask_tracking.ingest.pipeline import IngestSettings, Outcome, record_visit
+
+__all__ = ["Hit", "IngestSettings", "InvalidHit", "Outcome", "UnknownSite", "record_visit"]

@@ -1,0 +1,103 @@
+"""A raw hit as it arrived, and its validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+MAX_EVENT_LENGTH = 120
+MAX_REFERRER_LENGTH = 2048
+DEFAULT_EVENT = "pageview"
+
+
+class InvalidHit(Exception):
+    """A hit with bad input; `errors` maps each field to what is wrong with it."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors
+
+
+class UnknownSite(Exception):
+    """A hit for a site that does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """Plain values taken from one collector request (no Flask objects past this point)."""
+
+    site_id: int
+    url: str | None
+    referrer: str | None
+    event: str | None
+    user_agent: str
+    ip: str | None
+    do_not_track: bool
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CleanHit:
+    """A hit whose fields passed validation."""
+
+    site_id: int
+    url: str
+    referrer: str | None
+    event: str
+    user_agent: str
+    ip: str | None
+    do_not_track: bool
+    received_at: datetime
+
+
+def _has_control_chars(value: str) -> bool:
+    # NUL and friends break PostgreSQL text columns and forge log lines; no URL needs them.
+    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
+
+
+def _check_url(value: str | None, max_length: int) -> str | None:
+    """Return what is wrong with a page URL, or None."""
+    if not value:
+        return "Missing: pass a `url` parameter or send a Referer header."
+    if len(value) > max_length:
+        return f"Too long: at most {max_length} characters."
+    if _has_control_chars(value):
+        return "Contains control characters."
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return "Not a valid URL."
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "Must be an absolute http:// or https:// URL."
+    return None
+
+
+def validate(hit: Hit, max_url_length: int) -> CleanHit:
+    """Return the hit with defaults applied, or raise InvalidHit naming every bad field."""
+    errors: dict[str, str] = {}
+    url = (hit.url or "").strip()
+    if problem := _check_url(url, max_url_length):
+        errors["url"] = problem
+    referrer = (hit.referrer or "").strip() or None
+    if referrer is not None and len(referrer) > MAX_REFERRER_LENGTH:
+        errors["ref"] = f"Too long: at most {MAX_REFERRER_LENGTH} characters."
+    elif referrer is not None and _has_control_chars(referrer):
+        errors["ref"] = "Contains control characters."
+    event = (hit.event or "").strip() or DEFAULT_EVENT
+    if len(event) > MAX_EVENT_LENGTH:
+        errors["event"] = f"Too long: at most {MAX_EVENT_LENGTH} characters."
+    elif _has_control_chars(event):
+        errors["event"] = "Contains control characters."
+    if errors:
+        raise InvalidHit(errors)
+    return CleanHit(
+        site_id=hit.site_id,
+        url=url,
+        referrer=referrer,
+        event=event,
+        user_agent=hit.user_agent,
+        ip=hit.ip,
+        do_not_track=hit.do_not_track,
+        received_at=hit.received_at,
+    )

@@ -1,0 +1,1 @@
+"""The read path: pure query functions from (site, range) to plain data."""

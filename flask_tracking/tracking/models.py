@@ -1,0 +1,70 @@
+"""Sites and the visits recorded for them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Float, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from flask_tracking.extensions import db
+from flask_tracking.users.models import User, utcnow
+
+
+class Site(db.Model):  # type: ignore[name-defined,misc]
+    """A website whose visits an owner tracks."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    base_url: Mapped[str] = mapped_column(String(2048))
+    name: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    owner: Mapped[User] = relationship()
+    # The database deletes visits with their site (ON DELETE CASCADE); no ORM round trip.
+    visits: Mapped[list[Visit]] = relationship(
+        back_populates="site", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def display_name(self) -> str:
+        """Return the name, or the base URL when no name was given."""
+        return self.name or self.base_url
+
+    def __repr__(self) -> str:
+        return f"<Site {self.id} {self.base_url}>"
+
+
+class Visit(db.Model):  # type: ignore[name-defined,misc]
+    """One tracked request: a page view or a named event."""
+
+    __tablename__ = "visits"
+    __table_args__ = (Index("ix_visits_site_date", "site_id", "date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    date: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    event: Mapped[str] = mapped_column(String(120), default="pageview")
+    url: Mapped[str] = mapped_column(Text)
+    referrer: Mapped[str | None] = mapped_column(Text)
+    browser: Mapped[str | None] = mapped_column(String(64))
+    browser_version: Mapped[str | None] = mapped_column(String(32))
+    os: Mapped[str | None] = mapped_column(String(64))
+    device: Mapped[str | None] = mapped_column(String(16))
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    city: Mapped[str | None] = mapped_column(String(128))
+    postal_code: Mapped[str | None] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(128))
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    country_name: Mapped[str | None] = mapped_column(String(128))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+
+    site: Mapped[Site] = relationship(back_populates="visits")
+
+    @property
+    def location(self) -> str:
+        """Return "City, ZIP" with missing parts left out; never "None"."""
+        return ", ".join(part for part in (self.city, self.postal_code) if part)

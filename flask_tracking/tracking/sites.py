@@ -1,0 +1,73 @@
+"""Site rules: URL normalisation, ownership, create, update, delete."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import select
+
+from flask_tracking.extensions import db
+from flask_tracking.tracking.models import Site
+from flask_tracking.users.models import User
+
+
+class InvalidSiteURL(ValueError):
+    """Raised for a base URL that cannot be a website's address."""
+
+
+def normalise_base_url(raw: str) -> str:
+    """Return 'scheme://host[:port][/path]' for a user-typed site address."""
+    text = raw.strip()
+    if not text:
+        raise InvalidSiteURL("Enter the address of your site.")
+    if "://" not in text:
+        text = "https://" + text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise InvalidSiteURL("That address is not a valid URL.") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise InvalidSiteURL("Only http:// and https:// sites can be tracked.")
+    host = (parts.hostname or "").rstrip(".")
+    if not host or any(ch.isspace() for ch in host) or parts.username or parts.password:
+        raise InvalidSiteURL("That address has no valid host name.")
+    netloc = host.encode("idna").decode("ascii") if not host.isascii() else host.lower()
+    if ":" in netloc:
+        netloc = f"[{netloc}]"  # IPv6 literal
+    if port is not None:
+        netloc += f":{port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
+
+
+def sites_of(user: User) -> list[Site]:
+    """Return the user's sites, oldest first."""
+    return list(db.session.scalars(select(Site).where(Site.owner_id == user.id).order_by(Site.id)))
+
+
+def owned_site(user: User, site_id: int) -> Site | None:
+    """Return the site only if this user owns it (else None, like a missing one)."""
+    site = db.session.get(Site, site_id)
+    return site if site is not None and site.owner_id == user.id else None
+
+
+def create_site(owner: User, base_url: str, name: str = "") -> Site:
+    """Add a site for its owner."""
+    site = Site(owner=owner, base_url=normalise_base_url(base_url), name=name.strip())
+    db.session.add(site)
+    db.session.commit()
+    return site
+
+
+def update_site(site: Site, base_url: str, name: str = "") -> Site:
+    """Change a site's address and name."""
+    site.base_url = normalise_base_url(base_url)
+    site.name = name.strip()
+    db.session.commit()
+    return site
+
+
+def delete_site(site: Site) -> None:
+    """Delete a site and, through the foreign key cascade, all its visits."""
+    db.session.delete(site)
+    db.session.commit()

@@ -1,0 +1,157 @@
+"""Sites pages and the visit collector."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from flask_tracking import ingest
+from flask_tracking.errors import json_error
+from flask_tracking.extensions import csrf
+from flask_tracking.reports import visits as visits_report
+from flask_tracking.tracking import sites as site_rules
+from flask_tracking.tracking.forms import SiteForm
+from flask_tracking.urls import is_http_url
+from flask_tracking.tracking.models import Site
+from flask_tracking.tracking.snippet import TRANSPARENT_GIF, snippet_for
+from flask_tracking.users.forms import ConfirmForm
+
+tracking = Blueprint("tracking", __name__)
+tracking.add_app_template_test(is_http_url, "http_url")
+
+
+def _own_site_or_404(site_id: int) -> Site:
+    """Return the current user's site; another user's site is as missing as a deleted one."""
+    site = site_rules.owned_site(current_user, site_id)
+    if site is None:
+        abort(404)
+    return site
+
+
+@tracking.route("/")
+def index() -> str:
+    """Show the landing page, or the user's sites."""
+    if current_user.is_authenticated:
+        return render_template("tracking/index.html", sites=site_rules.sites_of(current_user))
+    return render_template("tracking/index.html", sites=None)
+
+
+@tracking.route("/sites/", methods=["GET", "POST"])
+@login_required
+def view_sites() -> str | Response:
+    """List the user's sites and add one."""
+    form = SiteForm()
+    if form.validate_on_submit():
+        site = site_rules.create_site(current_user, form.base_url.data or "", form.name.data or "")
+        flash(f"Added {site.display_name}. Paste the snippet below into your pages.", "success")
+        return redirect(url_for(".view_site_visits", site_id=site.id))
+    return render_template("tracking/sites.html", sites=site_rules.sites_of(current_user),
+                           form=form)
+
+
+@tracking.route("/sites/<id:site_id>")
+@login_required
+def view_site_visits(site_id: int) -> str:
+    """Show a site's snippet, its 30-day summary and its visits, newest first."""
+    site = _own_site_or_404(site_id)
+    page = request.args.get("page", 1, type=int) or 1
+    per_page = int(current_app.config["VISITS_PER_PAGE"])
+    return render_template(
+        "tracking/site.html",
+        site=site,
+        snippet=snippet_for(site),
+        summary=visits_report.summarise(site.id),
+        visits=visits_report.visit_page(site.id, page, per_page),
+    )
+
+
+@tracking.route("/sites/<id:site_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_site(site_id: int) -> str | Response:
+    """Change a site's address or name."""
+    site = _own_site_or_404(site_id)
+    form = SiteForm(obj=site)
+    if form.validate_on_submit():
+        site_rules.update_site(site, form.base_url.data or "", form.name.data or "")
+        flash("Site updated.", "success")
+        return redirect(url_for(".view_site_visits", site_id=site.id))
+    return render_template("tracking/site_edit.html", site=site, form=form)
+
+
+@tracking.route("/sites/<id:site_id>/delete", methods=["GET", "POST"])
+@login_required
+def delete_site(site_id: int) -> str | Response:
+    """Ask for confirmation, then delete a site with all its visits."""
+    site = _own_site_or_404(site_id)
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        name = site.display_name
+        site_rules.delete_site(site)
+        flash(f"Deleted {name} and all its visits.", "info")
+        return redirect(url_for(".view_sites"))
+    return render_template("tracking/site_delete.html", site=site, form=form)
+
+
+@tracking.route("/sites/<id:site_id>/visit", methods=["GET", "POST"])
+@csrf.exempt
+def add_visit(site_id: int) -> Response:
+    """Record a visit from any origin: 204 (or a 1x1 GIF for images), 4xx JSON on bad input."""
+    values = request.values
+    hit = ingest.Hit(
+        site_id=site_id,
+        url=values.get("url") or request.headers.get("Referer"),
+        referrer=values.get("ref"),
+        event=values.get("event"),
+        user_agent=request.headers.get("User-Agent", ""),
+        ip=request.remote_addr,
+        do_not_track=request.headers.get("DNT") == "1",
+        received_at=datetime.now(UTC),
+    )
+    config = current_app.config
+    settings = ingest.IngestSettings(
+        respect_dnt=bool(config["RESPECT_DNT"]),
+        store_visitor_ip=bool(config["STORE_VISITOR_IP"]),
+        max_url_length=int(config["MAX_URL_LENGTH"]),
+    )
+    try:
+        outcome = ingest.record_visit(hit, settings)
+    except ingest.InvalidHit as error:
+        response = json_error(400, "invalid_visit", "The visit was not recorded.", error.errors)
+    except ingest.UnknownSite:
+        response = json_error(404, "unknown_site", f"There is no site {site_id}.")
+    else:
+        response = _acknowledge()
+        if outcome.dropped:
+            response.headers["X-Tracking-Dropped"] = outcome.dropped
+    return response
+
+
+def _acknowledge() -> Response:
+    """Answer an image request with a 1x1 GIF (so no broken-image icon), anything else 204."""
+    if "image/" in request.headers.get("Accept", ""):
+        return Response(TRANSPARENT_GIF, status=200, mimetype="image/gif")
+    return Response(status=204)
+
+
+@tracking.after_app_request
+def _collector_headers(response: Response) -> Response:
+    """Let any origin send visits (preflights and errors too), without credentials, uncached."""
+    if request.endpoint != "tracking.add_visit":
+        return response
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+    response.headers["Cache-Control"] = "no-store, max-age=0"
+    return response

@@ -1,0 +1,66 @@
+"""Account rules: registration, authentication, rehashing on login."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from flask_tracking.extensions import db
+from flask_tracking.users.models import User
+from flask_tracking.users.passwords import hash_password, needs_rehash, verify_password
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(rounds: int) -> str:
+    """Return a hash to verify against when the email is unknown, so both failures cost the same."""
+    return hash_password("not-a-real-password", rounds)
+
+
+class EmailTaken(Exception):
+    """Raised when registering an email that already has an account."""
+
+
+def normalise_email(email: str) -> str:
+    """Return the email as stored: trimmed and lower-cased."""
+    return email.strip().lower()
+
+
+def find_user(email: str) -> User | None:
+    """Return the user with this email, if any."""
+    return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def register(email: str, password: str, name: str = "") -> User:
+    """Create and return a user; raise EmailTaken if the email is in use."""
+    rounds = int(current_app.config["HASH_ROUNDS"])
+    user = User(
+        email=normalise_email(email),
+        name=name.strip(),
+        password_hash=hash_password(password, rounds),
+    )
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Two requests raced past the form's uniqueness check; the unique index caught it.
+        db.session.rollback()
+        raise EmailTaken(email) from None
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """Return the user when email and password match, re-hashing stale hashes."""
+    rounds = int(current_app.config["HASH_ROUNDS"])
+    user = find_user(email)
+    if user is None:
+        verify_password(password, _dummy_hash(rounds))
+        return None
+    if not verify_password(password, user.password_hash):
+        return None
+    if needs_rehash(user.password_hash, rounds):
+        user.password_hash = hash_password(password, rounds)
+        db.session.commit()
+    return user

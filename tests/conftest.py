@@ -1,0 +1,151 @@
+"""Shared fixtures: an app on a freshly migrated database, clients, and data factories."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from flask_tracking import create_app
+from flask_tracking.config import TestConfiguration
+from flask_tracking.extensions import db
+from flask_tracking.tracking.models import Site
+from flask_tracking.users import accounts
+from flask_tracking.users.models import User
+
+# Set by .ci/run: the same suite then runs against a real PostgreSQL on loopback.
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _clean_environment() -> Iterator[None]:
+    """Keep a developer's own settings (and database!) out of the tests."""
+    saved = {k: v for k, v in os.environ.items()
+             if k.startswith("FLASK_TRACKING_") or k in ("DATABASE_URL", "SECRET_KEY")}
+    for key in saved:
+        del os.environ[key]
+    yield
+    os.environ.update(saved)
+
+
+def make_app(**overrides: Any) -> Flask:
+    """Create a test app on a migrated database, with config overrides."""
+    settings = {"SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL or "sqlite://", **overrides}
+    config = type("Config", (TestConfiguration,), settings)
+    app = create_app(config)
+    with app.app_context():
+        upgrade()
+    return app
+
+
+def _empty_database(app: Flask) -> None:
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+            db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app_factory() -> Iterator[Any]:
+    """Build apps with particular settings; their databases are emptied afterwards."""
+    apps: list[Flask] = []
+
+    def factory(**overrides: Any) -> Flask:
+        apps.append(make_app(**overrides))
+        return apps[-1]
+
+    yield factory
+    for app in apps:
+        _empty_database(app)
+
+
+@pytest.fixture
+def app(app_factory: Any) -> Flask:
+    """The application under the test configuration."""
+    return app_factory()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client that does not keep the app context open."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """A runner for the app's CLI commands."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app: Flask) -> Any:
+    """Create users: make_user(email=..., password=..., name=...)."""
+
+    def factory(email: str = "owner@example.com", password: str = PASSWORD,
+                name: str = "Owner") -> User:
+        with app.app_context():
+            user = accounts.register(email, password, name)
+            db.session.refresh(user)  # load the attributes the commit expired, then detach
+            db.session.expunge(user)
+            return user
+
+    return factory
+
+
+@pytest.fixture
+def make_site(app: Flask) -> Any:
+    """Create sites: make_site(owner, base_url=...) returns the site id."""
+
+    def factory(owner: User, base_url: str = "https://example.com", name: str = "") -> int:
+        with app.app_context():
+            site = Site(owner_id=owner.id, base_url=base_url, name=name)
+            db.session.add(site)
+            db.session.commit()
+            return site.id
+
+    return factory
+
+
+class AuthActions:
+    """Log in and out through the real forms."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self._client = client
+
+    def login(self, email: str = "owner@example.com", password: str = PASSWORD,
+              **kwargs: Any) -> Any:
+        return self._client.post("/login/", data={"email": email, "password": password},
+                                 **kwargs)
+
+    def logout(self) -> Any:
+        return self._client.post("/logout/")
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> AuthActions:
+    """Login/logout helpers bound to the test client."""
+    return AuthActions(client)
+
+
+@pytest.fixture
+def owner(make_user: Any) -> User:
+    """A registered user, not logged in."""
+    return make_user()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def logged_in(owner: User, auth: AuthActions) -> User:
+    """The owner, logged in on the test client."""
+    response = auth.login()
+    assert response.status_code == 302
+    return owner

@@ -1,0 +1,151 @@
+"""Sites: list, add, edit, delete; another user's site is a 404 everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from flask_tracking.extensions import db
+from flask_tracking.tracking.models import Site, Visit
+from flask_tracking.tracking.sites import InvalidSiteURL, normalise_base_url
+from flask_tracking.users.models import User
+
+
+def count(app: Flask, model: Any) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model)) or 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalised"),
+    [
+        ("https://Example.COM/", "https://example.com"),
+        ("example.com", "https://example.com"),
+        ("  http://example.com:8080/blog/  ", "http://example.com:8080/blog"),
+        ("HTTPS://bücher.example", "https://xn--bcher-kva.example"),
+        ("http://[2001:db8::1]:8000", "http://[2001:db8::1]:8000"),
+    ],
+)
+def test_base_url_is_normalised(raw: str, normalised: str) -> None:
+    assert normalise_base_url(raw) == normalised
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "ftp://example.com", "javascript:alert(1)",
+                                 "https://", "http://user:pw@example.com", "http://exa mple.com",
+                                 "http://example.com:99999"])
+def test_bad_base_urls_are_refused(raw: str) -> None:
+    with pytest.raises(InvalidSiteURL):
+        normalise_base_url(raw)
+
+
+def test_add_a_site(client: FlaskClient, app: Flask, logged_in: User) -> None:
+    response = client.post("/sites/", data={"base_url": "Example.com/", "name": "Blog"})
+    assert response.status_code == 302
+    with app.app_context():
+        site = db.session.scalar(select(Site))
+        assert site is not None
+        assert (site.base_url, site.name, site.owner_id) == ("https://example.com", "Blog",
+                                                             logged_in.id)
+    assert response.headers["Location"] == f"/sites/{site.id}"
+
+
+def test_add_a_site_with_a_bad_url_shows_the_error(client: FlaskClient, app: Flask,
+                                                   logged_in: User) -> None:
+    response = client.post("/sites/", data={"base_url": "ftp://example.com"})
+    assert response.status_code == 200
+    assert b"Only http:// and https:// sites can be tracked." in response.data
+    assert count(app, Site) == 0
+
+
+def test_sites_lists_only_my_sites(client: FlaskClient, logged_in: User, make_user: Any,
+                                   make_site: Any) -> None:
+    stranger = make_user(email="stranger@example.com")
+    make_site(logged_in, "https://mine.example")
+    make_site(stranger, "https://theirs.example")
+    page = client.get("/sites/").data
+    assert b"https://mine.example" in page
+    assert b"theirs.example" not in page
+
+
+def test_site_page_shows_the_snippet(client: FlaskClient, logged_in: User, make_site: Any) -> None:
+    site_id = make_site(logged_in)
+    page = client.get(f"/sites/{site_id}").get_data(as_text=True)
+    assert f"http://localhost/sites/{site_id}/visit" in page
+    assert "&lt;noscript&gt;&lt;img src=&#34;http://localhost/sites/" in page
+    assert "event=PageLoad" in page
+
+
+def test_edit_a_site(client: FlaskClient, app: Flask, logged_in: User, make_site: Any) -> None:
+    site_id = make_site(logged_in)
+    response = client.post(f"/sites/{site_id}/edit", data={"base_url": "https://new.example",
+                                                          "name": "New"})
+    assert response.status_code == 302
+    with app.app_context():
+        site = db.session.get(Site, site_id)
+        assert site is not None
+        assert (site.base_url, site.name) == ("https://new.example", "New")
+
+
+def test_delete_asks_first_then_removes_the_site_and_its_visits(
+    client: FlaskClient, app: Flask, logged_in: User, make_site: Any
+) -> None:
+    site_id = make_site(logged_in)
+    client.get(f"/sites/{site_id}/visit", query_string={"url": "https://example.com/"})
+    assert count(app, Visit) == 1
+    confirm = client.get(f"/sites/{site_id}/delete")
+    assert confirm.status_code == 200
+    assert b"all of its visits" in confirm.data
+    assert count(app, Site) == 1
+    response = client.post(f"/sites/{site_id}/delete")
+    assert response.status_code == 302
+    assert count(app, Site) == 0
+    assert count(app, Visit) == 0
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/sites/{id}"), ("GET", "/sites/{id}/edit"), ("POST", "/sites/{id}/edit"),
+    ("GET", "/sites/{id}/delete"), ("POST", "/sites/{id}/delete"),
+])
+def test_another_users_site_is_a_404_like_a_missing_one(
+    client: FlaskClient, app: Flask, logged_in: User, make_user: Any, make_site: Any,
+    method: str, path: str
+) -> None:
+    stranger = make_user(email="stranger@example.com")
+    theirs = make_site(stranger, "https://theirs.example")
+    data = {"base_url": "https://hijacked.example"}
+    other = client.open(path.format(id=theirs), method=method, data=data)
+    missing = client.open(path.format(id=theirs + 1000), method=method, data=data)
+    assert other.status_code == missing.status_code == 404
+    assert b"theirs.example" not in other.data
+    with app.app_context():
+        site = db.session.get(Site, theirs)
+        assert site is not None
+        assert site.base_url == "https://theirs.example"
+
+
+def test_visits_report_pages_newest_first(app_factory: Any, make_user: Any) -> None:
+    app = app_factory(VISITS_PER_PAGE=2)
+    client = app.test_client()
+    with app.app_context():
+        from flask_tracking.users import accounts
+
+        user = accounts.register("pager@example.com", "correct horse battery")
+        site = Site(owner_id=user.id, base_url="https://example.com")
+        db.session.add(site)
+        db.session.commit()
+        site_id = site.id
+    for n in range(5):
+        client.get(f"/sites/{site_id}/visit", query_string={"url": f"https://example.com/p{n}"})
+    client.post("/login/", data={"email": "pager@example.com", "password": "correct horse battery"})
+    first = client.get(f"/sites/{site_id}").get_data(as_text=True)
+    assert "https://example.com/p4" in first
+    assert "https://example.com/p3" in first
+    assert "Page 1 of 3 (5 visits)" in first
+    last = client.get(f"/sites/{site_id}?page=3").get_data(as_text=True)
+    assert "Page 3 of 3" in last
+    beyond = client.get(f"/sites/{site_id}?page=99").get_data(as_text=True)
+    assert "Page 3 of 3" in beyond

@@ -30,16 +30,14 @@ def configure(app: Flask, config: type | str | None) -> None:
     """Load the configuration class, then let the environment override any key."""
     if config is None:
         config = configuration_from_environment()
-    elif isinstance(config, str):
-        config = import_string(config)
-    app.config.from_object(config)
+    app.config.from_object(import_string(config) if isinstance(config, str) else config)
     for plain in ("DATABASE_URL", "SECRET_KEY"):
         if os.environ.get(plain):
             key = "SQLALCHEMY_DATABASE_URI" if plain == "DATABASE_URL" else plain
             app.config[key] = os.environ[plain]
     app.config.from_prefixed_env("FLASK_TRACKING")
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
-    if config.__name__ == "ProductionConfiguration":
+    if app.config.get("REQUIRE_SECRET_KEY"):
         refuse_default_secret(app.config)
     if int(app.config["PROXY_COUNT"]) > 0:
         # Only the last PROXY_COUNT hops of X-Forwarded-For are ours to trust.
@@ -49,14 +47,14 @@ def configure(app: Flask, config: type | str | None) -> None:
 
 def database_uri(app: Flask) -> str:
     """Return the SQLAlchemy URL, defaulting to SQLite under instance/ and psycopg 3 for PG."""
-    uri = app.config.get("SQLALCHEMY_DATABASE_URI")
+    uri = str(app.config.get("SQLALCHEMY_DATABASE_URI") or "")
     if not uri:
         os.makedirs(app.instance_path, exist_ok=True)
         return "sqlite:///" + os.path.join(app.instance_path, "flask_tracking.db")
     for prefix in ("postgres://", "postgresql://"):
         if uri.startswith(prefix):
             return "postgresql+psycopg://" + uri.removeprefix(prefix)
-    return str(uri)
+    return uri
 
 
 def refuse_default_secret(config: dict[str, Any]) -> None:

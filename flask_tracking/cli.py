@@ -14,8 +14,11 @@ def main() -> None:
     """Run the flask-tracking command group bound to create_app."""
     from flask_tracking import create_app
 
-    cli = FlaskGroup(name="flask-tracking", create_app=lambda: create_app(),
-                     help="Self-hosted, privacy-friendly web analytics.")
+    cli = FlaskGroup(
+        name="flask-tracking",
+        create_app=create_app,
+        help="Self-hosted, privacy-friendly web analytics.",
+    )
     cli.main(prog_name="flask-tracking")
 
 
@@ -28,13 +31,30 @@ def init_app(app: Flask) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=os.cpu_count() or 1, show_default=True,
-              type=click.IntRange(1, 64), help="Worker processes.")
+@click.option(
+    "--workers",
+    default=os.cpu_count() or 1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes.",
+)
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the app with Granian, the production WSGI server."""
-    argv = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", host,
-            "--port", str(port), "--workers", str(workers), "--no-ws",
-            "flask_tracking.wsgi:app"]
+    argv = [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-ws",
+        "flask_tracking.wsgi:app",
+    ]
     click.echo(f"Serving Flask-Tracking on http://{host}:{port} with {workers} worker(s)")
     sys.stdout.flush()
     os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with the server

@@ -14,6 +14,7 @@ class BaseConfiguration:
     DEBUG = False
     TESTING = False
     SECRET_KEY = DEFAULT_SECRET_KEY
+    REQUIRE_SECRET_KEY = False
     # None means "the embedded SQLite database under instance/" (resolved in create_app).
     SQLALCHEMY_DATABASE_URI: str | None = None
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
@@ -71,6 +72,7 @@ class ProductionConfiguration(BaseConfiguration):
 
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    REQUIRE_SECRET_KEY = True
 
 
 CONFIGURATIONS: dict[str, type[BaseConfiguration]] = {

@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from flask_tracking.extensions import db
 

@@ -18,12 +18,35 @@ SITE_URL = "https://demo.flask-tracking.example"
 # Public addresses of well-known networks (resolvers, universities, large hosts), so the
 # bundled GeoIP database resolves them to real places.
 PUBLIC_IPS = (
-    "8.8.8.8", "1.1.1.1", "9.9.9.9", "208.67.222.222", "81.2.69.142", "81.2.69.160",
-    "128.101.101.101", "128.32.0.10", "18.9.22.69", "171.64.0.1", "129.67.0.1",
-    "134.58.0.1", "193.0.6.139", "194.109.6.66", "130.237.0.1", "131.111.8.46",
-    "200.160.0.8", "202.12.27.33", "203.2.193.67", "210.171.224.1", "133.11.0.1",
-    "80.67.169.12", "195.8.215.68", "62.40.97.1", "141.1.1.1", "145.97.0.1",
-    "2001:4860:4860::8888", "2606:4700:4700::1111", "2a00:1450:4001:80b::200e",
+    "8.8.8.8",
+    "1.1.1.1",
+    "9.9.9.9",
+    "208.67.222.222",
+    "81.2.69.142",
+    "81.2.69.160",
+    "128.101.101.101",
+    "128.32.0.10",
+    "18.9.22.69",
+    "171.64.0.1",
+    "129.67.0.1",
+    "134.58.0.1",
+    "193.0.6.139",
+    "194.109.6.66",
+    "130.237.0.1",
+    "131.111.8.46",
+    "200.160.0.8",
+    "202.12.27.33",
+    "203.2.193.67",
+    "210.171.224.1",
+    "133.11.0.1",
+    "80.67.169.12",
+    "195.8.215.68",
+    "62.40.97.1",
+    "141.1.1.1",
+    "145.97.0.1",
+    "2001:4860:4860::8888",
+    "2606:4700:4700::1111",
+    "2a00:1450:4001:80b::200e",
     "2001:67c:2e8:22::c100:68b",
 )
 USER_AGENTS = (
@@ -41,10 +64,28 @@ USER_AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
 )
-PATHS = ("/", "/", "/", "/pricing", "/blog/", "/blog/self-hosted-analytics", "/docs/",
-         "/docs/install", "/about", "/contact")
-REFERRERS = (None, None, None, "https://www.google.com/", "https://duckduckgo.com/",
-             "https://news.ycombinator.com/", "https://github.com/", "https://t.co/abc")
+PATHS = (
+    "/",
+    "/",
+    "/",
+    "/pricing",
+    "/blog/",
+    "/blog/self-hosted-analytics",
+    "/docs/",
+    "/docs/install",
+    "/about",
+    "/contact",
+)
+REFERRERS = (
+    None,
+    None,
+    None,
+    "https://www.google.com/",
+    "https://duckduckgo.com/",
+    "https://news.ycombinator.com/",
+    "https://github.com/",
+    "https://t.co/abc",
+)
 EVENTS = ("pageview",) * 12 + ("PageLoad", "signup", "download")
 
 
@@ -56,12 +97,14 @@ class DemoResult:
     visits: int
 
 
-def create_demo(email: str, password: str, days: int = 28, visits: int = 3000,
-                seed: int = 2013) -> DemoResult:
+def create_demo(
+    email: str, password: str, days: int = 28, visits: int = 3000, seed: int = 2013
+) -> DemoResult:
     """Create (or reuse) the demo user and site, and add generated visits to it."""
     user = accounts.find_user(email) or accounts.register(email, password, "Demo")
-    site = db.session.scalar(db.select(Site).where(Site.owner_id == user.id,
-                                                   Site.base_url == SITE_URL))
+    site = db.session.scalar(
+        db.select(Site).where(Site.owner_id == user.id, Site.base_url == SITE_URL)
+    )
     if site is None:
         site = Site(owner=user, base_url=SITE_URL, name="Demo site")
         db.session.add(site)
@@ -71,8 +114,9 @@ def create_demo(email: str, password: str, days: int = 28, visits: int = 3000,
     settings = IngestSettings(store_visitor_ip=bool(current_app.config["STORE_VISITOR_IP"]))
     for _ in range(visits):
         # Weighted towards recent days and daytime hours, like real traffic.
-        age = timedelta(days=min(rng.expovariate(3 / days), days - 0.01),
-                        hours=rng.triangular(0, 12, 4))
+        age = timedelta(
+            days=min(rng.expovariate(3 / days), days - 0.01), hours=rng.triangular(0, 12, 4)
+        )
         hit = Hit(
             site_id=site.id,
             url=SITE_URL + rng.choice(PATHS),

@@ -19,11 +19,11 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Exception, handle_error)
 
 
-def json_error(status: int, code: str, message: str,
-               details: dict[str, Any] | None = None) -> Response:
+def json_error(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> Response:
     """Return the one JSON error envelope the app uses."""
-    body = {"error": {"status": status, "code": code, "message": message,
-                      "details": details or {}}}
+    body = {"error": {"status": status, "code": code, "message": message, "details": details or {}}}
     response = jsonify(body)
     response.status_code = status
     return response

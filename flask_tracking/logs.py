@@ -62,7 +62,7 @@ def _user_id() -> int:
 
     try:
         return int(current_user.id) if current_user.is_authenticated else -1
-    except Exception:  # noqa: BLE001 - logging must work even while the user lookup fails
+    except Exception:
         return -1
 
 
@@ -94,12 +94,17 @@ def init_app(app: Flask) -> None:
         logger.propagate = False
         console = logging.StreamHandler()
         console.setFormatter(
-            JSONFormatter() if app.config["LOG_FORMAT"] == "json" else logging.Formatter(TEXT_FORMAT)
+            JSONFormatter()
+            if app.config["LOG_FORMAT"] == "json"
+            else logging.Formatter(TEXT_FORMAT)
         )
         _install(logger, console)
         if app.config.get("ERROR_LOG_PATH"):
             errors = TimedRotatingFileHandler(
-                app.config["ERROR_LOG_PATH"], when="midnight", backupCount=7, encoding="utf-8",
+                app.config["ERROR_LOG_PATH"],
+                when="midnight",
+                backupCount=7,
+                encoding="utf-8",
                 delay=True,
             )
             errors.setLevel(logging.ERROR)

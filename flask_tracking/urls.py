@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TypeGuard
 from urllib.parse import urlsplit
 
 from werkzeug.routing import IntegerConverter, Map
 
 
-def is_safe_redirect(target: str | None) -> bool:
+def is_safe_redirect(target: str | None) -> TypeGuard[str]:
     """Accept only same-site relative paths such as '/sites/1?x=y'."""
     if not target or not target.startswith("/") or target.startswith("//"):
         return False

@@ -27,8 +27,11 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(autouse=True, scope="session")
 def _clean_environment() -> Iterator[None]:
     """Keep a developer's own settings (and database!) out of the tests."""
-    saved = {k: v for k, v in os.environ.items()
-             if k.startswith("FLASK_TRACKING_") or k in ("DATABASE_URL", "SECRET_KEY")}
+    saved = {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith("FLASK_TRACKING_") or k in ("DATABASE_URL", "SECRET_KEY")
+    }
     for key in saved:
         del os.environ[key]
     yield
@@ -91,8 +94,9 @@ def runner(app: Flask) -> FlaskCliRunner:
 def make_user(app: Flask) -> Any:
     """Create users: make_user(email=..., password=..., name=...)."""
 
-    def factory(email: str = "owner@example.com", password: str = PASSWORD,
-                name: str = "Owner") -> User:
+    def factory(
+        email: str = "owner@example.com", password: str = PASSWORD, name: str = "Owner"
+    ) -> User:
         with app.app_context():
             user = accounts.register(email, password, name)
             db.session.refresh(user)  # load the attributes the commit expired, then detach
@@ -122,10 +126,10 @@ class AuthActions:
     def __init__(self, client: FlaskClient) -> None:
         self._client = client
 
-    def login(self, email: str = "owner@example.com", password: str = PASSWORD,
-              **kwargs: Any) -> Any:
-        return self._client.post("/login/", data={"email": email, "password": password},
-                                 **kwargs)
+    def login(
+        self, email: str = "owner@example.com", password: str = PASSWORD, **kwargs: Any
+    ) -> Any:
+        return self._client.post("/login/", data={"email": email, "password": password}, **kwargs)
 
     def logout(self) -> Any:
         return self._client.post("/logout/")

@@ -46,8 +46,9 @@ def _broken_app(app_factory: Any, **overrides: Any) -> Flask:
     return app
 
 
-def test_unhandled_exception_is_a_500_page_without_traceback(app_factory: Any,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_unhandled_exception_is_a_500_page_without_traceback(
+    app_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     app = _broken_app(app_factory)
     app.logger.propagate = True  # let caplog see the record
     response = app.test_client().get("/boom")
@@ -74,7 +75,8 @@ def test_any_http_error_keeps_its_status(app_factory: Any) -> None:
 
 def test_csrf_failure_is_a_400_page(app_factory: Any) -> None:
     app = app_factory(WTF_CSRF_ENABLED=True)
-    response = app.test_client().post("/login/", data={"email": "a@example.com",
-                                                       "password": "whatever1"})
+    response = app.test_client().post(
+        "/login/", data={"email": "a@example.com", "password": "whatever1"}
+    )
     assert response.status_code == 400
     assert b"CSRF" in response.data

@@ -22,8 +22,10 @@ def _csrf_token(client: FlaskClient, path: str) -> str:
 def test_forms_refuse_posts_without_a_csrf_token(app_factory: Any) -> None:
     app = app_factory(WTF_CSRF_ENABLED=True)
     client = app.test_client()
-    for path, data in [("/register/", {"email": "a@example.com", "password": "long-enough"}),
-                       ("/login/", {"email": "a@example.com", "password": "long-enough"})]:
+    for path, data in [
+        ("/register/", {"email": "a@example.com", "password": "long-enough"}),
+        ("/login/", {"email": "a@example.com", "password": "long-enough"}),
+    ]:
         assert client.post(path, data=data).status_code == 400
 
 
@@ -31,25 +33,35 @@ def test_forms_work_with_their_csrf_token(app_factory: Any) -> None:
     app = app_factory(WTF_CSRF_ENABLED=True)
     client = app.test_client()
     token = _csrf_token(client, "/register/")
-    response = client.post("/register/", data={"email": "a@example.com",
-                                                "password": "long-enough", "csrf_token": token})
+    response = client.post(
+        "/register/",
+        data={"email": "a@example.com", "password": "long-enough", "csrf_token": token},
+    )
     assert response.status_code == 302
     # Logged in now: logging out and adding a site also need the token.
     assert client.post("/sites/", data={"base_url": "https://e.com"}).status_code == 400
     token = _csrf_token(client, "/sites/")
-    assert client.post("/sites/", data={"base_url": "https://e.com",
-                                        "csrf_token": token}).status_code == 302
+    assert (
+        client.post("/sites/", data={"base_url": "https://e.com", "csrf_token": token}).status_code
+        == 302
+    )
     assert client.post("/logout/").status_code == 400
     assert client.post("/logout/", data={"csrf_token": token}).status_code == 302
 
 
-def test_tracked_values_are_rendered_inert(client: FlaskClient, logged_in: User,
-                                          make_site: Any) -> None:
+def test_tracked_values_are_rendered_inert(
+    client: FlaskClient, logged_in: User, make_site: Any
+) -> None:
     site_id = make_site(logged_in)
-    client.get(f"/sites/{site_id}/visit",
-               query_string={"url": "https://example.com/?q=" + PAYLOAD,
-                             "ref": "javascript:alert(3)//" + PAYLOAD, "event": PAYLOAD},
-               headers={"User-Agent": PAYLOAD})
+    client.get(
+        f"/sites/{site_id}/visit",
+        query_string={
+            "url": "https://example.com/?q=" + PAYLOAD,
+            "ref": "javascript:alert(3)//" + PAYLOAD,
+            "event": PAYLOAD,
+        },
+        headers={"User-Agent": PAYLOAD},
+    )
     page = client.get(f"/sites/{site_id}").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page
     assert "<img src=x" not in page
@@ -59,8 +71,9 @@ def test_tracked_values_are_rendered_inert(client: FlaskClient, logged_in: User,
     assert "javascript:alert(3)" in page
 
 
-def test_names_are_escaped_too(client: FlaskClient, make_user: Any, auth: Any,
-                               make_site: Any) -> None:
+def test_names_are_escaped_too(
+    client: FlaskClient, make_user: Any, auth: Any, make_site: Any
+) -> None:
     user = make_user(email="x@example.com", name=PAYLOAD)
     make_site(user, name=PAYLOAD)
     auth.login(email="x@example.com")

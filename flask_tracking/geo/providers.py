@@ -44,7 +44,7 @@ class GeoProvider(Protocol):
 
 def bundled_database_path() -> str:
     """Return the path of the GeoLite2-City database shipped in maxminddb-geolite2."""
-    from _maxminddb_geolite2 import geolite2_database  # type: ignore[import-not-found]
+    from _maxminddb_geolite2 import geolite2_database
 
     return str(geolite2_database())
 
@@ -157,7 +157,9 @@ class HTTPProvider:
             raise ValueError("the service did not answer with a JSON object")
         data = GeoData(
             city=_text(payload.get("city")),
-            postal_code=_text(payload.get("zip_code") or payload.get("zip") or payload.get("postal")),
+            postal_code=_text(
+                payload.get("zip_code") or payload.get("zip") or payload.get("postal")
+            ),
             region=_text(payload.get("region_name") or payload.get("region")),
             country_code=_text(payload.get("country_code")),
             country_name=_text(payload.get("country_name") or payload.get("country")),

@@ -17,8 +17,12 @@ options = current_app.extensions["migrate"].configure_args
 
 def run_migrations_offline() -> None:
     """Emit the SQL of the migrations instead of running them (`db upgrade --sql`)."""
-    context.configure(url=config.get_main_option("sqlalchemy.url"),
-                      target_metadata=db.metadata, literal_binds=True, **options)
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=db.metadata,
+        literal_binds=True,
+        **options,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

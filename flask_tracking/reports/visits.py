@@ -73,8 +73,9 @@ def summarise(site_id: int, days: int = 30, now: datetime | None = None) -> Visi
     since = datetime(start.year, start.month, start.day, tzinfo=UTC)
     in_window = (Visit.site_id == site_id, Visit.date >= since)
     counts = _per_day(in_window)
-    per_day = [(start + timedelta(days=n), counts.get(start + timedelta(days=n), 0))
-               for n in range(days)]
+    per_day = [
+        (start + timedelta(days=n), counts.get(start + timedelta(days=n), 0)) for n in range(days)
+    ]
     location = func.coalesce(Visit.city, Visit.country_name)
     return VisitSummary(
         start=start,

@@ -11,7 +11,7 @@ from flask_tracking.extensions import db
 from flask_tracking.users.models import User, utcnow
 
 
-class Site(db.Model):  # type: ignore[name-defined,misc]
+class Site(db.Model):  # type: ignore[name-defined]
     """A website whose visits an owner tracks."""
 
     __tablename__ = "sites"
@@ -37,7 +37,7 @@ class Site(db.Model):  # type: ignore[name-defined,misc]
         return f"<Site {self.id} {self.base_url}>"
 
 
-class Visit(db.Model):  # type: ignore[name-defined,misc]
+class Visit(db.Model):  # type: ignore[name-defined]
     """One tracked request: a page view or a named event."""
 
     __tablename__ = "visits"

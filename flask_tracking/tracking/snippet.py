@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 from flask import url_for
-from markupsafe import Markup, escape
 
 from flask_tracking.tracking.models import Site
 
@@ -27,8 +27,9 @@ def snippet_for(site: Site) -> str:
         f"i.src={json.dumps(endpoint)}+'?event=PageLoad&url='+encodeURIComponent(location.href)"
         "+'&ref='+encodeURIComponent(document.referrer);})();"
     )
-    return str(
-        Markup("<script>{}</script>\n<noscript><img src=\"{}\" width=\"1\" height=\"1\" "
-               "alt=\"\" style=\"position:absolute\"></noscript>").format(Markup(script),
-                                                                          escape(pixel))
+    # The snippet is shown to the owner as text (escaped by the template), so it is a plain str.
+    return (
+        f"<script>{script}</script>\n"
+        f'<noscript><img src="{html.escape(pixel)}" width="1" height="1" alt="" '
+        'style="position:absolute"></noscript>'
     )

@@ -23,9 +23,9 @@ from flask_tracking.extensions import csrf
 from flask_tracking.reports import visits as visits_report
 from flask_tracking.tracking import sites as site_rules
 from flask_tracking.tracking.forms import SiteForm
-from flask_tracking.urls import is_http_url
 from flask_tracking.tracking.models import Site
 from flask_tracking.tracking.snippet import TRANSPARENT_GIF, snippet_for
+from flask_tracking.urls import is_http_url
 from flask_tracking.users.forms import ConfirmForm
 
 tracking = Blueprint("tracking", __name__)
@@ -57,8 +57,9 @@ def view_sites() -> str | Response:
         site = site_rules.create_site(current_user, form.base_url.data or "", form.name.data or "")
         flash(f"Added {site.display_name}. Paste the snippet below into your pages.", "success")
         return redirect(url_for(".view_site_visits", site_id=site.id))
-    return render_template("tracking/sites.html", sites=site_rules.sites_of(current_user),
-                           form=form)
+    return render_template(
+        "tracking/sites.html", sites=site_rules.sites_of(current_user), form=form
+    )
 
 
 @tracking.route("/sites/<id:site_id>")

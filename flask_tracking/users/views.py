@@ -57,8 +57,9 @@ def register() -> str | Response:
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = accounts.register(form.email.data or "", form.password.data or "",
-                                     form.name.data or "")
+            user = accounts.register(
+                form.email.data or "", form.password.data or "", form.name.data or ""
+            )
         except accounts.EmailTaken:
             form.email.errors = ["A user with that email already exists."]
         else:
@@ -69,10 +70,17 @@ def register() -> str | Response:
 
 
 @users.route("/login/", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_IP"], methods=["POST"],
-               deduct_when=lambda _response: _login_failed())
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_EMAIL"], methods=["POST"],
-               key_func=_email_key, deduct_when=lambda _response: _login_failed())
+@limiter.limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT_IP"],
+    methods=["POST"],
+    deduct_when=lambda _response: _login_failed(),
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT_EMAIL"],
+    methods=["POST"],
+    key_func=_email_key,
+    deduct_when=lambda _response: _login_failed(),
+)
 def login() -> str | Response | tuple[str, int]:
     """Log in; follow `next` only when it stays on this site."""
     form = LoginForm()

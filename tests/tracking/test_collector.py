@@ -16,10 +16,14 @@ from flask_tracking.tracking.models import Visit
 from flask_tracking.tracking.snippet import TRANSPARENT_GIF
 from flask_tracking.users.models import User
 
-CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/131.0.0.0 Safari/537.36")
-IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
-          "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
 VISITOR = {"REMOTE_ADDR": "8.8.4.4"}
 
 
@@ -42,12 +46,15 @@ def visit_count(app: Flask) -> int:
 
 
 def test_visit_location_comes_from_its_ip(client: FlaskClient, app: Flask, site_id: int) -> None:
-    los_angeles = GeoData(city="Los Angeles", postal_code="90001", latitude=34.05,
-                          longitude=-118.25)
+    los_angeles = GeoData(
+        city="Los Angeles", postal_code="90001", latitude=34.05, longitude=-118.25
+    )
     with mock.patch("flask_tracking.geo.get_geodata", return_value=los_angeles) as get_geodata:
-        response = client.get(f"/sites/{site_id}/visit",
-                              query_string={"url": "https://example.com/", "event": "PageLoad"},
-                              environ_base=VISITOR)
+        response = client.get(
+            f"/sites/{site_id}/visit",
+            query_string={"url": "https://example.com/", "event": "PageLoad"},
+            environ_base=VISITOR,
+        )
     assert response.status_code == 204
     get_geodata.assert_called_once_with("8.8.4.4")
     [visit] = visits(app)
@@ -56,11 +63,15 @@ def test_visit_location_comes_from_its_ip(client: FlaskClient, app: Flask, site_
     assert visit.event == "PageLoad"
 
 
-def test_visit_records_page_referrer_browser_and_time(client: FlaskClient, app: Flask,
-                                                      site_id: int) -> None:
-    response = client.post(f"/sites/{site_id}/visit",
-                           data={"url": "https://example.com/a?b=c", "ref": "https://duck.com/"},
-                           headers={"User-Agent": IPHONE}, environ_base=VISITOR)
+def test_visit_records_page_referrer_browser_and_time(
+    client: FlaskClient, app: Flask, site_id: int
+) -> None:
+    response = client.post(
+        f"/sites/{site_id}/visit",
+        data={"url": "https://example.com/a?b=c", "ref": "https://duck.com/"},
+        headers={"User-Agent": IPHONE},
+        environ_base=VISITOR,
+    )
     assert response.status_code == 204
     assert response.data == b""
     [visit] = visits(app)
@@ -72,25 +83,33 @@ def test_visit_records_page_referrer_browser_and_time(client: FlaskClient, app: 
     assert visit.date is not None
 
 
-def test_referer_header_is_the_page_url_when_no_url_is_given(client: FlaskClient, app: Flask,
-                                                             site_id: int) -> None:
-    response = client.get(f"/sites/{site_id}/visit",
-                          headers={"Referer": "https://example.com/from-header"})
+def test_referer_header_is_the_page_url_when_no_url_is_given(
+    client: FlaskClient, app: Flask, site_id: int
+) -> None:
+    response = client.get(
+        f"/sites/{site_id}/visit", headers={"Referer": "https://example.com/from-header"}
+    )
     assert response.status_code == 204
     assert visits(app)[0].url == "https://example.com/from-header"
 
 
 def test_an_image_request_gets_a_transparent_gif(client: FlaskClient, site_id: int) -> None:
-    response = client.get(f"/sites/{site_id}/visit", query_string={"url": "https://example.com/"},
-                          headers={"Accept": "image/avif,image/webp,image/*,*/*;q=0.8"})
+    response = client.get(
+        f"/sites/{site_id}/visit",
+        query_string={"url": "https://example.com/"},
+        headers={"Accept": "image/avif,image/webp,image/*,*/*;q=0.8"},
+    )
     assert response.status_code == 200
     assert response.mimetype == "image/gif"
     assert response.data == TRANSPARENT_GIF
 
 
 def test_collector_allows_any_origin_and_sets_no_cookie(client: FlaskClient, site_id: int) -> None:
-    response = client.get(f"/sites/{site_id}/visit", query_string={"url": "https://example.com/"},
-                          headers={"Origin": "https://example.com"})
+    response = client.get(
+        f"/sites/{site_id}/visit",
+        query_string={"url": "https://example.com/"},
+        headers={"Origin": "https://example.com"},
+    )
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Credentials" not in response.headers
     assert "Set-Cookie" not in response.headers
@@ -110,8 +129,9 @@ def test_collector_needs_no_login_and_no_csrf(app_factory: Any, make_user: Any) 
         db.session.add(site)
         db.session.commit()
         site_id = site.id
-    response = app.test_client().post(f"/sites/{site_id}/visit",
-                                      data={"url": "https://example.com/"})
+    response = app.test_client().post(
+        f"/sites/{site_id}/visit", data={"url": "https://example.com/"}
+    )
     assert response.status_code == 204
 
 
@@ -131,8 +151,13 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize(("params", "headers", "field", "message"), BAD_INPUT)
 def test_bad_input_is_a_400_naming_the_problem_and_stores_nothing(
-    client: FlaskClient, app: Flask, site_id: int, params: dict[str, str],
-    headers: dict[str, str], field: str, message: str
+    client: FlaskClient,
+    app: Flask,
+    site_id: int,
+    params: dict[str, str],
+    headers: dict[str, str],
+    field: str,
+    message: str,
 ) -> None:
     response = client.get(f"/sites/{site_id}/visit", query_string=params, headers=headers)
     assert response.status_code == 400
@@ -151,8 +176,11 @@ def test_unknown_site_is_a_404_json(client: FlaskClient, app: Flask) -> None:
 
 
 def test_do_not_track_is_honoured(client: FlaskClient, app: Flask, site_id: int) -> None:
-    response = client.get(f"/sites/{site_id}/visit", query_string={"url": "https://example.com/"},
-                          headers={"DNT": "1"})
+    response = client.get(
+        f"/sites/{site_id}/visit",
+        query_string={"url": "https://example.com/"},
+        headers={"DNT": "1"},
+    )
     assert response.status_code == 204
     assert response.headers["X-Tracking-Dropped"] == "dnt"
     assert visit_count(app) == 0
@@ -169,22 +197,29 @@ def test_do_not_track_can_be_turned_off(app_factory: Any, make_user: Any) -> Non
         db.session.add(site)
         db.session.commit()
         site_id = site.id
-    app.test_client().get(f"/sites/{site_id}/visit", query_string={"url": "https://e.com/"},
-                          headers={"DNT": "1"})
+    app.test_client().get(
+        f"/sites/{site_id}/visit", query_string={"url": "https://e.com/"}, headers={"DNT": "1"}
+    )
     assert visit_count(app) == 1
 
 
 def test_raw_ip_is_not_stored_by_default(client: FlaskClient, app: Flask, site_id: int) -> None:
-    client.get(f"/sites/{site_id}/visit", query_string={"url": "https://example.com/"},
-               environ_base=VISITOR)
+    client.get(
+        f"/sites/{site_id}/visit",
+        query_string={"url": "https://example.com/"},
+        environ_base=VISITOR,
+    )
     assert visits(app)[0].ip_address is None
 
 
-@pytest.mark.parametrize(("ip", "stored"), [
-    ("8.8.4.4", "8.8.4.0"),
-    ("2001:4860:4860::8844", "2001:4860:4860::"),
-    ("::ffff:81.2.69.142", "81.2.69.0"),
-])
+@pytest.mark.parametrize(
+    ("ip", "stored"),
+    [
+        ("8.8.4.4", "8.8.4.0"),
+        ("2001:4860:4860::8844", "2001:4860:4860::"),
+        ("::ffff:81.2.69.142", "81.2.69.0"),
+    ],
+)
 def test_stored_ip_is_truncated(app_factory: Any, ip: str, stored: str) -> None:
     app = app_factory(STORE_VISITOR_IP=True)
     with app.app_context():
@@ -196,16 +231,24 @@ def test_stored_ip_is_truncated(app_factory: Any, ip: str, stored: str) -> None:
         db.session.add(site)
         db.session.commit()
         site_id = site.id
-    app.test_client().get(f"/sites/{site_id}/visit", query_string={"url": "https://e.com/"},
-                          environ_base={"REMOTE_ADDR": ip})
+    app.test_client().get(
+        f"/sites/{site_id}/visit",
+        query_string={"url": "https://e.com/"},
+        environ_base={"REMOTE_ADDR": ip},
+    )
     assert visits(app)[0].ip_address == stored
 
 
-def test_x_forwarded_for_is_ignored_without_trusted_proxies(client: FlaskClient, app: Flask,
-                                                            site_id: int) -> None:
+def test_x_forwarded_for_is_ignored_without_trusted_proxies(
+    client: FlaskClient, app: Flask, site_id: int
+) -> None:
     with mock.patch("flask_tracking.geo.get_geodata", return_value=None) as get_geodata:
-        client.get(f"/sites/{site_id}/visit", query_string={"url": "https://example.com/"},
-                   headers={"X-Forwarded-For": "1.2.3.4"}, environ_base=VISITOR)
+        client.get(
+            f"/sites/{site_id}/visit",
+            query_string={"url": "https://example.com/"},
+            headers={"X-Forwarded-For": "1.2.3.4"},
+            environ_base=VISITOR,
+        )
     get_geodata.assert_called_once_with("8.8.4.4")
 
 
@@ -222,18 +265,24 @@ def test_x_forwarded_for_is_used_through_trusted_proxies(app_factory: Any) -> No
         site_id = site.id
     with mock.patch("flask_tracking.geo.get_geodata", return_value=None) as get_geodata:
         # The client forged the first entry; only the last hop, added by our proxy, counts.
-        app.test_client().get(f"/sites/{site_id}/visit",
-                              query_string={"url": "https://example.com/"},
-                              headers={"X-Forwarded-For": "6.6.6.6, 1.2.3.4"},
-                              environ_base={"REMOTE_ADDR": "10.0.0.2"})
+        app.test_client().get(
+            f"/sites/{site_id}/visit",
+            query_string={"url": "https://example.com/"},
+            headers={"X-Forwarded-For": "6.6.6.6, 1.2.3.4"},
+            environ_base={"REMOTE_ADDR": "10.0.0.2"},
+        )
     get_geodata.assert_called_once_with("1.2.3.4")
 
 
-def test_a_failing_geo_lookup_never_loses_the_visit(client: FlaskClient, app: Flask,
-                                                    site_id: int) -> None:
+def test_a_failing_geo_lookup_never_loses_the_visit(
+    client: FlaskClient, app: Flask, site_id: int
+) -> None:
     with mock.patch("flask_tracking.geo.get_geodata", return_value=None):
-        response = client.get(f"/sites/{site_id}/visit",
-                              query_string={"url": "https://example.com/"}, environ_base=VISITOR)
+        response = client.get(
+            f"/sites/{site_id}/visit",
+            query_string={"url": "https://example.com/"},
+            environ_base=VISITOR,
+        )
     assert response.status_code == 204
     [visit] = visits(app)
     assert visit.location == ""
@@ -241,32 +290,65 @@ def test_a_failing_geo_lookup_never_loses_the_visit(client: FlaskClient, app: Fl
 
 
 @pytest.mark.parametrize("ip", ["::1", "fe80::1%eth0", "2001:db8::1", "0.0.0.0"])
-def test_ipv6_and_odd_addresses_are_recorded(client: FlaskClient, app: Flask, site_id: int,
-                                             ip: str) -> None:
-    response = client.get(f"/sites/{site_id}/visit", query_string={"url": "https://example.com/"},
-                          environ_base={"REMOTE_ADDR": ip})
+def test_ipv6_and_odd_addresses_are_recorded(
+    client: FlaskClient, app: Flask, site_id: int, ip: str
+) -> None:
+    response = client.get(
+        f"/sites/{site_id}/visit",
+        query_string={"url": "https://example.com/"},
+        environ_base={"REMOTE_ADDR": ip},
+    )
     assert response.status_code == 204
     assert visit_count(app) == 1
 
 
-FUZZ = ["", "%", "\xff\xfe", "' OR 1=1 --", "<script>", "\x00", "a" * 10000, "🙂", "%00", "\\",
-        "https://", "http://[::1", "http://:80", "https://ex ample.com/"]
+FUZZ = [
+    "",
+    "%",
+    "\xff\xfe",
+    "' OR 1=1 --",
+    "<script>",
+    "\x00",
+    "a" * 10000,
+    "🙂",
+    "%00",
+    "\\",
+    "https://",
+    "http://[::1",
+    "http://:80",
+    "https://ex ample.com/",
+]
 
 
 @pytest.mark.parametrize("value", FUZZ)
-def test_nothing_sent_to_the_collector_causes_a_500(client: FlaskClient, site_id: int,
-                                                    value: str) -> None:
-    for params in ({"url": value}, {"url": "https://e.com/", "ref": value},
-                   {"url": "https://e.com/", "event": value}):
-        response = client.get(f"/sites/{site_id}/visit", query_string=params,
-                              headers={"User-Agent": value.encode("utf-8", "replace")
-                                       .decode("latin-1", "replace")[:2000].replace("\x00", "")})
+def test_nothing_sent_to_the_collector_causes_a_500(
+    client: FlaskClient, site_id: int, value: str
+) -> None:
+    for params in (
+        {"url": value},
+        {"url": "https://e.com/", "ref": value},
+        {"url": "https://e.com/", "event": value},
+    ):
+        response = client.get(
+            f"/sites/{site_id}/visit",
+            query_string=params,
+            headers={
+                "User-Agent": value.encode("utf-8", "replace")
+                .decode("latin-1", "replace")[:2000]
+                .replace("\x00", "")
+            },
+        )
         assert response.status_code < 500, params
     # Invalid UTF-8 straight in the query string.
     raw = client.get(f"/sites/{site_id}/visit?url=https%3A%2F%2Fe.com%2F%ff%fe&event=%c3%28")
     assert raw.status_code < 500
-    for path in ("/sites/abc/visit", "/sites/0/visit", "/sites/-1/visit",
-                 "/sites/2147483648/visit", "/sites/99999999999999999999999/visit"):
+    for path in (
+        "/sites/abc/visit",
+        "/sites/0/visit",
+        "/sites/-1/visit",
+        "/sites/2147483648/visit",
+        "/sites/99999999999999999999999/visit",
+    ):
         response = client.get(path, query_string={"url": "https://e.com/"})
         assert response.status_code == 404, path
     assert client.open(f"/sites/{site_id}/visit", method="PUT").status_code == 405

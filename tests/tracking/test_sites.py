@@ -34,9 +34,19 @@ def test_base_url_is_normalised(raw: str, normalised: str) -> None:
     assert normalise_base_url(raw) == normalised
 
 
-@pytest.mark.parametrize("raw", ["", "   ", "ftp://example.com", "javascript:alert(1)",
-                                 "https://", "http://user:pw@example.com", "http://exa mple.com",
-                                 "http://example.com:99999"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "   ",
+        "ftp://example.com",
+        "javascript:alert(1)",
+        "https://",
+        "http://user:pw@example.com",
+        "http://exa mple.com",
+        "http://example.com:99999",
+    ],
+)
 def test_bad_base_urls_are_refused(raw: str) -> None:
     with pytest.raises(InvalidSiteURL):
         normalise_base_url(raw)
@@ -48,21 +58,26 @@ def test_add_a_site(client: FlaskClient, app: Flask, logged_in: User) -> None:
     with app.app_context():
         site = db.session.scalar(select(Site))
         assert site is not None
-        assert (site.base_url, site.name, site.owner_id) == ("https://example.com", "Blog",
-                                                             logged_in.id)
+        assert (site.base_url, site.name, site.owner_id) == (
+            "https://example.com",
+            "Blog",
+            logged_in.id,
+        )
     assert response.headers["Location"] == f"/sites/{site.id}"
 
 
-def test_add_a_site_with_a_bad_url_shows_the_error(client: FlaskClient, app: Flask,
-                                                   logged_in: User) -> None:
+def test_add_a_site_with_a_bad_url_shows_the_error(
+    client: FlaskClient, app: Flask, logged_in: User
+) -> None:
     response = client.post("/sites/", data={"base_url": "ftp://example.com"})
     assert response.status_code == 200
     assert b"Only http:// and https:// sites can be tracked." in response.data
     assert count(app, Site) == 0
 
 
-def test_sites_lists_only_my_sites(client: FlaskClient, logged_in: User, make_user: Any,
-                                   make_site: Any) -> None:
+def test_sites_lists_only_my_sites(
+    client: FlaskClient, logged_in: User, make_user: Any, make_site: Any
+) -> None:
     stranger = make_user(email="stranger@example.com")
     make_site(logged_in, "https://mine.example")
     make_site(stranger, "https://theirs.example")
@@ -81,8 +96,9 @@ def test_site_page_shows_the_snippet(client: FlaskClient, logged_in: User, make_
 
 def test_edit_a_site(client: FlaskClient, app: Flask, logged_in: User, make_site: Any) -> None:
     site_id = make_site(logged_in)
-    response = client.post(f"/sites/{site_id}/edit", data={"base_url": "https://new.example",
-                                                          "name": "New"})
+    response = client.post(
+        f"/sites/{site_id}/edit", data={"base_url": "https://new.example", "name": "New"}
+    )
     assert response.status_code == 302
     with app.app_context():
         site = db.session.get(Site, site_id)
@@ -106,13 +122,24 @@ def test_delete_asks_first_then_removes_the_site_and_its_visits(
     assert count(app, Visit) == 0
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/sites/{id}"), ("GET", "/sites/{id}/edit"), ("POST", "/sites/{id}/edit"),
-    ("GET", "/sites/{id}/delete"), ("POST", "/sites/{id}/delete"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/sites/{id}"),
+        ("GET", "/sites/{id}/edit"),
+        ("POST", "/sites/{id}/edit"),
+        ("GET", "/sites/{id}/delete"),
+        ("POST", "/sites/{id}/delete"),
+    ],
+)
 def test_another_users_site_is_a_404_like_a_missing_one(
-    client: FlaskClient, app: Flask, logged_in: User, make_user: Any, make_site: Any,
-    method: str, path: str
+    client: FlaskClient,
+    app: Flask,
+    logged_in: User,
+    make_user: Any,
+    make_site: Any,
+    method: str,
+    path: str,
 ) -> None:
     stranger = make_user(email="stranger@example.com")
     theirs = make_site(stranger, "https://theirs.example")

@@ -58,8 +58,9 @@ def test_unknown_email_gets_the_same_message_as_a_wrong_password(
     client: FlaskClient, owner: User
 ) -> None:
     wrong_password = client.post("/login/", data={"email": owner.email, "password": "nope-nope"})
-    unknown_email = client.post("/login/",
-                                data={"email": "nobody@example.com", "password": "nope-nope"})
+    unknown_email = client.post(
+        "/login/", data={"email": "nobody@example.com", "password": "nope-nope"}
+    )
     assert b"Invalid email or password." in wrong_password.data
     assert b"Invalid email or password." in unknown_email.data
     assert b"already exists" not in unknown_email.data
@@ -67,8 +68,9 @@ def test_unknown_email_gets_the_same_message_as_a_wrong_password(
 
 def test_registering_logs_the_user_in(client: FlaskClient, app: Flask) -> None:
     with client:
-        response = client.post("/register/", data={"name": "Ada", "email": "ada@example.com",
-                                                     "password": PASSWORD})
+        response = client.post(
+            "/register/", data={"name": "Ada", "email": "ada@example.com", "password": PASSWORD}
+        )
         assert response.status_code == 302
         assert response.headers["Location"] == "/"
         assert current_user.is_authenticated
@@ -93,12 +95,15 @@ def test_registration_without_a_name_is_fine(client: FlaskClient, app: Flask) ->
         ({"email": "not-an-email", "password": PASSWORD}, b"Invalid email address."),
         ({"email": "a@example.com", "password": ""}, b"This field is required."),
         ({"email": "a@example.com", "password": "short"}, b"at least 8 characters"),
-        ({"email": "a@example.com", "password": PASSWORD, "name": "n" * 121},
-         b"Field cannot be longer than 120 characters."),
+        (
+            {"email": "a@example.com", "password": PASSWORD, "name": "n" * 121},
+            b"Field cannot be longer than 120 characters.",
+        ),
     ],
 )
-def test_register_validation(client: FlaskClient, app: Flask, data: dict[str, str],
-                             message: bytes) -> None:
+def test_register_validation(
+    client: FlaskClient, app: Flask, data: dict[str, str], message: bytes
+) -> None:
     response = client.post("/register/", data=data)
     assert response.status_code == 200
     assert message in response.data
@@ -106,25 +111,37 @@ def test_register_validation(client: FlaskClient, app: Flask, data: dict[str, st
 
 
 def test_register_refuses_a_duplicate_email(client: FlaskClient, app: Flask, owner: User) -> None:
-    response = client.post("/register/", data={"email": owner.email.upper(),
-                                                "password": PASSWORD})
+    response = client.post("/register/", data={"email": owner.email.upper(), "password": PASSWORD})
     assert b"A user with that email already exists" in response.data
     assert user_count(app) == 1
 
 
-@pytest.mark.parametrize("target", ["//evil.example", "/\\evil.example", "https://evil.example",
-                                    "http:/evil.example", "\t//evil.example", "/\t/evil.example",
-                                    "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example",
+        "http:/evil.example",
+        "\t//evil.example",
+        "/\t/evil.example",
+        "javascript:alert(1)",
+    ],
+)
 def test_next_never_leaves_the_site(client: FlaskClient, owner: User, target: str) -> None:
-    response = client.post("/login/", query_string={"next": target},
-                           data={"email": owner.email, "password": PASSWORD})
+    response = client.post(
+        "/login/", query_string={"next": target}, data={"email": owner.email, "password": PASSWORD}
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
 
 
 def test_next_is_followed_when_it_is_a_local_path(client: FlaskClient, owner: User) -> None:
-    response = client.post("/login/", query_string={"next": "/sites/?x=1"},
-                           data={"email": owner.email, "password": PASSWORD})
+    response = client.post(
+        "/login/",
+        query_string={"next": "/sites/?x=1"},
+        data={"email": owner.email, "password": PASSWORD},
+    )
     assert response.headers["Location"] == "/sites/?x=1"
 
 
@@ -171,8 +188,9 @@ def test_raising_hash_rounds_rehashes_on_next_login(app_factory: Any) -> None:
     with app.app_context():
         db.session.add(User(email="old@example.com", password_hash=hash_password(PASSWORD, 1)))
         db.session.commit()
-    response = app.test_client().post("/login/", data={"email": "old@example.com",
-                                                      "password": PASSWORD})
+    response = app.test_client().post(
+        "/login/", data={"email": "old@example.com", "password": PASSWORD}
+    )
     assert response.status_code == 302
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email == "old@example.com"))
@@ -188,8 +206,12 @@ def test_failed_logins_are_rate_limited_per_email(app_factory: Any, make_user: A
         accounts.register("victim@example.com", PASSWORD)
     client = app.test_client()
     for _ in range(3):
-        assert client.post("/login/", data={"email": "victim@example.com",
-                                            "password": "guess-guess"}).status_code == 200
+        assert (
+            client.post(
+                "/login/", data={"email": "victim@example.com", "password": "guess-guess"}
+            ).status_code
+            == 200
+        )
     blocked = client.post("/login/", data={"email": "victim@example.com", "password": PASSWORD})
     assert blocked.status_code == 429
     assert b"Too many attempts" in blocked.data
@@ -216,6 +238,5 @@ def test_successful_logins_do_not_count_towards_the_limit(app_factory: Any) -> N
         accounts.register("busy@example.com", PASSWORD)
     client = app.test_client()
     for _ in range(4):
-        response = client.post("/login/", data={"email": "busy@example.com",
-                                                "password": PASSWORD})
+        response = client.post("/login/", data={"email": "busy@example.com", "password": PASSWORD})
         assert response.status_code == 302

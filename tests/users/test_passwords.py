@@ -11,7 +11,7 @@ from flask_tracking.users.passwords import hash_password, needs_rehash, verify_p
 
 def test_hash_is_self_describing_and_verifies() -> None:
     stored = hash_password("s3cret-pass", 1000)
-    algorithm, rounds, salt, digest = stored.split("$")
+    algorithm, rounds, _salt, _digest = stored.split("$")
     assert (algorithm, rounds) == ("pbkdf2_sha512", "1000")
     assert verify_password("s3cret-pass", stored)
     assert not verify_password("s3cret-pasS", stored)
@@ -32,8 +32,17 @@ def test_same_password_gets_different_salts() -> None:
     assert hash_password("pw", 1) != hash_password("pw", 1)
 
 
-@pytest.mark.parametrize("stored", ["", "garbage", "md5$1$aa$bb", "pbkdf2_sha512$x$aa$bb",
-                                    "pbkdf2_sha512$1$!!$bb", "pbkdf2_sha512$1$aa"])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "",
+        "garbage",
+        "md5$1$aa$bb",
+        "pbkdf2_sha512$x$aa$bb",
+        "pbkdf2_sha512$1$!!$bb",
+        "pbkdf2_sha512$1$aa",
+    ],
+)
 def test_malformed_hashes_never_verify(stored: str) -> None:
     assert not verify_password("pw", stored)
     assert needs_rehash(stored, 1)

@@ -29,7 +29,7 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/flask-tracking db upgrade
 	@echo "Flask-Tracking is running on http://$(HOST):$(PORT)  (Ctrl+C to stop)"
-	$(BIN)/flask-tracking run --host $(HOST) --port $(PORT)
+	$(BIN)/flask-tracking run --debug --host $(HOST) --port $(PORT)
 
 ## make serve: the production server (Granian) on :8000
 serve: install

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, String, Text
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flask_tracking.extensions import db
@@ -21,6 +23,9 @@ class Site(db.Model):  # type: ignore[name-defined]
     base_url: Mapped[str] = mapped_column(String(2048))
     name: Mapped[str] = mapped_column(String(120), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # One CIDR or address per line; one path glob per line (see ingest/exclusions.py).
+    excluded_ips: Mapped[str] = mapped_column(Text, default="", server_default="")
+    excluded_paths: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     owner: Mapped[User] = relationship()
     # The database deletes visits with their site (ON DELETE CASCADE); no ORM round trip.
@@ -38,12 +43,17 @@ class Site(db.Model):  # type: ignore[name-defined]
 
 
 class Visit(db.Model):  # type: ignore[name-defined]
-    """One tracked request: a page view or a named event."""
+    """One tracked event: a pageview or a custom event, enriched."""
 
     __tablename__ = "visits"
-    __table_args__ = (Index("ix_visits_site_date", "site_id", "date"),)
+    __table_args__ = (
+        Index("ix_visits_site_date", "site_id", "date"),
+        Index("ux_visits_event_id", "event_id", unique=True),
+    )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # Assigned when the event is accepted, so a replay after a crash is stored once.
+    event_id: Mapped[str | None] = mapped_column(String(32))
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     date: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     event: Mapped[str] = mapped_column(String(120), default="pageview")
@@ -61,6 +71,20 @@ class Visit(db.Model):  # type: ignore[name-defined]
     country_name: Mapped[str | None] = mapped_column(String(128))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    pathname: Mapped[str | None] = mapped_column(String(2048))
+    os_version: Mapped[str | None] = mapped_column(String(32))
+    referrer_source: Mapped[str | None] = mapped_column(String(255))
+    utm_source: Mapped[str | None] = mapped_column(String(256))
+    utm_medium: Mapped[str | None] = mapped_column(String(256))
+    utm_campaign: Mapped[str | None] = mapped_column(String(256))
+    utm_term: Mapped[str | None] = mapped_column(String(256))
+    utm_content: Mapped[str | None] = mapped_column(String(256))
+    screen_width: Mapped[int | None] = mapped_column(Integer)
+    screen_size: Mapped[str | None] = mapped_column(String(16))
+    visitor_id: Mapped[int | None] = mapped_column(BigInteger)
+    session_id: Mapped[int | None] = mapped_column(BigInteger)
+    props: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     site: Mapped[Site] = relationship(back_populates="visits")
 

@@ -76,7 +76,7 @@ def configure_logging(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the extension singletons and the GeoIP provider to this app."""
-    from flask_tracking import database, geo
+    from flask_tracking import database, geo, ingest
     from flask_tracking.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -86,10 +86,12 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     geo.init_app(app)
+    ingest.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the users and tracking blueprints."""
+    """Mount the users, tracking (sites) and collector (events, tracker script) blueprints."""
+    from flask_tracking.collector.views import collector
     from flask_tracking.tracking.views import tracking
     from flask_tracking.urls import IdConverter
     from flask_tracking.users.views import users
@@ -97,6 +99,7 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     app.register_blueprint(users)
     app.register_blueprint(tracking)
+    app.register_blueprint(collector)
 
 
 def register_errorhandlers(app: Flask) -> None:

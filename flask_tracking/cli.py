@@ -72,4 +72,10 @@ def demo(email: str, password: str, days: int, visits: int) -> None:
 
     result = create_demo(email, password, days=days, visits=visits)
     click.echo(f"Demo site {result.site_url} has {result.visits} visits over {days} days.")
-    click.echo(f"Log in at /login/ with email {email} and password {password}")
+    if result.password_works:
+        click.echo(f"Log in at /login/ with email {email} and password {password}")
+    else:
+        click.echo(
+            f"Log in at /login/ with email {email} and the password that account already had "
+            "(an existing account's password is never changed)."
+        )

@@ -41,6 +41,18 @@ class BaseConfiguration:
     GEOIP_HTTP_URL: str | None = None
     GEOIP_HTTP_TIMEOUT = 0.5
     GEOIP_CACHE_SIZE = 10_000
+    # Collection: accepted events go to a local spool; a writer stores them in batches.
+    SPOOL_DIR: str | None = None  # default: instance/spool
+    SPOOL_MAX_BYTES = 1024**3  # past this the collector answers 503 instead of growing
+    SPOOL_SEGMENT_BYTES = 16 * 1024**2
+    INGEST_WRITER = "thread"  # "thread": in the serving process; "off": `flask-tracking writer`
+    INGEST_BATCH_SIZE = 5000
+    INGEST_FLUSH_INTERVAL = 0.5  # seconds between writer passes
+    INGEST_SITE_CACHE_SECONDS = 10.0
+    INGEST_SITE_MISS_INTERVAL = 1.0  # an unknown site id reloads the sites at most this often
+    # Query parameters kept in stored URLs besides utm_*; the rest may be private (tokens, e-mails).
+    INGEST_ALLOWED_QUERY: ClassVar[list[str]] = ["ref", "source", "page", "lang"]
+    MAX_EVENT_BODY = 8 * 1024
     LOG_LEVEL = "INFO"
     LOG_FORMAT = "text"
     ERROR_LOG_PATH: str | None = None
@@ -65,6 +77,8 @@ class TestConfiguration(BaseConfiguration):
     HASH_ROUNDS = 1
     GEOIP_PROVIDER = "none"
     RATELIMIT_ENABLED = True
+    INGEST_WRITER = "off"  # tests drain the spool explicitly with ingest.drain(app)
+    INGEST_SITE_MISS_INTERVAL = 0.0
 
 
 class ProductionConfiguration(BaseConfiguration):

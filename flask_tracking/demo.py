@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 
 from flask_tracking.extensions import db
-from flask_tracking.ingest.hit import Hit, validate
-from flask_tracking.ingest.pipeline import IngestSettings, enrich
+from flask_tracking.ingest import current_ingest, drain
+from flask_tracking.ingest.records import EventRecord
 from flask_tracking.tracking.models import Site
 from flask_tracking.users import accounts
+from flask_tracking.users.passwords import verify_password
 
 SITE_URL = "https://demo.flask-tracking.example"
 # Public addresses of well-known networks (resolvers, universities, large hosts), so the
@@ -86,7 +88,8 @@ REFERRERS = (
     "https://github.com/",
     "https://t.co/abc",
 )
-EVENTS = ("pageview",) * 12 + ("PageLoad", "signup", "download")
+EVENTS = ("pageview",) * 12 + ("signup", "download")
+WIDTHS = (390, 414, 820, 1280, 1440, 1920, 2560)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +98,21 @@ class DemoResult:
 
     site_url: str
     visits: int
+    # False when the account already existed with another password, which is kept as it was.
+    password_works: bool = True
 
 
 def create_demo(
     email: str, password: str, days: int = 28, visits: int = 3000, seed: int = 2013
 ) -> DemoResult:
     """Create (or reuse) the demo user and site, and add generated visits to it."""
-    user = accounts.find_user(email) or accounts.register(email, password, "Demo")
+    user = accounts.find_user(email)
+    password_works = True
+    if user is None:
+        user = accounts.register(email, password, "Demo")
+    else:
+        # Never overwrite an existing account's password; just tell whether this one works.
+        password_works = verify_password(password, user.password_hash)
     site = db.session.scalar(
         db.select(Site).where(Site.owner_id == user.id, Site.base_url == SITE_URL)
     )
@@ -111,22 +122,31 @@ def create_demo(
         db.session.commit()
     rng = random.Random(seed)
     now = datetime.now(UTC)
-    settings = IngestSettings(store_visitor_ip=bool(current_app.config["STORE_VISITOR_IP"]))
-    for _ in range(visits):
-        # Weighted towards recent days and daytime hours, like real traffic.
-        age = timedelta(
-            days=min(rng.expovariate(3 / days), days - 0.01), hours=rng.triangular(0, 12, 4)
+    ingest = current_ingest()
+    oldest = timedelta(days=days) - timedelta(hours=1)
+    made = 0
+    while made < visits:
+        # One visitor's session: weighted towards recent days and daytime hours, 1-6 pages a
+        # few minutes apart, never older than the `days` the command reports.
+        start = now - min(
+            timedelta(days=rng.expovariate(3 / days), hours=rng.triangular(0, 12, 4)), oldest
         )
-        hit = Hit(
-            site_id=site.id,
-            url=SITE_URL + rng.choice(PATHS),
-            referrer=rng.choice(REFERRERS),
-            event=rng.choice(EVENTS),
-            user_agent=rng.choice(USER_AGENTS),
-            ip=rng.choice(PUBLIC_IPS),
-            do_not_track=False,
-            received_at=now - age,
-        )
-        db.session.add(enrich(validate(hit, 2048), settings))
-    db.session.commit()
-    return DemoResult(site_url=SITE_URL, visits=visits)
+        ip, agent, referrer = rng.choice(PUBLIC_IPS), rng.choice(USER_AGENTS), rng.choice(REFERRERS)
+        for page in range(min(rng.randint(1, 6), visits - made)):
+            moment = start + timedelta(minutes=page * rng.uniform(0.5, 6))
+            ingest.spool.append(
+                EventRecord(
+                    event_id=uuid.uuid4().hex,
+                    site_id=site.id,
+                    timestamp_ms=int(min(moment, now).timestamp() * 1000),
+                    name=rng.choice(EVENTS),
+                    url=SITE_URL + rng.choice(PATHS),
+                    referrer=referrer if page == 0 else None,
+                    width=rng.choice(WIDTHS),
+                    ip=ip,
+                    user_agent=agent,
+                ).to_line()
+            )
+            made += 1
+    drain(current_app._get_current_object())  # type: ignore[attr-defined]  # the real app, not the proxy
+    return DemoResult(site_url=SITE_URL, visits=visits, password_works=password_works)

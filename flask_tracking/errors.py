@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 # Paths whose clients are programs, not people: they always get JSON.
 JSON_PATH_PREFIXES = ("/api/",)
-JSON_ENDPOINTS = frozenset({"tracking.add_visit"})
+JSON_ENDPOINTS = frozenset({"tracking.add_visit", "collector.event"})
 
 
 def init_app(app: Flask) -> None:

@@ -9,6 +9,7 @@ import uuid
 from logging.handlers import TimedRotatingFileHandler
 
 from flask import Flask, g, has_request_context, request
+from flask.logging import default_handler
 from werkzeug.wrappers import Response
 
 CONTEXT_FIELDS = ("request_id", "method", "path", "ip", "user_id")
@@ -90,12 +91,16 @@ def init_app(app: Flask) -> None:
         for handler in [h for h in logger.handlers if getattr(h, _HANDLER_MARK, False)]:
             logger.removeHandler(handler)
             handler.close()
-        logger.setLevel(app.config["LOG_LEVEL"])
+        # Flask attaches its own stderr handler when no handler is configured yet; it would
+        # print every record a second time, unescaped and without the context fields.
+        logger.removeHandler(default_handler)
+        level = app.config["LOG_LEVEL"]
+        logger.setLevel(level.upper() if isinstance(level, str) else level)
         logger.propagate = False
         console = logging.StreamHandler()
         console.setFormatter(
             JSONFormatter()
-            if app.config["LOG_FORMAT"] == "json"
+            if str(app.config["LOG_FORMAT"]).lower() == "json"
             else logging.Formatter(TEXT_FORMAT)
         )
         _install(logger, console)
@@ -122,7 +127,9 @@ def _install(logger: logging.Logger, handler: logging.Handler) -> None:
 
 def _assign_request_id() -> None:
     incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    # fullmatch, not match: "$" would also accept a trailing newline, which then breaks the
+    # response header the id is echoed in.
+    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 def _echo_request_id(response: Response) -> Response:

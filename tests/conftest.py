@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,8 +41,12 @@ def _clean_environment() -> Iterator[None]:
 
 
 def make_app(**overrides: Any) -> Flask:
-    """Create a test app on a migrated database, with config overrides."""
-    settings = {"SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL or "sqlite://", **overrides}
+    """Create a test app on a migrated database and its own spool, with config overrides."""
+    settings = {
+        "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL or "sqlite://",
+        "SPOOL_DIR": tempfile.mkdtemp(prefix="flask-tracking-spool-"),
+        **overrides,
+    }
     config = type("Config", (TestConfiguration,), settings)
     app = create_app(config)
     with app.app_context():
@@ -49,6 +55,7 @@ def make_app(**overrides: Any) -> Flask:
 
 
 def _empty_database(app: Flask) -> None:
+    shutil.rmtree(app.config["SPOOL_DIR"], ignore_errors=True)
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
             tables = ", ".join(t.name for t in db.metadata.sorted_tables)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
 
+from flask_tracking.ingest import drain
 from flask_tracking.users.models import User
 
 PAYLOAD = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
@@ -50,18 +52,20 @@ def test_forms_work_with_their_csrf_token(app_factory: Any) -> None:
 
 
 def test_tracked_values_are_rendered_inert(
-    client: FlaskClient, logged_in: User, make_site: Any
+    app: Flask, client: FlaskClient, logged_in: User, make_site: Any
 ) -> None:
     site_id = make_site(logged_in)
     client.get(
         f"/sites/{site_id}/visit",
         query_string={
-            "url": "https://example.com/?q=" + PAYLOAD,
+            # `ref` is a query parameter the stored URL keeps, so the payload reaches the page.
+            "url": "https://example.com/" + PAYLOAD + "?ref=" + PAYLOAD,
             "ref": "javascript:alert(3)//" + PAYLOAD,
             "event": PAYLOAD,
         },
         headers={"User-Agent": PAYLOAD},
     )
+    assert drain(app) == 1
     page = client.get(f"/sites/{site_id}").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page
     assert "<img src=x" not in page

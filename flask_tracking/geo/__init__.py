@@ -1,70 +1,82 @@
-"""IP geolocation: get_geodata(ip) through the provider chosen by GEOIP_PROVIDER."""
+"""IP geolocation: get_geodata(ip) through the provider that GEOIP_PROVIDER chooses."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app
 
-from flask_tracking.geo.providers import (
-    GeoData,
-    GeoProvider,
-    HTTPProvider,
-    MMDBProvider,
-    NoProvider,
-    bundled_database_path,
-)
+from flask_tracking.geo.data import GeoData, GeoProvider, public_address
+from flask_tracking.geo.providers import HTTPProvider, MMDBProvider, NoProvider
+from flask_tracking.geo.service import checked_url_template
 
-__all__ = ["GeoData", "GeoProvider", "get_geodata", "init_app", "provider_from_config"]
+__all__ = [
+    "GeoData",
+    "GeoProvider",
+    "get_geodata",
+    "init_app",
+    "provider_from_config",
+    "public_address",
+]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("flask_tracking.geo")
+
 PROVIDERS = ("mmdb", "http", "none")
+DEFAULT_HTTP_TIMEOUT = 0.5
+DEFAULT_CACHE_SIZE = 10_000
+
+_Number = TypeVar("_Number", int, float)
 
 
 def provider_from_config(config: Mapping[str, Any]) -> GeoProvider:
-    """Build the provider that the configuration names."""
-    name = str(config.get("GEOIP_PROVIDER") or "mmdb").lower()
-    if name == "mmdb":
-        return MMDBProvider(config.get("GEOIP_DATABASE_PATH") or bundled_database_path())
-    if name == "http":
-        return HTTPProvider(
-            str(config.get("GEOIP_HTTP_URL") or ""),
-            timeout=float(config.get("GEOIP_HTTP_TIMEOUT", 0.5)),
-            cache_size=int(config.get("GEOIP_CACHE_SIZE", 10_000)),
-        )
+    """Build the provider that the configuration names; ValueError for bad settings."""
+    name = config.get("GEOIP_PROVIDER") or "mmdb"
+    if not isinstance(name, str) or name.strip().lower() not in PROVIDERS:
+        raise ValueError(f"GEOIP_PROVIDER must be one of {', '.join(PROVIDERS)}; got {name!r}")
+    name = name.strip().lower()
     if name == "none":
         return NoProvider()
-    raise ValueError(f"GEOIP_PROVIDER={name!r} is not one of: {', '.join(PROVIDERS)}")
+    if name == "mmdb":
+        path = config.get("GEOIP_DATABASE_PATH")
+        return MMDBProvider(str(path) if path else None)  # None: the bundled database
+    return HTTPProvider(
+        checked_url_template(config.get("GEOIP_HTTP_URL")),
+        timeout=_positive(config, "GEOIP_HTTP_TIMEOUT", float, DEFAULT_HTTP_TIMEOUT),
+        cache_size=_positive(config, "GEOIP_CACHE_SIZE", int, DEFAULT_CACHE_SIZE),
+    )
+
+
+def _positive(
+    config: Mapping[str, Any], key: str, kind: type[_Number], default: _Number
+) -> _Number:
+    value = config.get(key)
+    if value is None:
+        return default
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be a positive number; got {value!r}") from None
+    if not number > 0:  # also rejects NaN
+        raise ValueError(f"{key} must be a positive number; got {value!r}")
+    return number
 
 
 def init_app(app: Flask) -> None:
-    """Create this app's provider from its configuration."""
+    """Build this app's provider from its configuration and keep it in app.extensions."""
     app.extensions["geoip"] = provider_from_config(app.config)
 
 
-def public_address(ip: str) -> str | None:
-    """Return the canonical form of a globally routable address, else None."""
-    try:
-        address = ipaddress.ip_address(ip.strip().split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return str(address) if address.is_global and not address.is_multicast else None
-
-
 def get_geodata(ip: str) -> GeoData | None:
-    """Return where an IP address is, or None; private or malformed ones are not looked up."""
+    """Return where a public IP address is, or None; never raises."""
     address = public_address(ip)
     if address is None:
-        return None
-    provider: GeoProvider = current_app.extensions["geoip"]
+        return None  # private, reserved or malformed: nothing a provider could know
     try:
+        provider: GeoProvider = current_app.extensions["geoip"]
         return provider.lookup(address)
     except Exception:
-        # A lookup must never cost a visit: log and carry on without a location.
+        # A failed lookup must never cost the visit it belongs to.
         logger.exception("GeoIP lookup failed")
         return None

@@ -1,169 +1,120 @@
-"""GeoIP providers: a MaxMind-format database, a Free-GeoIP-compatible service, or none."""
+"""GeoIP providers: a MaxMind-format database file, or none at all."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import quote, urlsplit
 
 import maxminddb
-from cachetools import TTLCache
+
+from flask_tracking.geo.data import GeoData, clean_coordinate, clean_text, public_address
+from flask_tracking.geo.service import HTTPProvider
+
+__all__ = ["HTTPProvider", "MMDBProvider", "NoProvider", "bundled_database_path"]
 
 logger = logging.getLogger("flask_tracking.geo")
-
-
-@dataclass(frozen=True, slots=True)
-class GeoData:
-    """Where an address is, as far as the provider knows."""
-
-    city: str | None = None
-    postal_code: str | None = None
-    region: str | None = None
-    country_code: str | None = None
-    country_name: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-
-    @property
-    def location(self) -> str:
-        """Return "City, ZIP" with missing parts left out; "" when both are unknown."""
-        return ", ".join(part for part in (self.city, self.postal_code) if part)
-
-
-class GeoProvider(Protocol):
-    """Anything that can look up a public IP address."""
-
-    def lookup(self, ip: str) -> GeoData | None:
-        """Return the address's location, or None."""
-
-
-def bundled_database_path() -> str:
-    """Return the path of the GeoLite2-City database shipped in maxminddb-geolite2."""
-    from _maxminddb_geolite2 import geolite2_database
-
-    return str(geolite2_database())
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 class NoProvider:
     """Geolocation turned off."""
 
     def lookup(self, ip: str) -> GeoData | None:
-        """Know nothing."""
+        """Know nothing about any address."""
         return None
 
 
-class MMDBProvider:
-    """Offline lookups in a MaxMind-format city database (GeoLite2, DB-IP)."""
+def bundled_database_path() -> str:
+    """Return the path of the GeoLite2-City file shipped in maxminddb-geolite2."""
+    # geolite2.geolite2.filename holds the same path, but importing that module also
+    # builds its own reader object; the data package's helper only joins the path.
+    from _maxminddb_geolite2 import geolite2_database
 
-    def __init__(self, path: str) -> None:
+    return str(geolite2_database())
+
+
+class MMDBProvider:
+    """Offline lookups in a MaxMind-format city database (GeoLite2-City, DB-IP City Lite)."""
+
+    def __init__(self, path: str | None = None) -> None:
         self.path = path
         self._reader: maxminddb.Reader | None = None
-        self._failed = False
+        self._unusable = False
         self._lock = threading.Lock()
 
-    def _open(self) -> maxminddb.Reader | None:
-        with self._lock:
-            if self._reader is None and not self._failed:
-                try:
-                    self._reader = maxminddb.open_database(self.path, maxminddb.MODE_AUTO)
-                except (OSError, ValueError, maxminddb.InvalidDatabaseError) as error:
-                    self._failed = True  # warn once, not on every visit
-                    logger.warning("cannot open GeoIP database %s: %s", self.path, error)
-            return self._reader
-
     def lookup(self, ip: str) -> GeoData | None:
-        """Return the database's record for the address, if it has one."""
-        reader = self._open()
+        """Return the database's record for a public address, or None."""
+        address = public_address(ip)
+        if address is None:
+            return None
+        reader = self._reader or self._open()
         if reader is None:
             return None
-        record = reader.get(ip)
-        return _from_mmdb(record) if isinstance(record, dict) else None
+        try:
+            record = reader.get(address)
+        except maxminddb.InvalidDatabaseError as error:
+            self._give_up(f"GeoIP database {self._name} is corrupt: {error}")
+            return None
+        except ValueError as error:  # e.g. closed by another thread mid-lookup
+            logger.warning("GeoIP database lookup failed: %s", error)
+            return None
+        return record_to_geodata(record)
 
     def close(self) -> None:
-        """Release the database file."""
+        """Release the database file; a later lookup opens it again."""
         with self._lock:
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
 
+    @property
+    def _name(self) -> str:
+        return self.path or "bundled GeoLite2-City"
 
-def _name(record: Any) -> str | None:
-    names = record.get("names") if isinstance(record, dict) else None
-    return _text(names.get("en")) if isinstance(names, dict) else None
-
-
-def _from_mmdb(record: dict[str, Any]) -> GeoData:
-    subdivisions = record.get("subdivisions") or [{}]
-    location = record.get("location") or {}
-    country = record.get("country") or record.get("registered_country") or {}
-    return GeoData(
-        city=_name(record.get("city")),
-        postal_code=_text((record.get("postal") or {}).get("code")),
-        region=_name(subdivisions[0]),
-        country_code=_text(country.get("iso_code")),
-        country_name=_name(country),
-        latitude=_number(location.get("latitude")),
-        longitude=_number(location.get("longitude")),
-    )
-
-
-class HTTPProvider:
-    """Lookups in a Free-GeoIP-compatible JSON web service, cached, with a short timeout."""
-
-    def __init__(self, url_template: str, timeout: float = 0.5, cache_size: int = 10_000) -> None:
-        parts = urlsplit(url_template)
-        if parts.scheme not in ("http", "https") or not parts.netloc or "{ip}" not in url_template:
-            raise ValueError("GEOIP_HTTP_URL must be an http(s) URL containing {ip}")
-        self.url_template = url_template
-        self.timeout = timeout
-        self._cache: TTLCache[str, GeoData | None] = TTLCache(maxsize=cache_size, ttl=86_400)
-        self._lock = threading.Lock()
-
-    def lookup(self, ip: str) -> GeoData | None:
-        """Return the service's answer for the address; failures are logged, not cached."""
+    def _open(self) -> maxminddb.Reader | None:
         with self._lock:
-            if ip in self._cache:
-                return self._cache[ip]
-        try:
-            data = self._fetch(ip)
-        except (OSError, ValueError) as error:  # URLError, timeouts, bad JSON
-            logger.warning("GeoIP service failed for %s: %s", ip, error)
+            if self._reader is None and not self._unusable:
+                try:
+                    path = self.path or bundled_database_path()
+                    self._reader = maxminddb.open_database(path, maxminddb.MODE_AUTO)
+                except (ImportError, OSError, ValueError, RuntimeError) as error:
+                    # Warn once and stop trying: every visit would otherwise log the same thing.
+                    self._unusable = True
+                    logger.warning("cannot open GeoIP database %s: %s", self._name, error)
+            return self._reader
+
+    def _give_up(self, message: str) -> None:
+        with self._lock:
+            if not self._unusable:
+                logger.warning("%s", message)
+            self._unusable = True
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+
+def _dig(value: object, *keys: str | int) -> object:
+    """Follow keys and list indexes into decoded MaxMind data; None where one is missing."""
+    for key in keys:
+        if isinstance(key, int):
+            if not isinstance(value, list) or len(value) <= key:
+                return None
+            value = value[key]
+        elif isinstance(value, dict):
+            value = value.get(key)
+        else:
             return None
-        with self._lock:
-            self._cache[ip] = data
-        return data
+    return value
 
-    def _fetch(self, ip: str) -> GeoData | None:
-        url = self.url_template.replace("{ip}", quote(ip, safe=":."))
-        request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-            payload = json.loads(response.read(65_536))
-        if not isinstance(payload, dict):
-            raise ValueError("the service did not answer with a JSON object")
-        data = GeoData(
-            city=_text(payload.get("city")),
-            postal_code=_text(
-                payload.get("zip_code") or payload.get("zip") or payload.get("postal")
-            ),
-            region=_text(payload.get("region_name") or payload.get("region")),
-            country_code=_text(payload.get("country_code")),
-            country_name=_text(payload.get("country_name") or payload.get("country")),
-            latitude=_number(payload.get("latitude", payload.get("lat"))),
-            longitude=_number(payload.get("longitude", payload.get("lon"))),
-        )
-        return data if data != GeoData() else None
+
+def record_to_geodata(record: object) -> GeoData | None:
+    """Map a GeoLite2-City record to GeoData; None when the record says nothing useful."""
+    data = GeoData(
+        city=clean_text(_dig(record, "city", "names", "en")),
+        postal_code=clean_text(_dig(record, "postal", "code")),
+        region=clean_text(_dig(record, "subdivisions", 0, "names", "en")),
+        country_code=clean_text(_dig(record, "country", "iso_code")),
+        country_name=clean_text(_dig(record, "country", "names", "en")),
+        latitude=clean_coordinate(_dig(record, "location", "latitude"), 90),
+        longitude=clean_coordinate(_dig(record, "location", "longitude"), 180),
+    )
+    return None if data == GeoData() else data

@@ -1,9 +1,60 @@
-"""The write path: validate a hit, enrich it in named steps, store it."""
+"""The write path: validate, decide accept or drop, spool; a batch writer enriches and stores."""
 
 from __future__ import annotations
 
-from flask_tracking.ingest import models as models  # noqa: F401 - register the tables
-from flask_tracking.ingest.hit import Hit, InvalidHit, UnknownSite
-from flask_tracking.ingest.pipeline import IngestSettings, Outcome, record_visit
+import os
 
-__all__ = ["Hit", "IngestSettings", "InvalidHit", "Outcome", "UnknownSite", "record_visit"]
+from flask import Flask
+
+from flask_tracking.ingest import models as models  # registers the tables
+from flask_tracking.ingest.collect import Incoming, Ingest, current_ingest
+from flask_tracking.ingest.hit import Hit, InvalidHit, UnknownSite, validate
+from flask_tracking.ingest.sitecache import SiteCache
+from flask_tracking.ingest.spool import Spool, SpoolFull
+from flask_tracking.ingest.writer import Writer, WriterSettings
+
+__all__ = [
+    "Hit",
+    "Incoming",
+    "InvalidHit",
+    "SpoolFull",
+    "UnknownSite",
+    "current_ingest",
+    "drain",
+    "init_app",
+    "validate",
+]
+
+
+def init_app(app: Flask) -> None:
+    """Set up this app's spool, site cache and writer from its configuration."""
+    config = app.config
+    directory = config.get("SPOOL_DIR") or os.path.join(app.instance_path, "spool")
+    writer = Writer(
+        app,
+        WriterSettings(
+            directory=directory,
+            batch_size=int(config["INGEST_BATCH_SIZE"]),
+            interval=float(config["INGEST_FLUSH_INTERVAL"]),
+            store_visitor_ip=bool(config["STORE_VISITOR_IP"]),
+            allowed_query=frozenset(config["INGEST_ALLOWED_QUERY"]),
+        ),
+    )
+    app.extensions["ingest"] = Ingest(
+        app=app,
+        spool=Spool(directory, int(config["SPOOL_MAX_BYTES"]), int(config["SPOOL_SEGMENT_BYTES"])),
+        sites=SiteCache(
+            app,
+            float(config["INGEST_SITE_CACHE_SECONDS"]),
+            float(config["INGEST_SITE_MISS_INTERVAL"]),
+        ),
+        writer=writer,
+        respect_dnt=bool(config["RESPECT_DNT"]),
+        writer_mode=str(config["INGEST_WRITER"]),
+    )
+
+
+def drain(app: Flask) -> int:
+    """Store everything spooled so far, now, in this thread; return the events stored."""
+    ingest: Ingest = app.extensions["ingest"]
+    return ingest.writer.drain()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import urlsplit
 
 MAX_EVENT_LENGTH = 120
@@ -25,50 +24,43 @@ class UnknownSite(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """Plain values taken from one collector request (no Flask objects past this point)."""
+    """The fields of a /sites/<id>/visit request, as sent."""
 
     site_id: int
     url: str | None
     referrer: str | None
     event: str | None
-    user_agent: str
-    ip: str | None
-    do_not_track: bool
-    received_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class CleanHit:
-    """A hit whose fields passed validation."""
+    """A hit whose fields passed validation, with defaults applied."""
 
     site_id: int
     url: str
     referrer: str | None
     event: str
-    user_agent: str
-    ip: str | None
-    do_not_track: bool
-    received_at: datetime
 
 
-def _has_control_chars(value: str) -> bool:
+def has_control_chars(value: str) -> bool:
     # NUL and friends break PostgreSQL text columns and forge log lines; no URL needs them.
     return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
 
 
-def _check_url(value: str | None, max_length: int) -> str | None:
+def check_url(value: str | None, max_length: int) -> str | None:
     """Return what is wrong with a page URL, or None."""
     if not value:
         return "Missing: pass a `url` parameter or send a Referer header."
     if len(value) > max_length:
         return f"Too long: at most {max_length} characters."
-    if _has_control_chars(value):
+    if has_control_chars(value):
         return "Contains control characters."
     try:
         parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
     except ValueError:
         return "Not a valid URL."
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         return "Must be an absolute http:// or https:// URL."
     return None
 
@@ -77,27 +69,18 @@ def validate(hit: Hit, max_url_length: int) -> CleanHit:
     """Return the hit with defaults applied, or raise InvalidHit naming every bad field."""
     errors: dict[str, str] = {}
     url = (hit.url or "").strip()
-    if problem := _check_url(url, max_url_length):
+    if problem := check_url(url, max_url_length):
         errors["url"] = problem
     referrer = (hit.referrer or "").strip() or None
     if referrer is not None and len(referrer) > MAX_REFERRER_LENGTH:
         errors["ref"] = f"Too long: at most {MAX_REFERRER_LENGTH} characters."
-    elif referrer is not None and _has_control_chars(referrer):
+    elif referrer is not None and has_control_chars(referrer):
         errors["ref"] = "Contains control characters."
     event = (hit.event or "").strip() or DEFAULT_EVENT
     if len(event) > MAX_EVENT_LENGTH:
         errors["event"] = f"Too long: at most {MAX_EVENT_LENGTH} characters."
-    elif _has_control_chars(event):
+    elif has_control_chars(event):
         errors["event"] = "Contains control characters."
     if errors:
         raise InvalidHit(errors)
-    return CleanHit(
-        site_id=hit.site_id,
-        url=url,
-        referrer=referrer,
-        event=event,
-        user_agent=hit.user_agent,
-        ip=hit.ip,
-        do_not_track=hit.do_not_track,
-        received_at=hit.received_at,
-    )
+    return CleanHit(site_id=hit.site_id, url=url, referrer=referrer, event=event)

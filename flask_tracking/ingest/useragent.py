@@ -18,6 +18,7 @@ class UserAgentInfo:
     browser: str | None
     browser_version: str | None
     os: str | None
+    os_version: str | None
     device: str  # desktop, mobile, tablet or bot
     is_bot: bool
 
@@ -55,6 +56,7 @@ def parse_user_agent(ua: str) -> UserAgentInfo:
         browser=browser,
         browser_version=_version(agent.major, agent.minor) if agent and browser else None,
         os=os_family,
+        os_version=_version(os_.major, os_.minor) if os_ and os_family else None,
         device=device_type,
         is_bot=device_type == "bot",
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import (
     Blueprint,
     abort,
@@ -18,7 +16,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from flask_tracking import ingest
-from flask_tracking.errors import json_error
+from flask_tracking.collector import http as collect_http
 from flask_tracking.extensions import csrf
 from flask_tracking.reports import visits as visits_report
 from flask_tracking.tracking import sites as site_rules
@@ -115,28 +113,15 @@ def add_visit(site_id: int) -> Response:
         url=values.get("url") or request.headers.get("Referer"),
         referrer=values.get("ref"),
         event=values.get("event"),
-        user_agent=request.headers.get("User-Agent", ""),
-        ip=request.remote_addr,
-        do_not_track=request.headers.get("DNT") == "1",
-        received_at=datetime.now(UTC),
-    )
-    config = current_app.config
-    settings = ingest.IngestSettings(
-        respect_dnt=bool(config["RESPECT_DNT"]),
-        store_visitor_ip=bool(config["STORE_VISITOR_IP"]),
-        max_url_length=int(config["MAX_URL_LENGTH"]),
     )
     try:
-        outcome = ingest.record_visit(hit, settings)
+        clean = ingest.validate(hit, int(current_app.config["MAX_URL_LENGTH"]))
     except ingest.InvalidHit as error:
-        response = json_error(400, "invalid_visit", "The visit was not recorded.", error.errors)
-    except ingest.UnknownSite:
-        response = json_error(404, "unknown_site", f"There is no site {site_id}.")
-    else:
-        response = _acknowledge()
-        if outcome.dropped:
-            response.headers["X-Tracking-Dropped"] = outcome.dropped
-    return response
+        return collect_http.invalid(error, "invalid_visit")
+    event = collect_http.incoming(
+        request, site_id, name=clean.event, url=clean.url, referrer=clean.referrer
+    )
+    return collect_http.accept(event, _acknowledge())
 
 
 def _acknowledge() -> Response:
@@ -144,15 +129,3 @@ def _acknowledge() -> Response:
     if "image/" in request.headers.get("Accept", ""):
         return Response(TRANSPARENT_GIF, status=200, mimetype="image/gif")
     return Response(status=204)
-
-
-@tracking.after_app_request
-def _collector_headers(response: Response) -> Response:
-    """Let any origin send visits (preflights and errors too), without credentials, uncached."""
-    if request.endpoint != "tracking.add_visit":
-        return response
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-    response.headers["Access-Control-Allow-Headers"] = "Content-Type"
-    response.headers["Cache-Control"] = "no-store, max-age=0"
-    return response

@@ -10,12 +10,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from flask_tracking.extensions import db
+from flask_tracking.ingest import drain
 from flask_tracking.tracking.models import Site, Visit
 from flask_tracking.tracking.sites import InvalidSiteURL, normalise_base_url
 from flask_tracking.users.models import User
 
 
 def count(app: Flask, model: Any) -> int:
+    drain(app)
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(model)) or 0
 
@@ -167,6 +169,7 @@ def test_visits_report_pages_newest_first(app_factory: Any, make_user: Any) -> N
         site_id = site.id
     for n in range(5):
         client.get(f"/sites/{site_id}/visit", query_string={"url": f"https://example.com/p{n}"})
+    drain(app)
     client.post("/login/", data={"email": "pager@example.com", "password": "correct horse battery"})
     first = client.get(f"/sites/{site_id}").get_data(as_text=True)
     assert "https://example.com/p4" in first

@@ -1,0 +1,138 @@
+"""The request path: decide accept or drop, append to the spool, never touch the database."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, current_app
+
+from flask_tracking.ingest.bots import is_bot, is_prefetch
+from flask_tracking.ingest.exclusions import ip_excluded, path_excluded
+from flask_tracking.ingest.hit import UnknownSite
+from flask_tracking.ingest.pages import parse_page_url
+from flask_tracking.ingest.records import DropRecord, EventRecord
+from flask_tracking.ingest.referrers import is_referrer_spam
+from flask_tracking.ingest.sitecache import SiteCache, SiteInfo
+from flask_tracking.ingest.spool import Spool
+from flask_tracking.ingest.writer import Writer
+
+_START_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A validated event with the request facts the pipeline needs (no Flask objects)."""
+
+    site_id: int
+    name: str
+    url: str
+    referrer: str | None
+    width: int | None
+    props: dict[str, Any]
+    ip: str | None
+    user_agent: str
+    do_not_track: bool
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Ingest:
+    """The collector's per-app state: its spool, site cache, and (maybe) writer thread."""
+
+    app: Flask
+    spool: Spool
+    sites: SiteCache
+    writer: Writer
+    respect_dnt: bool
+    writer_mode: str
+    _thread: threading.Thread | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def accept(self, event: Incoming) -> str | None:
+        """Spool the event, or count it as dropped; return the drop reason, if any."""
+        site = self.sites.get(event.site_id)
+        if site is None:
+            raise UnknownSite(event.site_id)
+        reason = drop_reason(event, site, self.respect_dnt)
+        now_ms = int(time.time() * 1000)
+        if reason:
+            self.spool.append(DropRecord(site.id, now_ms, reason).to_line())
+        else:
+            self.spool.append(
+                EventRecord(
+                    event_id=uuid.uuid4().hex,
+                    site_id=site.id,
+                    timestamp_ms=now_ms,
+                    name=event.name,
+                    url=event.url,
+                    referrer=event.referrer,
+                    width=event.width,
+                    props=event.props,
+                    ip=event.ip,
+                    user_agent=event.user_agent,
+                ).to_line()
+            )
+        self._ensure_writer()
+        return reason
+
+    def _ensure_writer(self) -> None:
+        """Start the in-process writer thread on first use when configured to (development)."""
+        if self.writer_mode != "thread" or (self._thread and self._thread.is_alive()):
+            return
+        with _START_LOCK:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=run_exclusive,
+                    args=(self.writer, self._stop),
+                    name="flask-tracking-writer",
+                    daemon=True,
+                )
+                self._thread.start()
+
+
+def drop_reason(event: Incoming, site: SiteInfo, respect_dnt: bool) -> str | None:
+    """Return why an event is not counted, or None to count it (cheapest checks first)."""
+    checks: tuple[tuple[str, Callable[[], bool]], ...] = (
+        ("dnt", lambda: respect_dnt and event.do_not_track),
+        ("prefetch", lambda: is_prefetch(event.headers)),
+        ("bot", lambda: is_bot(event.user_agent)),
+        ("referrer_spam", lambda: is_referrer_spam(event.referrer)),
+        ("excluded_ip", lambda: ip_excluded(event.ip, site.excluded_networks)),
+        (
+            "excluded_path",
+            lambda: (
+                bool(site.excluded_paths)
+                and path_excluded(parse_page_url(event.url).pathname, site.excluded_paths)
+            ),
+        ),
+    )
+    return next((reason for reason, dropped in checks if dropped()), None)
+
+
+def run_exclusive(writer: Writer, stop: threading.Event) -> None:
+    """Run the writer while holding the spool's lock, so one process writes at a time."""
+    import fcntl
+
+    lock_path = writer.settings.directory + "/writer.lock"
+    with open(lock_path, "w") as lock_file:
+        while not stop.is_set():
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                stop.wait(1.0)  # another process writes; take over if it dies
+                continue
+            try:
+                writer.run(stop)
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def current_ingest() -> Ingest:
+    """Return the current app's collector state."""
+    ingest: Ingest = current_app.extensions["ingest"]
+    return ingest

@@ -1,0 +1,123 @@
+"""Writer-side enrichment: a spooled event becomes a visits row, step by named step."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_tracking import geo
+from flask_tracking.ingest.pages import parse_page_url, screen_size
+from flask_tracking.ingest.records import EventRecord
+from flask_tracking.ingest.referrers import referrer_source
+from flask_tracking.ingest.useragent import parse_user_agent
+from flask_tracking.ingest.visitors import visitor_id
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichContext:
+    """What enrichment needs besides the event: the day's salt and the operator's choices."""
+
+    salt: bytes
+    store_visitor_ip: bool
+    allowed_query: frozenset[str]
+
+
+def enrich(event: EventRecord, context: EnrichContext) -> Row:
+    """Run every step and return the row to insert."""
+    row: Row = {
+        "event_id": event.event_id,
+        "site_id": event.site_id,
+        "date": datetime.fromtimestamp(event.timestamp_ms / 1000, UTC),
+        "event": event.name,
+        "url": event.url,
+        "referrer": event.referrer,
+        "props": event.props or None,
+    }
+    put_url(row, event, context)
+    put_referrer(row, event)
+    put_user_agent(row, event)
+    put_screen(row, event)
+    put_geolocation(row, event)
+    put_visitor(row, event, context)
+    return row
+
+
+def put_url(row: Row, event: EventRecord, context: EnrichContext) -> None:
+    """Hostname, pathname, the URL without private query parameters, and UTM tags."""
+    page = parse_page_url(event.url, context.allowed_query)
+    row.update(
+        url=page.url,
+        hostname=page.hostname[:255],
+        pathname=page.pathname[:2048],
+        utm_source=page.utm_source,
+        utm_medium=page.utm_medium,
+        utm_campaign=page.utm_campaign,
+        utm_term=page.utm_term,
+        utm_content=page.utm_content,
+    )
+
+
+def put_referrer(row: Row, event: EventRecord) -> None:
+    """The referrer's source name; self-referrals have none."""
+    source = referrer_source(event.referrer, row.get("hostname"))
+    row["referrer_source"] = source[:255] if source else None
+
+
+def put_user_agent(row: Row, event: EventRecord) -> None:
+    """Browser, versions, OS and device type."""
+    info = parse_user_agent(event.user_agent)
+    row.update(
+        browser=_cut(info.browser, 64),
+        browser_version=_cut(info.browser_version, 32),
+        os=_cut(info.os, 64),
+        os_version=_cut(info.os_version, 32),
+        device=info.device,
+    )
+
+
+def put_screen(row: Row, event: EventRecord) -> None:
+    """The screen width and its size class."""
+    width = event.width if isinstance(event.width, int) and 0 < event.width < 100_000 else None
+    row.update(screen_width=width, screen_size=screen_size(width))
+
+
+def put_geolocation(row: Row, event: EventRecord) -> None:
+    """Country, region, city, postal code and coordinates of the visitor's IP."""
+    data = geo.get_geodata(event.ip) if event.ip else None
+    if data is None:
+        return
+    row.update(
+        city=_cut(data.city, 128),
+        postal_code=_cut(data.postal_code, 32),
+        region=_cut(data.region, 128),
+        country_code=_cut(data.country_code, 2),
+        country_name=_cut(data.country_name, 128),
+        latitude=data.latitude,
+        longitude=data.longitude,
+    )
+
+
+def put_visitor(row: Row, event: EventRecord, context: EnrichContext) -> None:
+    """The cookieless visitor id; the IP itself is kept only truncated, and only if asked."""
+    row["visitor_id"] = visitor_id(context.salt, event.site_id, event.ip or "", event.user_agent)
+    row["ip_address"] = truncate_ip(event.ip) if context.store_visitor_ip and event.ip else None
+
+
+def truncate_ip(ip: str) -> str | None:
+    """Return the network part of an address, or None for a malformed one."""
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+
+
+def _cut(value: str | None, length: int) -> str | None:
+    return value[:length] if value else None

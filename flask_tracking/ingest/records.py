@@ -1,0 +1,83 @@
+"""The spool's record format: one JSON object a line, short keys to keep lines small."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+EVENT = "e"
+DROP = "d"
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An accepted event, as spooled: raw request facts, enriched later by the writer."""
+
+    event_id: str
+    site_id: int
+    timestamp_ms: int
+    name: str
+    url: str
+    referrer: str | None = None
+    width: int | None = None
+    props: dict[str, Any] = field(default_factory=dict)
+    ip: str | None = None
+    user_agent: str = ""
+
+    def to_line(self) -> bytes:
+        """Serialise as one spool line."""
+        data = {
+            "k": EVENT,
+            "id": self.event_id,
+            "s": self.site_id,
+            "t": self.timestamp_ms,
+            "n": self.name,
+            "u": self.url,
+            "r": self.referrer,
+            "w": self.width,
+            "p": self.props,
+            "ip": self.ip,
+            "ua": self.user_agent,
+        }
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+@dataclass(frozen=True, slots=True)
+class DropRecord:
+    """An event dropped on arrival, kept only as a count per site, day and reason."""
+
+    site_id: int
+    timestamp_ms: int
+    reason: str
+
+    def to_line(self) -> bytes:
+        """Serialise as one spool line."""
+        data = {"k": DROP, "s": self.site_id, "t": self.timestamp_ms, "why": self.reason}
+        return json.dumps(data, separators=(",", ":")).encode() + b"\n"
+
+
+def parse_line(line: bytes) -> EventRecord | DropRecord:
+    """Parse a spool line; raise ValueError for anything malformed."""
+    data = json.loads(line)
+    if not isinstance(data, dict):
+        raise ValueError("a spool record must be a JSON object")
+    try:
+        if data["k"] == EVENT:
+            return EventRecord(
+                event_id=str(data["id"]),
+                site_id=int(data["s"]),
+                timestamp_ms=int(data["t"]),
+                name=str(data["n"]),
+                url=str(data["u"]),
+                referrer=data.get("r"),
+                width=data.get("w"),
+                props=dict(data.get("p") or {}),
+                ip=data.get("ip"),
+                user_agent=str(data.get("ua") or ""),
+            )
+        if data["k"] == DROP:
+            return DropRecord(int(data["s"]), int(data["t"]), str(data["why"]))
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"incomplete spool record: {error}") from None
+    raise ValueError(f"unknown spool record kind {data.get('k')!r}")

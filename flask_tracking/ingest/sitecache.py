@@ -1,0 +1,84 @@
+"""The sites the collector knows, held in memory so accepting an event needs no query."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from flask_tracking.extensions import db
+from flask_tracking.ingest.exclusions import parse_networks, parse_path_patterns
+from flask_tracking.tracking.models import Site
+
+logger = logging.getLogger("flask_tracking.ingest")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class SiteInfo:
+    """What the collector needs to know about a site."""
+
+    id: int
+    host: str
+    excluded_networks: tuple[Network, ...]
+    excluded_paths: tuple[str, ...]
+
+
+def site_info(site: Site) -> SiteInfo:
+    """Build a SiteInfo; exclusions that no longer parse are ignored (and logged)."""
+    try:
+        networks = parse_networks(site.excluded_ips or "")
+        paths = parse_path_patterns(site.excluded_paths or "")
+    except ValueError as error:
+        logger.warning("site %s has invalid exclusions: %s", site.id, error)
+        networks, paths = (), ()
+    host = (urlsplit(site.base_url).hostname or "").lower()
+    return SiteInfo(site.id, host, networks, paths)
+
+
+class SiteCache:
+    """All sites, reloaded every `ttl` seconds, or on a miss at most every `miss_interval`."""
+
+    def __init__(self, app: Flask, ttl: float, miss_interval: float) -> None:
+        self.app = app
+        self.ttl = ttl
+        self.miss_interval = miss_interval
+        self._sites: dict[int, SiteInfo] = {}
+        self._loaded_at = -1e9
+        self._lock = threading.Lock()
+
+    def get(self, site_id: int) -> SiteInfo | None:
+        """Return the site, or None when it does not exist (as far as a fresh look can tell)."""
+        age = time.monotonic() - self._loaded_at
+        site = self._sites.get(site_id)
+        if age > self.ttl or (site is None and age >= self.miss_interval):
+            self._reload()
+            site = self._sites.get(site_id)
+        return site
+
+    def invalidate(self) -> None:
+        """Forget everything, so the next lookup reloads (after a site is added or changed)."""
+        self._loaded_at = -1e9
+
+    def _reload(self) -> None:
+        with self._lock:
+            try:
+                with self.app.app_context():
+                    sites = {site.id: site_info(site) for site in db.session.scalars(select(Site))}
+                    db.session.remove()
+            except SQLAlchemyError as error:
+                # The database is down: keep collecting for the sites we know.
+                logger.warning(
+                    "could not reload sites, keeping %d known: %s", len(self._sites), error
+                )
+                self._loaded_at = time.monotonic()
+                return
+            self._sites = sites
+            self._loaded_at = time.monotonic()

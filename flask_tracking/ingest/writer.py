@@ -1,0 +1,247 @@
+"""The batch writer: spooled records into the database, exactly once, whatever fails."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from flask_tracking.extensions import db
+from flask_tracking.ingest import spool as spool_files
+from flask_tracking.ingest.enrich import EnrichContext, enrich
+from flask_tracking.ingest.models import DroppedCount, RejectedEvent, SpoolCheckpoint
+from flask_tracking.ingest.records import DropRecord, EventRecord, parse_line
+from flask_tracking.ingest.salts import Salts
+from flask_tracking.ingest.sessions import assign_sessions
+from flask_tracking.tracking.models import Visit
+
+logger = logging.getLogger("flask_tracking.ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class WriterSettings:
+    """How the writer batches and retries."""
+
+    directory: str
+    batch_size: int = 5000
+    interval: float = 0.5
+    max_backoff: float = 5.0
+    store_visitor_ip: bool = False
+    allowed_query: frozenset[str] = frozenset()
+
+
+class Writer:
+    """Stores what the spool holds; one per spool directory at a time (see run())."""
+
+    def __init__(self, app: Flask, settings: WriterSettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.salts = Salts()
+        self._offsets: dict[str, int] | None = None
+
+    def drain(self) -> int:
+        """Store everything spooled so far; return how many events were stored."""
+        stored = 0
+        with self.app.app_context():
+            try:
+                self._rotate_salts()
+                while True:
+                    progress, count = self._pass()
+                    stored += count
+                    if not progress:
+                        return stored
+            except BaseException:
+                db.session.rollback()
+                self._offsets = None  # re-read the committed checkpoints after any failure
+                raise
+            finally:
+                db.session.remove()
+
+    def _pass(self) -> tuple[bool, int]:
+        offsets = self._load_offsets()
+        progress, stored = False, 0
+        for segment in spool_files.segments(self.settings.directory):
+            offset = offsets.get(segment.name, 0)
+            finished = segment.finished  # checked before reading, so no line can be missed
+            lines, end = spool_files.read_lines(segment.path, offset, self.settings.batch_size)
+            if lines:
+                stored += self._store(segment.name, lines, end)
+                offsets[segment.name] = end
+                progress = True
+            elif finished and end >= segment.size:
+                self._forget(segment)
+        return progress, stored
+
+    def _store(self, segment: str, lines: list[bytes], end: int) -> int:
+        """Store one batch, its sessions, drop counts and checkpoint in one transaction."""
+        rows, drops, rejected = self._prepare(lines)
+        rows = self._without_stored(rows)
+        try:
+            return self._write(rows, drops, rejected, segment, end)
+        except OperationalError:
+            raise  # the database is unavailable, not the data wrong: retry the whole batch
+        except DBAPIError:
+            db.session.rollback()
+        # The database refused something: find the rows it refuses, set them aside, store the rest.
+        poison = self._find_poison(rows)
+        rejected += [
+            (json.dumps(row, default=str), poison[row["event_id"]])
+            for row in rows
+            if row["event_id"] in poison
+        ]
+        rows = [row for row in rows if row["event_id"] not in poison]
+        return self._write(rows, drops, rejected, segment, end)
+
+    def _write(
+        self,
+        rows: list[dict[str, Any]],
+        drops: Counter[tuple[int, date, str]],
+        rejected: list[tuple[str, str]],
+        segment: str,
+        end: int,
+    ) -> int:
+        assign_sessions(rows)
+        if rows:
+            db.session.execute(insert(Visit), rows)
+        self._count_drops(drops)
+        for payload, error in rejected:
+            db.session.add(RejectedEvent(payload=payload, error=error[:2000]))
+            logger.error("set aside a spooled record: %s", error)
+        self._checkpoint(segment, end)
+        db.session.commit()
+        return len(rows)
+
+    @staticmethod
+    def _find_poison(rows: list[dict[str, Any]]) -> dict[str, str]:
+        """Try each row alone (then undo them all); return the refused ones with the error."""
+        poison: dict[str, str] = {}
+        for row in rows:
+            try:
+                with db.session.begin_nested():
+                    db.session.execute(insert(Visit), [{**row, "session_id": None}])
+            except OperationalError:
+                raise
+            except DBAPIError as error:
+                poison[row["event_id"]] = f"{type(error.orig).__name__}: {error.orig}"
+        db.session.rollback()
+        return poison
+
+    def _prepare(
+        self, lines: list[bytes]
+    ) -> tuple[list[dict[str, Any]], Counter[tuple[int, date, str]], list[tuple[str, str]]]:
+        rows: list[dict[str, Any]] = []
+        drops: Counter[tuple[int, date, str]] = Counter()
+        rejected: list[tuple[str, str]] = []
+        today = datetime.now(UTC).date()
+        for line in lines:
+            try:
+                record = parse_line(line)
+                if isinstance(record, DropRecord):
+                    drops[(record.site_id, _day(record.timestamp_ms), record.reason)] += 1
+                    continue
+                rows.append(enrich(record, self._context(record, today)))
+            except Exception as error:  # one bad record must not block the rest
+                rejected.append(
+                    (line.decode("utf-8", "replace"), f"{type(error).__name__}: {error}")
+                )
+        return rows, drops, rejected
+
+    def _context(self, record: EventRecord, today: date) -> EnrichContext:
+        salt = self.salts.for_day(_day(record.timestamp_ms), today)
+        return EnrichContext(salt, self.settings.store_visitor_ip, self.settings.allowed_query)
+
+    @staticmethod
+    def _without_stored(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Drop rows already stored, so a replayed batch counts nothing twice."""
+        ids = [row["event_id"] for row in rows]
+        stored: set[str] = set()
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            stored.update(
+                db.session.scalars(select(Visit.event_id).where(Visit.event_id.in_(chunk)))
+            )
+        unique: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            if row["event_id"] not in stored:
+                unique.setdefault(row["event_id"], row)
+        return list(unique.values())
+
+    def _count_drops(self, drops: Counter[tuple[int, date, str]]) -> None:
+        for (site_id, day, reason), count in drops.items():
+            values = {"site_id": site_id, "day": day, "reason": reason[:32], "count": count}
+            statement = _upsert(
+                DroppedCount,
+                values,
+                ["site_id", "day", "reason"],
+                {"count": DroppedCount.count + count},
+            )
+            try:
+                with db.session.begin_nested():
+                    db.session.execute(statement)
+            except OperationalError:
+                raise
+            except DBAPIError as error:  # the site was deleted meanwhile
+                logger.warning("dropped-event count for site %s not kept: %s", site_id, error.orig)
+
+    def _checkpoint(self, segment: str, end: int) -> None:
+        db.session.execute(
+            _upsert(
+                SpoolCheckpoint, {"segment": segment, "offset": end}, ["segment"], {"offset": end}
+            )
+        )
+
+    def _load_offsets(self) -> dict[str, int]:
+        if self._offsets is None:
+            rows = db.session.execute(select(SpoolCheckpoint.segment, SpoolCheckpoint.offset))
+            self._offsets = {segment: offset for segment, offset in rows}
+        return self._offsets
+
+    def _forget(self, segment: spool_files.Segment) -> None:
+        """Delete a fully stored, finished segment, then its checkpoint."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(segment.path)
+        db.session.execute(delete(SpoolCheckpoint).where(SpoolCheckpoint.segment == segment.name))
+        db.session.commit()
+        if self._offsets is not None:
+            self._offsets.pop(segment.name, None)
+
+    def _rotate_salts(self) -> None:
+        self.salts.rotate(datetime.now(UTC).date())
+        db.session.commit()
+
+    def run(self, stop: threading.Event) -> None:
+        """Drain every interval until `stop` is set, backing off on errors; once more at the end."""
+        backoff = self.settings.interval
+        while not stop.is_set():
+            try:
+                self.drain()
+                backoff = self.settings.interval
+            except Exception:  # the writer must outlive any database trouble
+                logger.warning(
+                    "writer could not store the spool; retrying in %.1fs", backoff, exc_info=True
+                )
+                backoff = min(backoff * 2, self.settings.max_backoff)
+            stop.wait(backoff)
+        self.drain()
+
+
+def _day(timestamp_ms: int) -> date:
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC).date()
+
+
+def _upsert(model: Any, values: dict[str, Any], keys: list[str], updates: dict[str, Any]) -> Any:
+    """Return INSERT … ON CONFLICT DO UPDATE for SQLite or PostgreSQL."""
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(model).values(**values)
+    return statement.on_conflict_do_update(index_elements=keys, set_=updates)

@@ -1,0 +1,243 @@
+"""The flask-tracking command line: migrations, the demo data and the Granian server."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.script import ScriptDirectory
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from sqlalchemy import func, inspect, select, text
+
+from flask_tracking.demo import SITE_URL
+from flask_tracking.extensions import db
+from flask_tracking.tracking.models import Site, Visit
+from flask_tracking.users.models import User
+
+SCRIPT = Path(sys.executable).parent / "flask-tracking"
+LOGIN_LINE = re.compile(r"Log in at /login/ with email (\S+) and password (\S+)")
+
+
+def _head_revision(app: Flask) -> str:
+    with app.app_context():
+        config = app.extensions["migrate"].migrate.get_config()
+        head = ScriptDirectory.from_config(config).get_current_head()
+    assert head
+    return head
+
+
+def _stamped_revisions(app: Flask) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(text("SELECT version_num FROM alembic_version")))
+
+
+def test_db_upgrade_is_idempotent(app: Flask, runner: FlaskCliRunner, make_user: Any) -> None:
+    make_user(email="kept@example.com")
+    with app.app_context():
+        tables_before = set(inspect(db.engine).get_table_names())
+    for _ in range(2):
+        result = runner.invoke(args=["db", "upgrade"])
+        assert result.exit_code == 0, result.output
+        assert result.exception is None
+    assert _stamped_revisions(app) == [_head_revision(app)]
+    with app.app_context():
+        assert set(inspect(db.engine).get_table_names()) == tables_before
+        assert db.session.scalar(select(User.email)) == "kept@example.com"
+
+
+def _demo_counts(app: Flask) -> tuple[int, int, int]:
+    with app.app_context():
+        users = db.session.scalar(select(func.count()).select_from(User)) or 0
+        sites = db.session.scalar(select(func.count()).select_from(Site)) or 0
+        visits = db.session.scalar(select(func.count()).select_from(Visit)) or 0
+    return users, sites, visits
+
+
+def test_demo_creates_a_user_a_site_and_visits(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["demo", "--visits", "50"])
+    assert result.exit_code == 0, result.output
+    assert f"Demo site {SITE_URL} has 50 visits over 28 days." in result.output
+    login = LOGIN_LINE.search(result.output)
+    assert login, result.output
+    assert login.groups() == ("demo@example.com", "demo-password")
+    assert _demo_counts(app) == (1, 1, 50)
+    with app.app_context():
+        site = db.session.scalars(select(Site)).one()
+        assert site.base_url == SITE_URL
+        assert site.owner.email == "demo@example.com"
+        dates = list(db.session.scalars(select(Visit.date)))
+        assert all(v.startswith(SITE_URL) for v in db.session.scalars(select(Visit.url)))
+    assert len(dates) == 50
+
+
+def test_demo_twice_reuses_the_user_and_the_site(app: Flask, runner: FlaskCliRunner) -> None:
+    for _ in range(2):
+        result = runner.invoke(args=["demo", "--visits", "50"])
+        assert result.exit_code == 0, result.output
+        assert "and password demo-password" in result.output
+    assert _demo_counts(app) == (1, 1, 100)
+
+
+def test_demo_never_changes_an_existing_accounts_password(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    assert runner.invoke(args=["demo", "--visits", "1"]).exit_code == 0
+    result = runner.invoke(args=["demo", "--visits", "1", "--password", "another-password"])
+    assert result.exit_code == 0, result.output
+    assert "another-password" not in result.output  # it would not work: say so instead
+    assert "password that account already had" in result.output
+    response = app.test_client().post(
+        "/login/", data={"email": "demo@example.com", "password": "demo-password"}
+    )
+    assert response.status_code == 302
+
+
+def test_demo_visits_stay_within_the_days_it_reports(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["demo", "--visits", "200", "--days", "1"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        oldest = db.session.scalar(select(func.min(Visit.date)))
+        newest = db.session.scalar(select(func.max(Visit.date)))
+    assert oldest is not None
+    assert newest is not None
+    assert newest - oldest < timedelta(days=1)
+
+
+def test_the_demo_user_can_log_in_and_see_the_visits(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["demo", "--visits", "50"])
+    assert result.exit_code == 0, result.output
+    login = LOGIN_LINE.search(result.output)
+    assert login, result.output
+    email, password = login.groups()
+    with app.app_context():
+        site_id = db.session.scalars(select(Site.id)).one()
+    client = app.test_client()
+    response = client.post("/login/", data={"email": email, "password": password})
+    assert response.status_code == 302
+    page = client.get(f"/sites/{site_id}")
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    assert SITE_URL in body
+    assert '<table class="visits">' in body
+    assert "(50 visits)" in body
+    assert "No visits yet" not in body
+
+
+def _cli_env(**settings: str) -> dict[str, str]:
+    """The test process's environment (conftest removed the developer's settings) plus these."""
+    return {**os.environ, **settings}
+
+
+def test_the_console_script_lists_its_commands(tmp_path: Path) -> None:
+    assert SCRIPT.is_file()
+    assert os.access(SCRIPT, os.X_OK)
+    result = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
+        [str(SCRIPT), "--help"],
+        env=_cli_env(FLASK_TRACKING_CONFIG="test"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: flask-tracking")
+    listed = set(re.findall(r"^  (\S+)\s", result.stdout.split("Commands:", 1)[1], re.M))
+    assert {"serve", "demo", "db", "run"} <= listed
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _get(url: str) -> tuple[int, dict[str, str], str]:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return (
+            response.status,
+            {k.lower(): v for k, v in response.headers.items()},
+            response.read().decode("utf-8"),
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, wait, then SIGKILL the server's process group if it did not stop."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # its own session: the server and workers
+            process.wait(timeout=10)
+
+
+@pytest.mark.integration
+def test_serve_runs_the_app_under_granian(tmp_path: Path) -> None:
+    env = _cli_env(
+        FLASK_TRACKING_CONFIG="development",
+        FLASK_TRACKING_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'serve.db'}",
+        FLASK_TRACKING_GEOIP_PROVIDER="none",
+    )
+    upgrade = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
+        [str(SCRIPT), "db", "upgrade"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert (tmp_path / "serve.db").is_file()
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+            [str(SCRIPT), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            answer = None
+            while answer is None:
+                if process.poll() is not None:
+                    pytest.fail(f"serve exited with {process.returncode}:\n{log_path.read_text()}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"serve did not answer within 20 s:\n{log_path.read_text()}")
+                try:
+                    answer = _get(url)
+                except urllib.error.HTTPError as error:
+                    error.close()
+                    pytest.fail(f"serve answered {error.code}:\n{log_path.read_text()}")
+                except OSError:  # refused, reset or timed out while it starts
+                    time.sleep(0.2)
+            status, headers, body = answer
+            assert status == 200
+            assert "Flask-Tracking" in body
+            assert headers.get("server") == "granian"
+            assert re.fullmatch(r"[0-9a-f]{32}", headers.get("x-request-id", ""))
+        finally:
+            _stop(process)
+    output = log_path.read_text()
+    assert f"Serving Flask-Tracking on {url.rstrip('/')} with 1 worker(s)" in output
+    assert "granian" in output.lower()

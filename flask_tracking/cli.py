@@ -25,6 +25,7 @@ def main() -> None:
 def init_app(app: Flask) -> None:
     """Add serve and demo to the app's CLI."""
     app.cli.add_command(serve)
+    app.cli.add_command(writer)
     app.cli.add_command(demo)
 
 
@@ -38,26 +39,34 @@ def init_app(app: Flask) -> None:
     type=click.IntRange(1, 64),
     help="Worker processes.",
 )
+@with_appcontext
 def serve(host: str, port: int, workers: int) -> None:
-    """Serve the app with Granian, the production WSGI server."""
-    argv = [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "wsgi",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--no-ws",
-        "flask_tracking.wsgi:app",
-    ]
+    """Serve the app with Granian (the production server) and run the event writer."""
+    from flask import current_app
+
+    from flask_tracking.serving import serve as run_server
+
     click.echo(f"Serving Flask-Tracking on http://{host}:{port} with {workers} worker(s)")
     sys.stdout.flush()
-    os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with the server
+    sys.exit(run_server(current_app._get_current_object(), host, port, workers))  # type: ignore[attr-defined]
+
+
+@click.command()
+@with_appcontext
+def writer() -> None:
+    """Store spooled events in the database until stopped (for servers run without `serve`)."""
+    import signal
+    import threading
+
+    from flask import current_app
+
+    from flask_tracking.ingest.collect import run_exclusive
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    click.echo("Writing spooled events to the database (Ctrl+C to stop)")
+    run_exclusive(current_app.extensions["ingest"].writer, stop)
 
 
 @click.command()

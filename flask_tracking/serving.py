@@ -1,0 +1,91 @@
+"""`flask-tracking serve`: Granian workers answer requests; this process writes the spool.
+
+The workers only append accepted events to the spool. This supervising process runs the one
+batch writer, restarts nothing it does not own (Granian respawns its own workers), and on
+SIGTERM stops Granian first — so no request is still being accepted — then drains the spool
+into the database before it exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from types import FrameType
+
+from flask import Flask
+
+from flask_tracking.ingest.collect import Ingest, run_exclusive
+
+logger = logging.getLogger("flask_tracking.serving")
+GRANIAN_STOP_TIMEOUT = 30.0
+
+
+def granian_command(host: str, port: int, workers: int) -> list[str]:
+    """Return the Granian command line serving flask_tracking.wsgi:app."""
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-ws",
+        "--respawn-failed-workers",
+        "--respawn-interval",
+        "0.5",
+        "flask_tracking.wsgi:app",
+    ]
+
+
+def serve(app: Flask, host: str, port: int, workers: int) -> int:
+    """Run Granian and the spool writer until SIGTERM/SIGINT; return Granian's exit code."""
+    ingest: Ingest = app.extensions["ingest"]
+    # The workers must not start writers of their own: this process is the writer.
+    env = dict(os.environ, FLASK_TRACKING_INGEST_WRITER="off")
+    server = subprocess.Popen(granian_command(host, port, workers), env=env)  # noqa: S603
+    shutdown = threading.Event()
+
+    def request_shutdown(signum: int, _frame: FrameType | None) -> None:
+        logger.info("received signal %d: stopping", signum)
+        shutdown.set()
+
+    previous = {
+        sig: signal.signal(sig, request_shutdown) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    writer_stop = threading.Event()
+    writer = threading.Thread(
+        target=run_exclusive, args=(ingest.writer, writer_stop), name="flask-tracking-writer"
+    )
+    writer.start()
+    try:
+        while not shutdown.wait(0.5):
+            if server.poll() is not None:
+                logger.error("granian exited with code %s", server.returncode)
+                break
+    finally:
+        _stop_server(server)
+        writer_stop.set()  # the writer drains whatever the workers spooled, then returns
+        writer.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return server.returncode or 0
+
+
+def _stop_server(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(GRANIAN_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            logger.error("granian did not stop in %.0fs: killing it", GRANIAN_STOP_TIMEOUT)
+            server.kill()
+            server.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any
 
@@ -31,11 +32,18 @@ def configure(app: Flask, config: type | str | None) -> None:
     if config is None:
         config = configuration_from_environment()
     app.config.from_object(import_string(config) if isinstance(config, str) else config)
+    # from_object copies references: give this app its own dicts and lists, so a nested
+    # environment override (FLASK_TRACKING_X__y) cannot leak into the class and later apps.
+    for key, value in app.config.items():
+        if isinstance(value, dict | list):
+            app.config[key] = copy.deepcopy(value)
     for plain in ("DATABASE_URL", "SECRET_KEY"):
         if os.environ.get(plain):
             key = "SQLALCHEMY_DATABASE_URI" if plain == "DATABASE_URL" else plain
             app.config[key] = os.environ[plain]
     app.config.from_prefixed_env("FLASK_TRACKING")
+    # from_prefixed_env parses JSON, so a numeric key would arrive as an int sessions can't use.
+    app.config["SECRET_KEY"] = str(app.config["SECRET_KEY"])
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
     if app.config.get("REQUIRE_SECRET_KEY"):
         refuse_default_secret(app.config)

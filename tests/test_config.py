@@ -257,3 +257,21 @@ def test_the_conftest_environment_is_clean() -> None:
         if k.startswith("FLASK_TRACKING_") or k in ("DATABASE_URL", "SECRET_KEY")
     }
     assert leaked == {}
+
+
+def test_nested_environment_overrides_do_not_leak_into_other_apps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLASK_TRACKING_SQLALCHEMY_ENGINE_OPTIONS__echo", "true")
+    first = create_app(TestConfiguration)
+    monkeypatch.delenv("FLASK_TRACKING_SQLALCHEMY_ENGINE_OPTIONS__echo")
+    second = create_app(TestConfiguration)
+    assert first.config["SQLALCHEMY_ENGINE_OPTIONS"]["echo"] is True
+    assert "echo" not in second.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert "echo" not in TestConfiguration.SQLALCHEMY_ENGINE_OPTIONS
+
+
+def test_a_numeric_secret_key_is_used_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLASK_TRACKING_SECRET_KEY", "12345678901234567890")
+    app = create_app(TestConfiguration)
+    assert app.config["SECRET_KEY"] == "12345678901234567890"

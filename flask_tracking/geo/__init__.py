@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -56,9 +57,11 @@ def _positive(
         return default
     try:
         number = kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # int(float('inf')) overflows
         raise ValueError(f"{key} must be a positive number; got {value!r}") from None
-    if not number > 0:  # also rejects NaN
+    # NaN fails the comparison; infinity would pass it, then make every lookup fail with
+    # OverflowError when the socket timeout is set, so refuse it here, at startup.
+    if not (number > 0 and math.isfinite(number)):
         raise ValueError(f"{key} must be a positive number; got {value!r}")
     return number
 

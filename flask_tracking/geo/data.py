@@ -75,5 +75,8 @@ def clean_coordinate(value: object, limit: float) -> float | None:
     # bool is an int subclass, but true/false is never a coordinate.
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float: JSON allows any number of digits
+        return None
     return number if math.isfinite(number) and abs(number) <= limit else None

@@ -10,6 +10,7 @@ from flask import Flask
 
 from flask_tracking.geo import GeoData, get_geodata, provider_from_config, public_address
 from flask_tracking.geo.providers import HTTPProvider, MMDBProvider, NoProvider
+from flask_tracking.geo.service import parse_answer
 
 LOS_ANGELES = GeoData(city="Los Angeles", postal_code="90001", country_code="US")
 
@@ -257,6 +258,7 @@ def test_creating_an_app_with_an_unknown_provider_fails(app_factory: Any) -> Non
         ("GEOIP_HTTP_TIMEOUT", "inf"),
         ("GEOIP_CACHE_SIZE", 0),
         ("GEOIP_CACHE_SIZE", "lots"),
+        ("GEOIP_CACHE_SIZE", float("inf")),
     ],
 )
 def test_bad_http_numbers_raise(setting: str, value: object) -> None:
@@ -301,3 +303,9 @@ def test_http_provider_rejects_bad_url_templates(template: Any) -> None:
 )
 def test_http_provider_accepts_http_and_https_templates(template: str) -> None:
     assert HTTPProvider(template).url_template == template
+
+
+def test_an_absurdly_large_coordinate_is_dropped_not_raised() -> None:
+    # JSON integers have no size limit; float() of a 400-digit one raises OverflowError.
+    answer = {"city": "Los Angeles", "latitude": 10**400, "longitude": -118.25}
+    assert parse_answer(answer) == GeoData(city="Los Angeles", longitude=-118.25)

@@ -1,19 +1,41 @@
-"""The HTTP GeoIP provider against a real HTTP server on loopback."""
+"""The HTTP GeoIP provider against a real ThreadingHTTPServer on loopback."""
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
-from flask_tracking.geo import GeoData, get_geodata, init_app, provider_from_config
+from flask_tracking.extensions import db
+from flask_tracking.geo import GeoData, get_geodata, provider_from_config
+from flask_tracking.geo.providers import HTTPProvider
+from flask_tracking.ingest import drain
+from flask_tracking.tracking.models import Site, Visit
+from flask_tracking.users import accounts
 
 pytestmark = pytest.mark.integration
 
+ANSWER = {
+    "ip": "8.8.8.8",
+    "city": "Los Angeles",
+    "zip_code": "90001",
+    "region_name": "California",
+    "country_code": "US",
+    "country_name": "United States",
+    "latitude": 34.05,
+    "longitude": -118.25,
+}
 LOS_ANGELES = GeoData(
     city="Los Angeles",
     postal_code="90001",
@@ -23,81 +45,251 @@ LOS_ANGELES = GeoData(
     latitude=34.05,
     longitude=-118.25,
 )
+SLOW_ANSWER_LIMIT = 5.0  # seconds a /slow/ request waits for the release event at most
 
 
-def http_provider(url: str, **settings: Any) -> Any:
-    return provider_from_config({"GEOIP_PROVIDER": "http", "GEOIP_HTTP_URL": url, **settings})
+@dataclass
+class GeoServer:
+    """A Free-GeoIP-like service: its base URL, the requests it saw, and the slow switch."""
+
+    base_url: str = ""
+    hits: Counter[str] = field(default_factory=Counter)  # route ("ok", "slow", ...) -> count
+    paths: list[str] = field(default_factory=list)  # every request path, in order
+    release: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def template(self, route: str) -> str:
+        """A GEOIP_HTTP_URL for one of the server's routes."""
+        return f"{self.base_url}/{route}/{{ip}}"
+
+    def provider(self, route: str, **settings: Any) -> HTTPProvider:
+        """An HTTPProvider built from configuration, the way the app builds it."""
+        config = {"GEOIP_PROVIDER": "http", "GEOIP_HTTP_URL": self.template(route), **settings}
+        provider = provider_from_config(config)
+        assert isinstance(provider, HTTPProvider)
+        return provider
 
 
-def test_a_successful_answer_is_parsed(geo_service: Any) -> None:
-    provider = http_provider(geo_service.url("ok"))
-    data = provider.lookup("8.8.8.8")
+def _handler(server: GeoServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            route = self.path.lstrip("/").split("/", 1)[0]
+            with server.lock:
+                server.hits[route] += 1
+                server.paths.append(self.path)
+            if route == "ok":
+                self._send(200, json.dumps(ANSWER).encode())
+            elif route == "slow":
+                server.release.wait(SLOW_ANSWER_LIMIT)
+                self._send(200, json.dumps(ANSWER).encode())
+            elif route == "error":
+                self._send(500, b'{"error": "internal server error"}')
+            elif route == "garbage":
+                self._send(200, b"not json{")
+            elif route == "list":
+                self._send(200, json.dumps([ANSWER]).encode())
+            else:
+                self._send(404, b"{}")
+
+        def _send(self, status: int, body: bytes) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                pass  # the client stopped waiting (the timeout test): nobody to answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # no request lines on stderr
+
+    return Handler
+
+
+@pytest.fixture
+def geo_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[GeoServer]:
+    """A real ThreadingHTTPServer on 127.0.0.1, on a port of its own, in a daemon thread."""
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)  # loopback traffic must not go to a proxy
+    state = GeoServer()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield state
+    finally:
+        state.release.set()  # let parked /slow/ handlers answer now, not in 5 s
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port that nothing listens on (bound, then released, by the OS)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+# --- the provider on its own -------------------------------------------------------------------
+
+
+def test_a_successful_answer_maps_every_field(geo_server: GeoServer) -> None:
+    data = geo_server.provider("ok").lookup("8.8.8.8")
     assert data == LOS_ANGELES
+    assert isinstance(data.latitude, float) and isinstance(data.longitude, float)
     assert data.location == "Los Angeles, 90001"
+    assert geo_server.paths == ["/ok/8.8.8.8"]
 
 
-def test_answers_are_cached(geo_service: Any) -> None:
-    provider = http_provider(geo_service.url("ok"))
-    assert provider.lookup("8.8.8.8") == LOS_ANGELES
-    assert provider.lookup("8.8.8.8") == LOS_ANGELES
-    assert geo_service.hits["ok"] == 1
-    assert provider.lookup("2001:4860:4860::8888") == LOS_ANGELES  # IPv6 in the URL path
-    assert geo_service.hits["ok"] == 2
-
-
-def test_a_slow_service_times_out_quickly(
-    geo_service: Any, geo_log: list[logging.LogRecord]
+def test_ipv6_and_mapped_addresses_reach_the_server_in_canonical_form(
+    geo_server: GeoServer,
 ) -> None:
-    provider = http_provider(geo_service.url("slow"), GEOIP_HTTP_TIMEOUT=0.2)
+    provider = geo_server.provider("ok")
+    assert provider.lookup("2001:4860:4860:0:0:0:0:8888") == LOS_ANGELES
+    assert provider.lookup("::ffff:8.8.4.4") == LOS_ANGELES
+    assert geo_server.paths == ["/ok/2001:4860:4860::8888", "/ok/8.8.4.4"]
+
+
+def test_a_second_lookup_of_the_same_address_is_served_from_the_cache(
+    geo_server: GeoServer,
+) -> None:
+    provider = geo_server.provider("ok")
+    assert provider.lookup("8.8.8.8") == LOS_ANGELES
+    assert provider.lookup("8.8.8.8") == LOS_ANGELES
+    assert provider.lookup("::ffff:8.8.8.8") == LOS_ANGELES  # the same address, mapped
+    assert geo_server.hits["ok"] == 1
+    assert provider.lookup("8.8.4.4") == LOS_ANGELES  # another address is asked for
+    assert geo_server.hits["ok"] == 2
+
+
+def test_a_slow_service_times_out_quickly_and_the_miss_is_not_cached(
+    geo_server: GeoServer, geo_log: list[logging.LogRecord]
+) -> None:
+    provider = geo_server.provider("slow", GEOIP_HTTP_TIMEOUT=0.2)
     started = time.monotonic()
     assert provider.lookup("8.8.8.8") is None
-    elapsed = time.monotonic() - started
-    assert 0.15 <= elapsed < 1.0
-    assert geo_service.hits["slow"] == 1
-    assert "timed out" in geo_log[0].getMessage()
+    assert time.monotonic() - started < 2.0
+    assert geo_server.hits["slow"] == 1
+    [record] = geo_log
+    assert record.levelno == logging.WARNING
+    assert "timed out" in record.getMessage()
+    assert "8.8.8.8" not in record.getMessage()
+    # Once the service answers promptly, the same address is asked for again and found.
+    geo_server.release.set()
+    assert provider.lookup("8.8.8.8") == LOS_ANGELES
+    assert geo_server.hits["slow"] == 2
 
 
-def test_a_timeout_is_not_cached(geo_service: Any) -> None:
-    provider = http_provider(geo_service.url("slow"), GEOIP_HTTP_TIMEOUT=0.2)
-    assert provider.lookup("8.8.8.8") is None
-    assert provider.lookup("8.8.8.8") is None
-    assert geo_service.hits["slow"] == 2
-
-
-@pytest.mark.parametrize(("mode", "reason"), [("error", "500"), ("garbage", "JSONDecodeError")])
-def test_server_errors_and_malformed_json_give_none_uncached(
-    geo_service: Any, geo_log: list[logging.LogRecord], mode: str, reason: str
+@pytest.mark.parametrize(
+    ("route", "reason"),
+    [
+        ("error", "HTTP status 500"),
+        ("garbage", "JSONDecodeError"),
+        ("list", "not an object"),
+    ],
+    ids=["server-error", "malformed-json", "json-array"],
+)
+def test_a_bad_answer_gives_none_and_is_not_cached(
+    geo_server: GeoServer, geo_log: list[logging.LogRecord], route: str, reason: str
 ) -> None:
-    provider = http_provider(geo_service.url(mode))
+    provider = geo_server.provider(route)
     assert provider.lookup("8.8.8.8") is None
     assert provider.lookup("8.8.8.8") is None
-    assert geo_service.hits[mode] == 2
-    assert [r.levelno for r in geo_log] == [logging.WARNING] * 2
+    assert geo_server.hits[route] == 2
+    assert [r.levelno for r in geo_log] == [logging.WARNING, logging.WARNING]
     assert reason in geo_log[0].getMessage()
+    assert not geo_log[0].exc_info  # an expected failure: no traceback
     assert "8.8.8.8" not in geo_log[0].getMessage()
 
 
-def test_a_refused_connection_gives_none(geo_log: list[logging.LogRecord]) -> None:
-    with socket.socket() as probe:  # a port that was free a moment ago has no listener now
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    provider = http_provider(f"http://127.0.0.1:{port}/json/{{ip}}")
+def test_a_refused_connection_gives_none(
+    closed_port: int, geo_log: list[logging.LogRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    provider = provider_from_config(
+        {"GEOIP_PROVIDER": "http", "GEOIP_HTTP_URL": f"http://127.0.0.1:{closed_port}/{{ip}}"}
+    )
+    started = time.monotonic()
     assert provider.lookup("8.8.8.8") is None
-    assert len(geo_log) == 1
+    assert time.monotonic() - started < 2.0
+    [record] = geo_log
+    assert record.levelno == logging.WARNING
+    assert "refused" in record.getMessage().lower()
 
 
-def test_private_addresses_never_reach_the_server(geo_service: Any) -> None:
-    provider = http_provider(geo_service.url("ok"))
-    for ip in ("10.0.0.1", "127.0.0.1", "::1", "fe80::1", "203.0.113.7", "junk"):
+def test_non_public_addresses_never_reach_the_server(geo_server: GeoServer) -> None:
+    provider = geo_server.provider("ok")
+    for ip in ("10.0.0.1", "192.168.1.1", "127.0.0.1", "::1", "fe80::1%eth0", "2001:db8::1"):
         assert provider.lookup(ip) is None
-    assert sum(geo_service.hits.values()) == 0
+    assert geo_server.paths == []
 
 
-def test_get_geodata_through_an_app(geo_service: Any) -> None:
-    app = Flask("geo_http_integration")
-    app.config.update(GEOIP_PROVIDER="http", GEOIP_HTTP_URL=geo_service.url("ok"))
-    init_app(app)
+# --- through the app ---------------------------------------------------------------------------
+
+
+def _site_in(app: Flask) -> int:
     with app.app_context():
-        assert get_geodata("::ffff:8.8.8.8") == LOS_ANGELES
-        assert get_geodata("192.168.0.10") is None
-    assert geo_service.hits["ok"] == 1
+        user = accounts.register("geo-http@example.com", "correct horse battery", "Geo")
+        site = Site(owner_id=user.id, base_url="https://example.com")
+        db.session.add(site)
+        db.session.commit()
+        return site.id
+
+
+def _visits(app: Flask) -> list[Visit]:
+    drain(app)  # enrichment, and so the lookup, happens in the writer
+    with app.app_context():
+        rows = list(db.session.scalars(select(Visit).order_by(Visit.id)))
+        for row in rows:
+            db.session.expunge(row)
+        return rows
+
+
+def test_a_visit_is_located_through_the_http_service(
+    geo_server: GeoServer, app_factory: Any
+) -> None:
+    app = app_factory(GEOIP_PROVIDER="http", GEOIP_HTTP_URL=geo_server.template("ok"))
+    site_id = _site_in(app)
+    response = app.test_client().get(
+        f"/sites/{site_id}/visit?url=https://example.com/",
+        environ_base={"REMOTE_ADDR": "8.8.8.8"},
+    )
+    assert response.status_code == 204
+    [visit] = _visits(app)
+    assert visit.city == "Los Angeles"
+    assert visit.location == "Los Angeles, 90001"
+    assert (visit.region, visit.country_code, visit.country_name) == (
+        "California",
+        "US",
+        "United States",
+    )
+    assert (visit.latitude, visit.longitude) == (34.05, -118.25)
+    assert geo_server.paths == ["/ok/8.8.8.8"]
+    with app.app_context():
+        assert get_geodata("8.8.8.8") == LOS_ANGELES  # cached by the app's provider
+    assert geo_server.hits["ok"] == 1
+
+
+def test_a_failing_service_still_stores_the_visit_without_a_location(
+    geo_server: GeoServer, app_factory: Any
+) -> None:
+    app = app_factory(GEOIP_PROVIDER="http", GEOIP_HTTP_URL=geo_server.template("error"))
+    site_id = _site_in(app)
+    response = app.test_client().get(
+        f"/sites/{site_id}/visit?url=https://example.com/",
+        environ_base={"REMOTE_ADDR": "8.8.8.8"},
+    )
+    assert response.status_code == 204
+    [visit] = _visits(app)
+    assert visit.url == "https://example.com/"
+    assert visit.location == ""
+    assert (visit.city, visit.country_code, visit.latitude) == (None, None, None)
+    assert geo_server.hits["error"] == 1

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
+from sqlalchemy.engine import Connection
 
 from flask_tracking.extensions import db
 
@@ -19,6 +20,7 @@ def init_app(app: Flask) -> None:
         engine = db.engine
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     elif engine.dialect.name == "postgresql":
         event.listen(engine, "connect", _postgresql_utc)
 
@@ -41,3 +43,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # pysqlite's own transaction handling starts transactions late and lets a SAVEPOINT commit
+    # on release; take control of BEGIN instead (SQLAlchemy's documented recipe), so nested
+    # transactions roll back as they should.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """Begin every transaction explicitly (see _sqlite_pragmas)."""
+    # An in-memory database has one connection shared by every session (StaticPool), so a
+    # second session may find the transaction already open.
+    dbapi_connection = connection.connection.dbapi_connection
+    if dbapi_connection is None or not dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN")

@@ -38,6 +38,7 @@ class MMDBProvider:
     def __init__(self, path: str | None = None) -> None:
         self.path = path
         self._reader: maxminddb.Reader | None = None
+        self._ipv4_only = False
         self._unusable = False
         self._lock = threading.Lock()
 
@@ -49,13 +50,15 @@ class MMDBProvider:
         reader = self._reader or self._open()
         if reader is None:
             return None
+        if self._ipv4_only and ":" in address:
+            return None  # not an error: the reader would raise ValueError for every such visit
         try:
             record = reader.get(address)
         except maxminddb.InvalidDatabaseError as error:
-            self._give_up(f"GeoIP database {self._name} is corrupt: {error}")
+            self._give_up(f"GeoIP database {self._name} is corrupt: {_redact(error, address)}")
             return None
         except ValueError as error:  # e.g. closed by another thread mid-lookup
-            logger.warning("GeoIP database lookup failed: %s", error)
+            logger.warning("GeoIP database lookup failed: %s", _redact(error, address))
             return None
         return record_to_geodata(record)
 
@@ -75,7 +78,9 @@ class MMDBProvider:
             if self._reader is None and not self._unusable:
                 try:
                     path = self.path or bundled_database_path()
-                    self._reader = maxminddb.open_database(path, maxminddb.MODE_AUTO)
+                    reader = maxminddb.open_database(path, maxminddb.MODE_AUTO)
+                    self._ipv4_only = reader.metadata().ip_version == 4
+                    self._reader = reader
                 except (ImportError, OSError, ValueError, RuntimeError) as error:
                     # Warn once and stop trying: every visit would otherwise log the same thing.
                     self._unusable = True
@@ -90,6 +95,11 @@ class MMDBProvider:
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
+
+
+def _redact(error: Exception, address: str) -> str:
+    """The error's message without the visitor's address, which maxminddb puts in it."""
+    return str(error).replace(address, "<address>")
 
 
 def _dig(value: object, *keys: str | int) -> object:

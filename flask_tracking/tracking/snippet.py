@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import html
-import json
 
 from flask import url_for
 
+from flask_tracking.collector.views import tracker_url
 from flask_tracking.tracking.models import Site
 
 # The smallest valid transparent GIF (43 bytes): the cheapest image a browser will accept.
@@ -17,19 +17,15 @@ TRANSPARENT_GIF = (
 
 
 def snippet_for(site: Site) -> str:
-    """Return the HTML a site owner pastes into every page."""
-    endpoint = url_for("tracking.add_visit", site_id=site.id, _external=True)
+    """Return the HTML a site owner pastes into every page: the tracker, and a no-JS pixel."""
+    # The collector's base URL: this app's external origin (plus any script root it is mounted
+    # under), to which the tracker appends /api/event.
+    api = url_for("collector.event", _external=True).removesuffix("/api/event")
     pixel = url_for("tracking.add_visit", site_id=site.id, event="PageLoad", _external=True)
-    # The script sends the page URL and referrer explicitly: Referer headers are often trimmed
-    # to the origin by the browser's referrer policy.
-    script = (
-        "(function(){var i=new Image(1,1);"
-        f"i.src={json.dumps(endpoint)}+'?event=PageLoad&url='+encodeURIComponent(location.href)"
-        "+'&ref='+encodeURIComponent(document.referrer);})();"
-    )
     # The snippet is shown to the owner as text (escaped by the template), so it is a plain str.
     return (
-        f"<script>{script}</script>\n"
+        f'<script defer data-site="{site.id}" data-api="{html.escape(api)}" '
+        f'src="{html.escape(tracker_url())}"></script>\n'
         f'<noscript><img src="{html.escape(pixel)}" width="1" height="1" alt="" '
         'style="position:absolute"></noscript>'
     )

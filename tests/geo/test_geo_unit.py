@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Any
 
+import maxminddb
 import pytest
 from flask import Flask
 
@@ -309,3 +311,77 @@ def test_an_absurdly_large_coordinate_is_dropped_not_raised() -> None:
     # JSON integers have no size limit; float() of a 400-digit one raises OverflowError.
     answer = {"city": "Los Angeles", "latitude": 10**400, "longitude": -118.25}
     assert parse_answer(answer) == GeoData(city="Los Angeles", longitude=-118.25)
+
+
+# --- MMDBProvider with a fake reader -----------------------------------------------------------
+
+
+class FakeReader:
+    """Stands in for maxminddb's Reader: knows one country, or raises the error it is given."""
+
+    def __init__(self, ip_version: int = 6, error: Exception | None = None) -> None:
+        self.ip_version = ip_version
+        self.error = error
+        self.asked: list[str] = []
+        self.closed = False
+
+    def metadata(self) -> SimpleNamespace:
+        return SimpleNamespace(ip_version=self.ip_version)
+
+    def get(self, address: str) -> dict[str, Any]:
+        self.asked.append(address)
+        if self.error is not None:
+            raise self.error
+        if self.ip_version == 4 and ":" in address:  # what maxminddb itself does
+            raise ValueError(f"Error looking up {address}. You attempted to look up an IPv6 ...")
+        return {"country": {"iso_code": "US", "names": {"en": "United States"}}}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def open_fake(monkeypatch: pytest.MonkeyPatch, reader: FakeReader) -> MMDBProvider:
+    monkeypatch.setattr(maxminddb, "open_database", lambda path, mode: reader)
+    return MMDBProvider("/srv/geo/City.mmdb")
+
+
+def test_an_ipv4_only_database_is_not_asked_about_ipv6_addresses(
+    monkeypatch: pytest.MonkeyPatch, geo_log: list[logging.LogRecord]
+) -> None:
+    # maxminddb raises ValueError for each IPv6 lookup in an IPv4-only database: one
+    # warning per IPv6 visitor, before the fix.
+    reader = FakeReader(ip_version=4)
+    provider = open_fake(monkeypatch, reader)
+    expected = GeoData(country_code="US", country_name="United States")
+    assert provider.lookup("8.8.8.8") == expected
+    assert provider.lookup("::ffff:8.8.8.8") == expected  # mapped: looked up as IPv4
+    assert provider.lookup("2001:4860:4860::8888") is None
+    assert reader.asked == ["8.8.8.8", "8.8.8.8"]
+    assert geo_log == []
+
+
+def test_a_failed_database_lookup_keeps_the_address_out_of_the_log(
+    monkeypatch: pytest.MonkeyPatch, geo_log: list[logging.LogRecord]
+) -> None:
+    reader = FakeReader(error=ValueError("Error looking up 8.8.8.8. Something odd"))
+    provider = open_fake(monkeypatch, reader)
+    assert provider.lookup("8.8.8.8") is None
+    [record] = geo_log
+    assert "Something odd" in record.getMessage()
+    assert "8.8.8.8" not in record.getMessage()
+    assert not reader.closed  # a one-off failure: the database stays in use
+
+
+def test_a_corrupt_database_is_given_up_with_one_warning_and_no_address(
+    monkeypatch: pytest.MonkeyPatch, geo_log: list[logging.LogRecord]
+) -> None:
+    error = maxminddb.InvalidDatabaseError("Error looking up 2001:4860:4860::8888. Corrupt")
+    reader = FakeReader(error=error)
+    provider = open_fake(monkeypatch, reader)
+    assert provider.lookup("2001:4860:4860::8888") is None
+    assert provider.lookup("8.8.8.8") is None
+    assert reader.asked == ["2001:4860:4860::8888"]  # not asked again after giving up
+    assert reader.closed
+    [record] = geo_log
+    assert "corrupt" in record.getMessage()
+    assert "2001:4860" not in record.getMessage()

@@ -3,91 +3,125 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
+import shutil
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import maxminddb
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
-from flask_tracking.geo import GeoData, get_geodata, init_app
-from flask_tracking.geo.providers import MMDBProvider
+from flask_tracking.extensions import db
+from flask_tracking.geo import GeoData, get_geodata
+from flask_tracking.geo.providers import MMDBProvider, bundled_database_path
+from flask_tracking.ingest import drain
+from flask_tracking.tracking.models import Site, Visit
+from flask_tracking.users import accounts
 
 pytestmark = pytest.mark.integration
 
-# The bundled file is GeoLite2-City built 2018-07-03 and never changes, so its answers are
-# fixed; still, only assert what is stable across GeoIP vintages where a newer file is used.
+# The bundled file is GeoLite2-City built 2018-07-03. Most tests assert only what holds in
+# any vintage (country, a plausible box around the coordinates); one pins the 2018 answers.
+
+# ip, country code, country name, (min, max) latitude, (min, max) longitude
+WELL_KNOWN = [
+    pytest.param("8.8.8.8", "US", "United States", (24, 50), (-125, -66), id="google-dns-v4"),
+    pytest.param(
+        "81.2.69.142", "GB", "United Kingdom", (51, 52), (-1, 1), id="maxmind-london-test-ip"
+    ),
+    pytest.param(
+        "128.101.101.101", "US", "United States", (43, 46), (-95, -92), id="umn-minneapolis"
+    ),
+    pytest.param("193.0.6.139", "NL", "Netherlands", (50, 54), (3, 8), id="ripe-ncc-v4"),
+    pytest.param(
+        "2001:4860:4860::8888", "US", "United States", (24, 50), (-125, -66), id="google-v6"
+    ),
+    pytest.param(
+        "2001:67c:2e8:22::c100:68b", "NL", "Netherlands", (50, 54), (3, 8), id="ripe-ncc-v6"
+    ),
+    pytest.param("2a02:c7f:2003::1", "GB", "United Kingdom", (49, 61), (-9, 2), id="uk-isp-v6"),
+]
 
 
 @pytest.fixture
 def provider() -> Iterator[MMDBProvider]:
-    """The default provider: the bundled database, closed afterwards."""
+    """The default provider, on the bundled database; closed afterwards."""
     provider = MMDBProvider()
     yield provider
     provider.close()
 
 
-def test_ipv4_country_level_record(provider: MMDBProvider) -> None:
-    data = provider.lookup("8.8.8.8")
+@pytest.mark.parametrize(("ip", "code", "name", "lat", "lon"), WELL_KNOWN)
+def test_well_known_addresses_are_in_the_right_country(
+    provider: MMDBProvider,
+    ip: str,
+    code: str,
+    name: str,
+    lat: tuple[float, float],
+    lon: tuple[float, float],
+) -> None:
+    data = provider.lookup(ip)
     assert data is not None
-    assert data.country_code == "US"
-    assert data.country_name == "United States"
-    # This vintage only knows 8.8.8.8 to country level: no city, US centroid coordinates.
-    assert data.city is None
-    assert data.location == ""
-    assert data.latitude is not None and data.longitude is not None
+    assert (data.country_code, data.country_name) == (code, name)
+    assert isinstance(data.latitude, float) and lat[0] < data.latitude < lat[1]
+    assert isinstance(data.longitude, float) and lon[0] < data.longitude < lon[1]
+    if data.city is not None:  # where the database knows the city, the location starts with it
+        assert data.location.startswith(data.city)
+    assert "None" not in data.location
 
 
-def test_ipv4_city_level_record(provider: MMDBProvider) -> None:
-    # MaxMind's documented test address: London-area in every vintage (Willesden NW10 here).
-    data = provider.lookup("81.2.69.142")
-    assert data is not None
-    assert data.country_code == "GB"
-    assert data.region == "England"
-    assert data.city
-    assert data.latitude is not None and 51 < data.latitude < 52
-    assert data.longitude is not None and -1 < data.longitude < 1
+def test_city_level_records(provider: MMDBProvider) -> None:
+    london = provider.lookup("81.2.69.142")
+    assert london is not None and london.region == "England" and london.city
+    minneapolis = provider.lookup("128.101.101.101")
+    assert minneapolis is not None
+    assert (minneapolis.city, minneapolis.region) == ("Minneapolis", "Minnesota")
 
 
-def test_ipv6_record(provider: MMDBProvider) -> None:
-    data = provider.lookup("2001:4860:4860::8888")
-    assert data is not None
-    assert data.country_code == "US"
-    assert data.latitude is not None and data.longitude is not None
+def test_the_bundled_2018_answers(provider: MMDBProvider) -> None:
+    # Pinned to the bundled file, so a different maxminddb-geolite2 data release shows up here.
+    assert provider.lookup("81.2.69.142") == GeoData(
+        city="Willesden",
+        postal_code="NW10",
+        region="England",
+        country_code="GB",
+        country_name="United Kingdom",
+        latitude=pytest.approx(51.5333),
+        longitude=pytest.approx(-0.2333),
+    )
+    assert provider.lookup("128.101.101.101") == GeoData(
+        city="Minneapolis",
+        postal_code="55414",
+        region="Minnesota",
+        country_code="US",
+        country_name="United States",
+        latitude=pytest.approx(44.9759),
+        longitude=pytest.approx(-93.2166),
+    )
+    mountain_view = provider.lookup("2001:4860:4860::8888")
+    assert mountain_view is not None and mountain_view.location == "Mountain View, 94043"
+    # 8.8.8.8 is known only to country level here: no city, so no location string.
+    google = provider.lookup("8.8.8.8")
+    assert google is not None and (google.city, google.location) == (None, "")
 
 
-def test_ipv4_mapped_ipv6_is_looked_up_as_ipv4(provider: MMDBProvider) -> None:
+def test_an_ipv4_mapped_address_is_looked_up_as_ipv4(provider: MMDBProvider) -> None:
     assert provider.lookup("::ffff:81.2.69.142") == provider.lookup("81.2.69.142")
 
 
-def test_the_2018_vintage_answers(provider: MMDBProvider) -> None:
-    # Pinned to the bundled file: fails loudly if the package ever ships different data.
-    data = provider.lookup("2001:4860:4860::8888")
-    assert data is not None
-    assert replace(data, latitude=None, longitude=None) == GeoData(
-        city="Mountain View",
-        postal_code="94043",
-        region="California",
-        country_code="US",
-        country_name="United States",
-    )
-    assert (data.latitude, data.longitude) == pytest.approx((37.4192, -122.0574))
-    data = provider.lookup("81.2.69.142")
-    assert data is not None
-    assert data.location == "Willesden, NW10"
+def test_a_public_address_the_database_does_not_know_gives_none(provider: MMDBProvider) -> None:
+    assert provider.lookup("2c0f:ffff::1") is None
 
 
-@pytest.mark.parametrize("ip", ["10.0.0.1", "192.168.1.20", "127.0.0.1", "::1", "fe80::1"])
-def test_private_addresses_give_none(provider: MMDBProvider, ip: str) -> None:
+@pytest.mark.parametrize(
+    "ip", ["10.0.0.1", "192.168.1.20", "172.16.5.4", "127.0.0.1", "::1", "fe80::1%eth0", "junk"]
+)
+def test_private_and_malformed_addresses_give_none(provider: MMDBProvider, ip: str) -> None:
     assert provider.lookup(ip) is None
 
 
-def test_a_public_address_missing_from_the_database_gives_none(provider: MMDBProvider) -> None:
-    assert provider.lookup("2c0f:ffff::1") is None
+# --- unusable database files -------------------------------------------------------------------
 
 
 def test_a_missing_database_gives_none_and_warns_once(
@@ -95,49 +129,82 @@ def test_a_missing_database_gives_none_and_warns_once(
 ) -> None:
     missing = MMDBProvider(str(tmp_path / "nowhere" / "GeoLite2-City.mmdb"))
     assert missing.lookup("8.8.8.8") is None
-    assert missing.lookup("81.2.69.142") is None
-    assert len(geo_log) == 1
-    assert "nowhere" in geo_log[0].getMessage()
+    assert missing.lookup("81.2.69.142") is None  # does not try, or warn, again
+    [record] = geo_log
+    assert record.levelno == logging.WARNING
+    assert "nowhere" in record.getMessage()
     missing.close()
 
 
-def test_concurrent_first_lookups_open_the_database_once(
-    provider: MMDBProvider, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "content", [b"this is not a MaxMind database\n" * 100, b""], ids=["junk", "empty"]
+)
+def test_a_file_that_is_not_a_database_gives_none(
+    tmp_path: Path, geo_log: list[logging.LogRecord], content: bytes
 ) -> None:
-    opened: list[object] = []
-    real_open = maxminddb.open_database
-
-    def counting_open(*args: Any) -> Any:
-        opened.append(args)
-        time.sleep(0.05)  # widen the window in which a second opener could slip in
-        return real_open(*args)
-
-    monkeypatch.setattr(maxminddb, "open_database", counting_open)
-    barrier = threading.Barrier(8)
-    results: list[GeoData | None] = []
-
-    def look() -> None:
-        barrier.wait()
-        results.append(provider.lookup("81.2.69.142"))
-
-    threads = [threading.Thread(target=look) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(opened) == 1
-    assert len(results) == 8
-    assert len(set(results)) == 1 and results[0] is not None
+    corrupt = tmp_path / "GeoLite2-City.mmdb"
+    corrupt.write_bytes(content)
+    provider = MMDBProvider(str(corrupt))
+    assert provider.lookup("8.8.8.8") is None
+    assert provider.lookup("8.8.8.8") is None
+    assert len(geo_log) == 1
+    assert "valid MaxMind DB" in geo_log[0].getMessage()
 
 
-def test_get_geodata_with_the_default_configuration() -> None:
-    app = Flask("geo_mmdb_integration")
-    init_app(app)  # no GEOIP_* settings: the bundled database
+def test_a_corrupt_search_tree_gives_none_and_warns_once(
+    tmp_path: Path, geo_log: list[logging.LogRecord]
+) -> None:
+    # Valid metadata (so the file opens) over a search tree of garbage (so lookups fail).
+    damaged = tmp_path / "damaged.mmdb"
+    shutil.copyfile(bundled_database_path(), damaged)
+    with damaged.open("r+b") as file:
+        file.write(b"\xff" * (1 << 20))
+    provider = MMDBProvider(str(damaged))
+    assert provider.lookup("8.8.8.8") is None
+    assert provider.lookup("81.2.69.142") is None
+    [record] = geo_log
+    assert "corrupt" in record.getMessage()
+    assert "8.8.8.8" not in record.getMessage()  # maxminddb's message names it; ours must not
+    provider.close()
+
+
+# --- through the app ---------------------------------------------------------------------------
+
+
+def _visits(app: Flask) -> list[Visit]:
+    drain(app)  # enrichment, and so the lookup, happens in the writer
+    with app.app_context():
+        rows = list(db.session.scalars(select(Visit).order_by(Visit.id)))
+        for row in rows:
+            db.session.expunge(row)
+        return rows
+
+
+def test_visits_are_located_with_the_bundled_database(app_factory: Any) -> None:
+    app = app_factory(GEOIP_PROVIDER="mmdb")
     provider = app.extensions["geoip"]
+    assert isinstance(provider, MMDBProvider) and provider.path is None
     try:
         with app.app_context():
-            data = get_geodata("8.8.8.8")
-            assert data is not None and data.country_code == "US"
+            user = accounts.register("geo-mmdb@example.com", "correct horse battery", "Geo")
+            site = Site(owner_id=user.id, base_url="https://example.com")
+            db.session.add(site)
+            db.session.commit()
+            site_id = site.id
             assert get_geodata("10.0.0.1") is None
+        client = app.test_client()
+        for ip in ("81.2.69.142", "2001:4860:4860::8888", "192.168.1.20"):
+            response = client.get(
+                f"/sites/{site_id}/visit?url=https://example.com/",
+                environ_base={"REMOTE_ADDR": ip},
+            )
+            assert response.status_code == 204
+        london, mountain_view, private = _visits(app)
     finally:
         provider.close()
+    assert (london.country_code, london.country_name) == ("GB", "United Kingdom")
+    assert london.city and london.location.startswith(london.city)
+    assert london.latitude is not None and 51 < london.latitude < 52
+    assert (mountain_view.country_code, mountain_view.country_name) == ("US", "United States")
+    assert mountain_view.longitude is not None and -125 < mountain_view.longitude < -66
+    assert (private.country_code, private.location) == (None, "")

@@ -1,0 +1,81 @@
+/* flask-tracking: page views and events, without cookies or storage. Served as is.
+   Configured by this tag's data- attributes (see the site page). */
+(function (w, d) {
+  var loc = w.location;
+  var me = d.currentScript || d.querySelector("script[data-site]");
+  var opt = me ? me.dataset : {};
+  var queued = (w.flaskTracking || {}).q || [];
+  if (queued.on) return; // loaded twice
+  function flag(name) {
+    return opt[name] == "true";
+  }
+
+  // flaskTracking.track(name, props), or before load: flaskTracking.q.push([name, props])
+  var api = (w.flaskTracking = { track: function () {} }); // a no-op unless enabled
+  api.q = { on: 1, push: function (args) { api.track.apply(0, args); } };
+
+  var site = +opt.site;
+  var local = /^(localhost|127(\.\d+){3}|\[::1\])$/.test(loc.hostname) || loc.protocol == "file:";
+  if (!(site > 0) || (local && !flag("allowLocalhost"))) return; // off, silently
+
+  var endpoint = (opt.api || new URL(me.src).origin).replace(/\/$/, "") + "/api/event";
+  var hash = flag("hash");
+  var last; // not counted twice in a row
+
+  function send(name, props) {
+    // A prerendered page may never be seen: wait until it is.
+    if (d.prerendering) {
+      return d.addEventListener("prerenderingchange", function () { send(name, props); }, { once: true });
+    }
+    var body = { site: site, name: name, url: loc.href, referrer: d.referrer || null, width: w.innerWidth };
+    if (props) body.props = props;
+    // A string goes as text/plain (no CORS preflight); a beacon outlives the page.
+    body = JSON.stringify(body);
+    try {
+      if (navigator.sendBeacon(endpoint, body)) return;
+    } catch (e) {}
+    fetch(endpoint, { method: "POST", body: body, keepalive: true }).catch(function () {});
+  }
+
+  function page() {
+    var key = hash ? loc.href : loc.href.split("#")[0];
+    if (key != last) {
+      last = key;
+      send("pageview");
+    }
+  }
+
+  api.track = function (name, props) {
+    if (name && typeof name == "string") send(name, typeof props == "object" && props);
+  };
+
+  // Single-page apps: history (and, if asked, hash) navigations count.
+  var push = history.pushState;
+  history.pushState = function () {
+    push.apply(this, arguments);
+    page();
+  };
+  addEventListener("popstate", page);
+  if (hash) addEventListener("hashchange", page);
+
+  var outbound = flag("outbound");
+  var downloads = flag("downloads");
+  function click(e) {
+    var a = e.button < 2 && e.target.closest && e.target.closest("a[href]"); // left or middle
+    if (!a || !/^https?:$/.test(a.protocol)) return;
+    var props = { url: a.href.slice(0, 512) };
+    if (downloads && /\.(7z|csv|dmg|docx?|exe|gz|iso|mp[34]|msi|pdf|pptx?|rar|xlsx?|zip)$/i.test(a.pathname)) {
+      send("File Download", props);
+    } else if (outbound && a.host != loc.host) {
+      send("Outbound Link: Click", props);
+    }
+  }
+  if (outbound || downloads) {
+    // Capture phase: seen even if the page stops the click.
+    d.addEventListener("click", click, true);
+    d.addEventListener("auxclick", click, true);
+  }
+
+  page();
+  queued.forEach(api.q.push);
+})(window, document);

@@ -1,0 +1,323 @@
+"""The batch writer: sessions, exactly-once storage, set-aside rows, drop counts, salts."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import OperationalError
+
+from flask_tracking.extensions import db
+from flask_tracking.ingest import drain, spool
+from flask_tracking.ingest.models import (
+    DroppedCount,
+    RejectedEvent,
+    Salt,
+    Session,
+    SpoolCheckpoint,
+)
+from flask_tracking.ingest.records import DropRecord, EventRecord
+from flask_tracking.tracking.models import Visit
+from flask_tracking.users.models import User
+
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+SAFARI = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+)
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+
+
+@pytest.fixture
+def site_id(owner: User, make_site: Any) -> int:
+    return make_site(owner, "https://example.com")  # type: ignore[no-any-return]
+
+
+def spool_event(
+    app: Flask,
+    site_id: int,
+    at: datetime,
+    path: str = "/",
+    name: str = "pageview",
+    ua: str = FIREFOX,
+    ip: str = "81.2.69.142",
+    **fields: Any,
+) -> EventRecord:
+    record = EventRecord(
+        event_id=uuid.uuid4().hex,
+        site_id=site_id,
+        timestamp_ms=int(at.timestamp() * 1000),
+        name=name,
+        url="https://example.com" + path,
+        ip=ip,
+        user_agent=ua,
+        **fields,
+    )
+    app.extensions["ingest"].spool.append(record.to_line())
+    return record
+
+
+def rows(app: Flask, model: Any, *order: Any) -> list[Any]:
+    with app.app_context():
+        found = list(db.session.scalars(select(model).order_by(*order)))
+        db.session.expunge_all()
+        return found
+
+
+def count(app: Flask, model: Any) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_events_under_30_minutes_apart_form_one_session(app: Flask, site_id: int) -> None:
+    spool_event(app, site_id, START, "/a", referrer="https://www.google.com/search", width=1280)
+    spool_event(app, site_id, START + timedelta(minutes=10), "/b")
+    spool_event(
+        app, site_id, START + timedelta(minutes=12), "/b", name="Signup", props={"plan": "pro"}
+    )
+    spool_event(app, site_id, START + timedelta(minutes=39), "/c")
+    assert drain(app) == 4
+    [session] = rows(app, Session)
+    assert (session.pageviews, session.events, session.is_bounce) == (3, 4, False)
+    assert (session.entry_page, session.exit_page) == ("/a", "/c")
+    assert session.duration_seconds == 39 * 60
+    assert session.referrer_source == "Google"
+    assert (session.browser, session.device, session.screen_size) == (
+        "Firefox",
+        "desktop",
+        "laptop",
+    )
+    assert session.country_code is None  # GeoIP is off in the test configuration
+    visits = rows(app, Visit, Visit.date)
+    assert {v.session_id for v in visits} == {session.id}
+    assert len({v.visitor_id for v in visits}) == 1
+    assert visits[2].props == {"plan": "pro"}
+
+
+def test_a_gap_of_30_minutes_or_more_starts_a_new_session(app: Flask, site_id: int) -> None:
+    spool_event(app, site_id, START, "/a")
+    spool_event(app, site_id, START + timedelta(minutes=31), "/b")
+    drain(app)
+    sessions = rows(app, Session, Session.started_at)
+    assert [(s.entry_page, s.pageviews, s.is_bounce) for s in sessions] == [
+        ("/a", 1, True),
+        ("/b", 1, True),
+    ]
+
+
+def test_sessions_continue_across_batches(app: Flask, site_id: int) -> None:
+    spool_event(app, site_id, START, "/a")
+    drain(app)
+    spool_event(app, site_id, START + timedelta(minutes=20), "/b")
+    drain(app)
+    [session] = rows(app, Session)
+    assert (session.pageviews, session.exit_page, session.is_bounce) == (2, "/b", False)
+
+
+def test_a_late_event_extends_its_session_backwards(app: Flask, site_id: int) -> None:
+    spool_event(app, site_id, START + timedelta(minutes=20), "/b")
+    drain(app)
+    spool_event(app, site_id, START, "/a", referrer="https://duckduckgo.com/")
+    drain(app)
+    [session] = rows(app, Session)
+    assert (session.entry_page, session.exit_page) == ("/a", "/b")
+    assert session.referrer_source == "DuckDuckGo"
+    assert session.duration_seconds == 20 * 60
+
+
+def test_different_browsers_are_different_visitors(app: Flask, site_id: int) -> None:
+    spool_event(app, site_id, START, "/a", ua=FIREFOX)
+    spool_event(app, site_id, START, "/a", ua=SAFARI)
+    drain(app)
+    assert len({v.visitor_id for v in rows(app, Visit)}) == 2
+    assert count(app, Session) == 2
+
+
+def test_stored_rows_hold_no_raw_ip(app: Flask, site_id: int) -> None:
+    spool_event(app, site_id, START, "/a", ip="81.2.69.142")
+    drain(app)
+    [visit] = rows(app, Visit)
+    assert visit.ip_address is None
+    assert "81.2.69.142" not in repr(vars(visit))
+
+
+def test_a_replay_stores_nothing_twice(app: Flask, site_id: int) -> None:
+    record = spool_event(app, site_id, START, "/a")
+    spool_event(app, site_id, START + timedelta(minutes=1), "/b")
+    # The same event spooled twice (a client retry would get a new id; this is a replay).
+    app.extensions["ingest"].spool.append(record.to_line())
+    assert drain(app) == 2
+    # Lose every checkpoint, as if the database had been restored from an older backup.
+    with app.app_context():
+        db.session.execute(delete(SpoolCheckpoint))
+        db.session.commit()
+    app.extensions["ingest"].writer._offsets = None
+    assert drain(app) == 0
+    assert count(app, Visit) == 2
+    [session] = rows(app, Session)
+    assert (session.pageviews, session.events) == (2, 2)
+
+
+def test_a_row_the_database_refuses_is_set_aside_and_the_rest_stored(
+    app: Flask, site_id: int
+) -> None:
+    spool_event(app, site_id, START, "/ok-1")
+    spool_event(app, 987_654, START, "/poison")  # a site deleted after the event was accepted
+    spool_event(app, site_id, START, "/ok-2")
+    assert drain(app) == 2
+    assert sorted(v.pathname for v in rows(app, Visit)) == ["/ok-1", "/ok-2"]
+    [rejected] = rows(app, RejectedEvent)
+    assert "/poison" in rejected.payload
+    assert "IntegrityError" in rejected.error or "ForeignKey" in rejected.error
+    assert drain(app) == 0  # not retried forever
+    assert count(app, RejectedEvent) == 1
+
+
+def test_a_malformed_spool_line_is_set_aside(app: Flask, site_id: int) -> None:
+    app.extensions["ingest"].spool.append(b'{"k": "e", "id": "x"}\n')
+    app.extensions["ingest"].spool.append(b"not json at all\n")
+    spool_event(app, site_id, START, "/fine")
+    assert drain(app) == 1
+    assert count(app, RejectedEvent) == 2
+
+
+def test_a_partly_written_last_line_waits(app: Flask, site_id: int) -> None:
+    spool_event(app, site_id, START, "/complete")
+    record = EventRecord(
+        event_id=uuid.uuid4().hex,
+        site_id=site_id,
+        timestamp_ms=int(START.timestamp() * 1000),
+        name="pageview",
+        url="https://example.com/partial",
+        user_agent=FIREFOX,
+    )
+    data = record.to_line()
+    app.extensions["ingest"].spool.append(data[:20])  # a writer killed mid-line
+    assert drain(app) == 1
+    assert [v.pathname for v in rows(app, Visit)] == ["/complete"]
+
+
+def test_database_outage_keeps_the_spool_and_retries(
+    app: Flask, site_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool_event(app, site_id, START, "/a")
+    from flask_tracking.ingest import writer as writer_module
+
+    def unavailable(_rows: Any) -> None:
+        raise OperationalError("INSERT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(writer_module, "assign_sessions", unavailable)
+    with pytest.raises(OperationalError):
+        drain(app)
+    assert count(app, Visit) == 0
+    monkeypatch.undo()
+    assert drain(app) == 1
+
+
+def test_drop_counts_are_kept_per_site_day_and_reason(app: Flask, site_id: int) -> None:
+    ingest = app.extensions["ingest"]
+    now_ms = int(START.timestamp() * 1000)
+    for reason in ("bot", "bot", "dnt"):
+        ingest.spool.append(DropRecord(site_id, now_ms, reason).to_line())
+    drain(app)
+    ingest.spool.append(DropRecord(site_id, now_ms, "bot").to_line())
+    drain(app)
+    counts = {(c.reason, c.count) for c in rows(app, DroppedCount)}
+    assert counts == {("bot", 3), ("dnt", 1)}
+    assert {c.day for c in rows(app, DroppedCount)} == {START.date()}
+
+
+def test_salts_rotate_daily_and_are_deleted_after_48_hours(app: Flask, site_id: int) -> None:
+    today = datetime.now(UTC).date()
+    with app.app_context():
+        db.session.add(Salt(day=today - timedelta(days=2), salt=b"x" * 32))
+        db.session.commit()
+    now = datetime.now(UTC)
+    spool_event(app, site_id, now - timedelta(days=1), "/yesterday")
+    spool_event(app, site_id, now, "/today")
+    drain(app)
+    days = sorted(s.day for s in rows(app, Salt))
+    assert days == [today - timedelta(days=1), today]
+    assert len({s.salt for s in rows(app, Salt)}) == 2
+    # The same person on two days is two visitors: no id links them across days.
+    assert len({v.visitor_id for v in rows(app, Visit)}) == 2
+
+
+def test_stored_segments_are_deleted(app: Flask, site_id: int) -> None:
+    ingest = app.extensions["ingest"]
+    spool_event(app, site_id, START, "/a")
+    ingest.spool.close()  # seal, as at shutdown
+    drain(app)
+    drain(app)  # the pass after storing finds the segment finished and deletes it
+    assert spool.segments(ingest.writer.settings.directory) == []
+    assert count(app, SpoolCheckpoint) == 0
+
+
+def test_a_full_spool_answers_503_and_accepts_nothing(app_factory: Any, make_user: Any) -> None:
+    app = app_factory(SPOOL_MAX_BYTES=600)
+    with app.app_context():
+        from flask_tracking.tracking.models import Site
+        from flask_tracking.users import accounts
+
+        user = accounts.register("full@example.com", "correct horse battery")
+        db.session.add(Site(owner_id=user.id, base_url="https://example.com"))
+        db.session.commit()
+    client = app.test_client()
+    statuses = [
+        client.post(
+            "/api/event",
+            json={"site": 1, "url": f"https://example.com/{n}"},
+            headers={"User-Agent": FIREFOX},
+        ).status_code
+        for n in range(10)
+    ]
+    assert statuses[0] == 202
+    assert 503 in statuses
+    first_refused = statuses.index(503)
+    assert set(statuses[first_refused:]) == {503}
+    response = client.post(
+        "/api/event",
+        json={"site": 1, "url": "https://example.com/x"},
+        headers={"User-Agent": FIREFOX},
+    )
+    assert response.headers["Retry-After"] == "5"
+    assert response.get_json()["error"]["code"] == "overloaded"
+    assert drain(app) == first_refused
+
+
+def test_segments_rotate_past_their_size(app_factory: Any) -> None:
+    app = app_factory(SPOOL_SEGMENT_BYTES=400)
+    with app.app_context():
+        from flask_tracking.tracking.models import Site
+        from flask_tracking.users import accounts
+
+        user = accounts.register("rotate@example.com", "correct horse battery")
+        db.session.add(Site(owner_id=user.id, base_url="https://example.com"))
+        db.session.commit()
+        site = db.session.scalar(select(Site.id))
+    for n in range(6):
+        spool_event(app, site, START + timedelta(seconds=n), f"/{n}")
+    names = os.listdir(app.config["SPOOL_DIR"])
+    assert sum(name.endswith(".sealed") for name in names) >= 2
+    assert drain(app) == 6
+
+
+@pytest.fixture(autouse=True)
+def _no_writer_threads(app: Flask) -> Iterator[None]:
+    """These tests drive the writer by hand; make sure no background thread competes."""
+    assert app.config["INGEST_WRITER"] == "off"
+    yield
+
+
+def test_day_boundaries_are_utc(app: Flask, site_id: int) -> None:
+    ingest = app.extensions["ingest"]
+    moment = datetime(2026, 1, 1, 23, 59, 59, tzinfo=UTC)
+    ingest.spool.append(DropRecord(site_id, int(moment.timestamp() * 1000), "bot").to_line())
+    drain(app)
+    assert [c.day for c in rows(app, DroppedCount)] == [date(2026, 1, 1)]

@@ -6,7 +6,6 @@ import os
 
 from flask import Flask
 
-from flask_tracking.ingest import models as models  # registers the tables
 from flask_tracking.ingest.collect import Incoming, Ingest, current_ingest
 from flask_tracking.ingest.hit import Hit, InvalidHit, UnknownSite, validate
 from flask_tracking.ingest.sitecache import SiteCache

@@ -8,8 +8,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from flask_tracking.extensions import db
-from flask_tracking.ingest.models import Salt
 from flask_tracking.ingest.visitors import new_salt
+from flask_tracking.tracking.analytics import Salt
 
 
 class Salts:

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select, tuple_
 
 from flask_tracking.extensions import db
-from flask_tracking.ingest.models import Session
 from flask_tracking.ingest.visitors import session_id
+from flask_tracking.tracking.analytics import Session
 
 GAP = timedelta(minutes=30)
 # "PageLoad" is what the original tutorial's image snippet sends for a page view.

@@ -20,10 +20,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from flask_tracking.extensions import db
 from flask_tracking.ingest import spool as spool_files
 from flask_tracking.ingest.enrich import EnrichContext, enrich
-from flask_tracking.ingest.models import DroppedCount, RejectedEvent, SpoolCheckpoint
 from flask_tracking.ingest.records import DropRecord, EventRecord, parse_line
 from flask_tracking.ingest.salts import Salts
 from flask_tracking.ingest.sessions import assign_sessions
+from flask_tracking.tracking.analytics import DroppedCount, RejectedEvent, SpoolCheckpoint
 from flask_tracking.tracking.models import Visit
 
 logger = logging.getLogger("flask_tracking.ingest")

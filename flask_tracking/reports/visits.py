@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 
 from flask_tracking.extensions import db
+from flask_tracking.tracking.analytics import DroppedCount
 from flask_tracking.tracking.models import Visit
 
 TOP_N = 10
@@ -49,6 +50,7 @@ class VisitSummary:
     top_referrers: list[Ranked]
     top_locations: list[Ranked]
     top_browsers: list[Ranked]
+    dropped: list[Ranked]
 
 
 def visit_page(site_id: int, page: int, per_page: int) -> VisitPage:
@@ -86,7 +88,20 @@ def summarise(site_id: int, days: int = 30, now: datetime | None = None) -> Visi
         top_referrers=_top(Visit.referrer, in_window),
         top_locations=_top(location, in_window),
         top_browsers=_top(Visit.browser, in_window),
+        dropped=_dropped(site_id, start),
     )
+
+
+def _dropped(site_id: int, since: date) -> list[Ranked]:
+    """Return how many events were not counted in the window, per reason."""
+    total = func.sum(DroppedCount.count).label("n")
+    rows = db.session.execute(
+        select(DroppedCount.reason, total)
+        .where(DroppedCount.site_id == site_id, DroppedCount.day >= since)
+        .group_by(DroppedCount.reason)
+        .order_by(total.desc(), DroppedCount.reason)
+    )
+    return [Ranked(reason, int(n)) for reason, n in rows]
 
 
 def _per_day(where: tuple[ColumnElement[bool], ...]) -> dict[date, int]:

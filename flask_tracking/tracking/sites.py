@@ -59,10 +59,20 @@ def create_site(owner: User, base_url: str, name: str = "") -> Site:
     return site
 
 
-def update_site(site: Site, base_url: str, name: str = "") -> Site:
-    """Change a site's address and name."""
+def update_site(
+    site: Site,
+    base_url: str,
+    name: str = "",
+    excluded_ips: str | None = None,
+    excluded_paths: str | None = None,
+) -> Site:
+    """Change a site's address, name and exclusions (already validated by the form)."""
     site.base_url = normalise_base_url(base_url)
     site.name = name.strip()
+    if excluded_ips is not None:
+        site.excluded_ips = excluded_ips.strip()
+    if excluded_paths is not None:
+        site.excluded_paths = excluded_paths.strip()
     db.session.commit()
     return site
 

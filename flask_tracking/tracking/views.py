@@ -20,13 +20,21 @@ from flask_tracking.collector import http as collect_http
 from flask_tracking.extensions import csrf
 from flask_tracking.reports import visits as visits_report
 from flask_tracking.tracking import sites as site_rules
-from flask_tracking.tracking.forms import SiteForm
+from flask_tracking.tracking.forms import SiteForm, SiteSettingsForm
 from flask_tracking.tracking.models import Site
 from flask_tracking.tracking.snippet import TRANSPARENT_GIF, snippet_for
 from flask_tracking.urls import is_http_url
 from flask_tracking.users.forms import ConfirmForm
 
 tracking = Blueprint("tracking", __name__)
+DROP_REASONS = {
+    "bot": "from bots and crawlers",
+    "dnt": "with Do-Not-Track",
+    "prefetch": "prefetches",
+    "referrer_spam": "from referrer spam",
+    "excluded_ip": "from excluded addresses",
+    "excluded_path": "on excluded paths",
+}
 tracking.add_app_template_test(is_http_url, "http_url")
 
 
@@ -53,6 +61,7 @@ def view_sites() -> str | Response:
     form = SiteForm()
     if form.validate_on_submit():
         site = site_rules.create_site(current_user, form.base_url.data or "", form.name.data or "")
+        ingest.current_ingest().sites.invalidate()  # collect for it at once
         flash(f"Added {site.display_name}. Paste the snippet below into your pages.", "success")
         return redirect(url_for(".view_site_visits", site_id=site.id))
     return render_template(
@@ -72,6 +81,7 @@ def view_site_visits(site_id: int) -> str:
         site=site,
         snippet=snippet_for(site),
         summary=visits_report.summarise(site.id),
+        drop_reasons=DROP_REASONS,
         visits=visits_report.visit_page(site.id, page, per_page),
     )
 
@@ -81,9 +91,18 @@ def view_site_visits(site_id: int) -> str:
 def edit_site(site_id: int) -> str | Response:
     """Change a site's address or name."""
     site = _own_site_or_404(site_id)
-    form = SiteForm(obj=site)
+    form = SiteSettingsForm(obj=site)
     if form.validate_on_submit():
-        site_rules.update_site(site, form.base_url.data or "", form.name.data or "")
+        site_rules.update_site(
+            site,
+            form.base_url.data or "",
+            form.name.data or "",
+            form.excluded_ips.data or "",
+            form.excluded_paths.data or "",
+        )
+        # This process's collector sees the change at once; other workers within
+        # INGEST_SITE_CACHE_SECONDS.
+        ingest.current_ingest().sites.invalidate()
         flash("Site updated.", "success")
         return redirect(url_for(".view_site_visits", site_id=site.id))
     return render_template("tracking/site_edit.html", site=site, form=form)

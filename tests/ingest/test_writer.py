@@ -15,14 +15,14 @@ from sqlalchemy.exc import OperationalError
 
 from flask_tracking.extensions import db
 from flask_tracking.ingest import drain, spool
-from flask_tracking.ingest.models import (
+from flask_tracking.ingest.records import DropRecord, EventRecord
+from flask_tracking.tracking.analytics import (
     DroppedCount,
     RejectedEvent,
     Salt,
     Session,
     SpoolCheckpoint,
 )
-from flask_tracking.ingest.records import DropRecord, EventRecord
 from flask_tracking.tracking.models import Visit
 from flask_tracking.users.models import User
 

@@ -179,3 +179,70 @@ def test_visits_report_pages_newest_first(app_factory: Any, make_user: Any) -> N
     assert "Page 3 of 3" in last
     beyond = client.get(f"/sites/{site_id}?page=99").get_data(as_text=True)
     assert "Page 3 of 3" in beyond
+
+
+FIREFOX = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}
+
+
+def test_site_settings_exclude_addresses_and_paths(
+    client: FlaskClient, app: Flask, logged_in: User, make_site: Any
+) -> None:
+    site_id = make_site(logged_in)
+    response = client.post(
+        f"/sites/{site_id}/edit",
+        data={
+            "base_url": "https://example.com",
+            "excluded_ips": "203.0.113.0/24\n8.8.4.4",
+            "excluded_paths": "/admin/*",
+        },
+    )
+    assert response.status_code == 302
+    excluded = client.get(
+        f"/sites/{site_id}/visit",
+        query_string={"url": "https://example.com/"},
+        headers=FIREFOX,
+        environ_base={"REMOTE_ADDR": "8.8.4.4"},
+    )
+    admin = client.get(
+        f"/sites/{site_id}/visit",
+        query_string={"url": "https://example.com/admin/users"},
+        headers=FIREFOX,
+    )
+    counted = client.get(
+        f"/sites/{site_id}/visit", query_string={"url": "https://example.com/"}, headers=FIREFOX
+    )
+    assert excluded.headers["X-Tracking-Dropped"] == "excluded_ip"
+    assert admin.headers["X-Tracking-Dropped"] == "excluded_path"
+    assert "X-Tracking-Dropped" not in counted.headers
+    assert count(app, Visit) == 1
+    page = client.get(f"/sites/{site_id}").get_data(as_text=True)
+    assert "1 from excluded addresses" in page
+    assert "1 on excluded paths" in page
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("excluded_ips", "not-an-ip", "not-an-ip"),
+        ("excluded_paths", "admin/*", "/"),
+    ],
+)
+def test_bad_exclusions_are_refused(
+    client: FlaskClient,
+    app: Flask,
+    logged_in: User,
+    make_site: Any,
+    field: str,
+    value: str,
+    message: str,
+) -> None:
+    site_id = make_site(logged_in)
+    response = client.post(
+        f"/sites/{site_id}/edit", data={"base_url": "https://example.com", field: value}
+    )
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)
+    with app.app_context():
+        site = db.session.get(Site, site_id)
+        assert site is not None
+        assert getattr(site, field) == ""

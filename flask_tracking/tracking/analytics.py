@@ -1,4 +1,4 @@
-"""Tables the write path keeps besides visits: sessions, salts, drop counts, set-aside rows."""
+"""Tables beside visits: sessions, salts, drop counts, set-aside rows, spool checkpoints."""
 
 from __future__ import annotations
 

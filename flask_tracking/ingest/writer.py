@@ -227,9 +227,14 @@ class Writer:
             try:
                 self.drain()
                 backoff = self.settings.interval
-            except Exception:  # the writer must outlive any database trouble
+            except Exception as error:  # the writer must outlive any database trouble
+                first = backoff == self.settings.interval
+                # The traceback once per outage; then one line per retry.
                 logger.warning(
-                    "writer could not store the spool; retrying in %.1fs", backoff, exc_info=True
+                    "writer could not store the spool (%s); retrying in %.1fs",
+                    type(error).__name__,
+                    backoff,
+                    exc_info=first,
                 )
                 backoff = min(backoff * 2, self.settings.max_backoff)
             stop.wait(backoff)

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
+import sqlalchemy.pool
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -39,17 +41,18 @@ def free_port() -> int:
 
 
 class Server:
-    """One serve process tree, its SQLite database and spool."""
+    """One serve process tree, its database (SQLite unless a URL is given) and spool."""
 
-    def __init__(self, root: Path, **settings: str) -> None:
+    def __init__(self, root: Path, database_url: str | None = None, **settings: str) -> None:
         self.root = root
         self.database = root / "tracking.db"
+        self.database_url = database_url or f"sqlite:///{self.database}"
         self.port = free_port()
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("FLASK_TRACKING_")},
             "FLASK_TRACKING_CONFIG": "production",
             "SECRET_KEY": secrets.token_hex(32),
-            "FLASK_TRACKING_SQLALCHEMY_DATABASE_URI": f"sqlite:///{self.database}",
+            "FLASK_TRACKING_SQLALCHEMY_DATABASE_URI": self.database_url,
             "FLASK_TRACKING_SPOOL_DIR": str(root / "spool"),
             "FLASK_TRACKING_GEOIP_PROVIDER": "none",
             "FLASK_TRACKING_INGEST_FLUSH_INTERVAL": "0.2",
@@ -130,6 +133,12 @@ class Server:
             self.process.wait(10)
 
     def sql(self, statement: str) -> list[tuple[object, ...]]:
+        if not self.database_url.startswith("sqlite"):
+            url = self.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+            engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+            with engine.begin() as connection:
+                result = connection.execute(sqlalchemy.text(statement))
+                return [tuple(row) for row in result] if result.returns_rows else []
         with sqlite3.connect(self.database, timeout=30) as connection:
             return connection.execute(statement).fetchall()
 
@@ -330,3 +339,98 @@ def test_a_poison_row_is_set_aside_and_the_rest_stored(make_server: Any) -> None
     rejected = server.sql("SELECT payload, error FROM rejected_events")
     assert len(rejected) == len(poisoned.acknowledged) == 20
     assert all("FOREIGN KEY" in str(error) for _, error in rejected)
+
+
+class TCPProxy:
+    """A loopback TCP proxy to a database that the test can cut, like a server going away."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self.restore()
+
+    def restore(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        """Refuse new connections and break every open one."""
+        assert self._listener is not None
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self._sockets.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self._lock:
+                self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+@pytest.fixture
+def postgresql_url() -> Iterator[str]:
+    """A fresh database on the PostgreSQL of the PostgreSQL leg, dropped afterwards."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        pytest.skip(
+            "PostgreSQL outage: runs in the PostgreSQL leg (TEST_DATABASE_URL, see .ci/run)"
+        )
+    name = "fault_" + secrets.token_hex(4)
+    admin = sqlalchemy.create_engine(
+        base.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sqlalchemy.pool.NullPool,
+    )
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield str(sqlalchemy.engine.make_url(base).set(database=name).render_as_string(False))
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+def test_postgresql_stopped_for_several_seconds(tmp_path: Path, postgresql_url: str) -> None:
+    target = sqlalchemy.engine.make_url(postgresql_url)
+    proxy = TCPProxy(target.port or 5432)
+    through_proxy = target.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+    server = Server(tmp_path, database_url=through_proxy)
+    try:
+        server.prepare()
+        server.start()
+        with Load(server.port) as load:
+            time.sleep(0.5)
+            proxy.cut()  # from the app's side, PostgreSQL is gone
+            cut_at = len(load.acknowledged)
+            time.sleep(5)
+            acknowledged_while_down = len(load.acknowledged) - cut_at
+            proxy.restore()
+            time.sleep(1)
+        assert acknowledged_while_down > 100, "collection must not wait on the database"
+        server.stop()
+        assert_exactly_once(server, load.acknowledged)
+    finally:
+        server.kill_everything()
+        proxy.cut()

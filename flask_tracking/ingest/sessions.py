@@ -11,28 +11,13 @@ from sqlalchemy import select, tuple_
 from flask_tracking.extensions import db
 from flask_tracking.ingest.visitors import session_id
 from flask_tracking.tracking.analytics import Session
+from flask_tracking.tracking.models import EventContext
 
 GAP = timedelta(minutes=30)
 # "PageLoad" is what the original tutorial's image snippet sends for a page view.
 PAGEVIEW_NAMES = frozenset({"pageview", "PageLoad"})
 # Context a session takes from its first event.
-FIRST_EVENT_FIELDS = (
-    "hostname",
-    "referrer",
-    "referrer_source",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "country_code",
-    "region",
-    "city",
-    "browser",
-    "os",
-    "device",
-    "screen_size",
-)
+FIRST_EVENT_FIELDS = EventContext.CONTEXT_FIELDS
 
 
 def as_utc(moment: datetime) -> datetime:

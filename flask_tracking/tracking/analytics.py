@@ -19,10 +19,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from flask_tracking.extensions import db
+from flask_tracking.tracking.models import EventContext
 from flask_tracking.users.models import utcnow
 
 
-class Session(db.Model):  # type: ignore[name-defined]
+class Session(EventContext, db.Model):  # type: ignore[name-defined]
     """A visitor's events with gaps under 30 minutes, summarised with its first event's context."""
 
     __tablename__ = "sessions"
@@ -41,21 +42,6 @@ class Session(db.Model):  # type: ignore[name-defined]
     pageviews: Mapped[int] = mapped_column(Integer, default=0)
     events: Mapped[int] = mapped_column(Integer, default=0)
     is_bounce: Mapped[bool] = mapped_column(Boolean, default=True)
-    hostname: Mapped[str | None] = mapped_column(String(255))
-    referrer: Mapped[str | None] = mapped_column(Text)
-    referrer_source: Mapped[str | None] = mapped_column(String(255))
-    utm_source: Mapped[str | None] = mapped_column(String(256))
-    utm_medium: Mapped[str | None] = mapped_column(String(256))
-    utm_campaign: Mapped[str | None] = mapped_column(String(256))
-    utm_term: Mapped[str | None] = mapped_column(String(256))
-    utm_content: Mapped[str | None] = mapped_column(String(256))
-    country_code: Mapped[str | None] = mapped_column(String(2))
-    region: Mapped[str | None] = mapped_column(String(128))
-    city: Mapped[str | None] = mapped_column(String(128))
-    browser: Mapped[str | None] = mapped_column(String(64))
-    os: Mapped[str | None] = mapped_column(String(64))
-    device: Mapped[str | None] = mapped_column(String(16))
-    screen_size: Mapped[str | None] = mapped_column(String(16))
 
     @property
     def duration_seconds(self) -> float:

@@ -41,7 +41,46 @@ class Site(db.Model):  # type: ignore[name-defined]
         return f"<Site {self.id} {self.base_url}>"
 
 
-class Visit(db.Model):  # type: ignore[name-defined]
+class EventContext:
+    """Where an event came from and on what: shared by a visit and the session it starts."""
+
+    # The names a session copies from its first event (see ingest/sessions.py).
+    CONTEXT_FIELDS = (
+        "hostname",
+        "referrer",
+        "referrer_source",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "country_code",
+        "region",
+        "city",
+        "browser",
+        "os",
+        "device",
+        "screen_size",
+    )
+
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    referrer: Mapped[str | None] = mapped_column(Text)
+    referrer_source: Mapped[str | None] = mapped_column(String(255))
+    utm_source: Mapped[str | None] = mapped_column(String(256))
+    utm_medium: Mapped[str | None] = mapped_column(String(256))
+    utm_campaign: Mapped[str | None] = mapped_column(String(256))
+    utm_term: Mapped[str | None] = mapped_column(String(256))
+    utm_content: Mapped[str | None] = mapped_column(String(256))
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(128))
+    city: Mapped[str | None] = mapped_column(String(128))
+    browser: Mapped[str | None] = mapped_column(String(64))
+    os: Mapped[str | None] = mapped_column(String(64))
+    device: Mapped[str | None] = mapped_column(String(16))
+    screen_size: Mapped[str | None] = mapped_column(String(16))
+
+
+class Visit(EventContext, db.Model):  # type: ignore[name-defined]
     """One tracked event: a pageview or a custom event, enriched."""
 
     __tablename__ = "visits"
@@ -57,30 +96,15 @@ class Visit(db.Model):  # type: ignore[name-defined]
     date: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     event: Mapped[str] = mapped_column(String(120), default="pageview")
     url: Mapped[str] = mapped_column(Text)
-    referrer: Mapped[str | None] = mapped_column(Text)
-    browser: Mapped[str | None] = mapped_column(String(64))
     browser_version: Mapped[str | None] = mapped_column(String(32))
-    os: Mapped[str | None] = mapped_column(String(64))
-    device: Mapped[str | None] = mapped_column(String(16))
     ip_address: Mapped[str | None] = mapped_column(String(64))
-    city: Mapped[str | None] = mapped_column(String(128))
     postal_code: Mapped[str | None] = mapped_column(String(32))
-    region: Mapped[str | None] = mapped_column(String(128))
-    country_code: Mapped[str | None] = mapped_column(String(2))
     country_name: Mapped[str | None] = mapped_column(String(128))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
-    hostname: Mapped[str | None] = mapped_column(String(255))
     pathname: Mapped[str | None] = mapped_column(String(2048))
     os_version: Mapped[str | None] = mapped_column(String(32))
-    referrer_source: Mapped[str | None] = mapped_column(String(255))
-    utm_source: Mapped[str | None] = mapped_column(String(256))
-    utm_medium: Mapped[str | None] = mapped_column(String(256))
-    utm_campaign: Mapped[str | None] = mapped_column(String(256))
-    utm_term: Mapped[str | None] = mapped_column(String(256))
-    utm_content: Mapped[str | None] = mapped_column(String(256))
     screen_width: Mapped[int | None] = mapped_column(Integer)
-    screen_size: Mapped[str | None] = mapped_column(String(16))
     visitor_id: Mapped[int | None] = mapped_column(BigInteger)
     session_id: Mapped[int | None] = mapped_column(BigInteger)
     props: Mapped[dict[str, Any] | None] = mapped_column(JSON)

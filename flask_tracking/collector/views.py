@@ -38,7 +38,7 @@ def event() -> Response:
         return json_error(413, "too_large", f"The body is over {limit} bytes.")
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested thousands of levels deep
         return json_error(400, "invalid_json", "The body is not valid JSON.")
     try:
         payload = parse_event_payload(data, int(current_app.config["MAX_URL_LENGTH"]))

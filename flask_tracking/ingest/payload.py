@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,17 +39,21 @@ def parse_event_payload(data: Any, max_url_length: int = 2048) -> EventPayload:
     if not isinstance(data, dict):
         raise InvalidHit({"body": "Must be a JSON object."})
     site = data.get("site")
-    if isinstance(site, str) and site.isdigit():
+    # A numeric string is accepted too; ASCII digits only ("²".isdigit() is True, int() refuses it)
+    # and few enough for int() (which refuses over 4300 digits).
+    if isinstance(site, str) and re.fullmatch(r"[0-9]{1,10}", site):
         site = int(site)
     name = data.get("name", DEFAULT_EVENT)
     url = data.get("url")
     referrer = data.get("referrer")
     width = data.get("width")
-    props = data.get("props") or {}
+    props = data.get("props")
+    if props is None:
+        props = {}  # absent or null; any other non-object (even [] or "") is an error
     problems = {
         "site": _check_site(site),
         "name": _check_text(name, MAX_EVENT_LENGTH, required=True),
-        "url": check_url(url.strip(), max_url_length)
+        "url": (check_url(url.strip(), max_url_length) or _check_unicode(url))
         if isinstance(url, str)
         else "Required: the page's absolute http(s) URL.",
         "referrer": _check_text(referrer, MAX_REFERRER_LENGTH, required=False),
@@ -83,7 +88,22 @@ def _check_text(value: Any, limit: int, required: bool) -> str | None:
         return "Must be a non-empty string." if required else "Must be a string."
     if len(value) > limit or has_control_chars(value):
         return f"At most {limit} characters, no control characters."
+    return _check_unicode(value)
+
+
+def _check_unicode(value: str) -> str | None:
+    # JSON may escape a lone UTF-16 surrogate ("\ud800"): Python decodes it, but no UTF-8 text
+    # can hold it, so the spool line (and the database) could not be written.
+    if not value.isascii() and any("\ud800" <= ch <= "\udfff" for ch in value):
+        return "Must be valid Unicode text (no lone surrogates)."
     return None
+
+
+def _is_finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float (JSON numbers have no size limit)
+        return False
 
 
 def _check_width(width: Any) -> str | None:
@@ -105,11 +125,18 @@ def _check_props(props: Any) -> str | None:
     if len(props) > MAX_PROPS:
         return f"At most {MAX_PROPS} properties."
     for key, value in props.items():
-        if not key or len(key) > MAX_PROP_KEY or has_control_chars(key):
+        if not key or len(key) > MAX_PROP_KEY or has_control_chars(key) or _check_unicode(key):
             return f"Property names must be 1 to {MAX_PROP_KEY} characters, no control characters."
-        if isinstance(value, str):
-            if len(value) > MAX_PROP_VALUE or "\x00" in value:
-                return f"Property {key[:64]!r}: at most {MAX_PROP_VALUE} characters."
-        elif not isinstance(value, int | float | bool) or not math.isfinite(value):
-            return f"Property {key[:64]!r}: must be a string, number or boolean."
+        if problem := _check_prop_value(value):
+            return f"Property {key[:64]!r}: {problem}"
+    return None
+
+
+def _check_prop_value(value: Any) -> str | None:
+    if isinstance(value, str):
+        if len(value) > MAX_PROP_VALUE or "\x00" in value:
+            return f"at most {MAX_PROP_VALUE} characters."
+        return _check_unicode(value)
+    if not isinstance(value, int | float | bool) or not _is_finite(value):
+        return "must be a string, number or boolean."
     return None

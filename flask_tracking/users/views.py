@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import (
     Blueprint,
     current_app,
@@ -31,7 +33,8 @@ login_manager.login_message_category = "info"
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     """Return the user stored in the session, if it still exists."""
-    if not user_id.isdigit():
+    # ASCII digits only, and few enough for an INTEGER: "²".isdigit() is True but int() refuses it.
+    if not re.fullmatch(r"[0-9]{1,10}", user_id) or int(user_id) >= 2**31:
         return None
     return db.session.get(User, int(user_id))
 

@@ -1,0 +1,405 @@
+"""The tracker in a real browser: Debian's chromium, driven by Playwright, against live servers.
+
+The app runs on one loopback port and a customer's page on another (a different origin, as on a
+real site). The page carries the snippet the site page offers, so the test covers the snippet,
+the versioned script URL, sendBeacon's text/plain body, CORS and the whole ingest pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from sqlalchemy import select
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from flask_tracking.extensions import db
+from flask_tracking.ingest import drain
+from flask_tracking.tracking.models import Site, Visit
+from flask_tracking.tracking.snippet import snippet_for
+from flask_tracking.users import accounts
+
+pytestmark = pytest.mark.browser
+
+# A desktop Chrome: the default HeadlessChrome user agent is (rightly) dropped as a bot.
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+VIEWPORT = {"width": 1280, "height": 800}
+OUTBOUND = "http://127.0.0.2:9/elsewhere"  # nothing listens there; the test fulfils it
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+WAIT_SECONDS = 5.0
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Shop</title><link rel="icon" href="data:,">
+<script>
+  window.flaskTracking = window.flaskTracking || {q: []};
+  flaskTracking.q.push(["Queued", {early: true}]);
+</script>
+</head><body>
+<button id="push" onclick="history.pushState({}, '', '/second')">Next page</button>
+<button id="signup"
+  onclick="flaskTracking.track('Signup', {plan: 'pro', seats: 3, trial: true})">Sign up</button>
+<a id="outbound" href="%(outbound)s">Elsewhere</a>
+<a id="download" href="/files/report.pdf">Report</a>
+%(snippet)s
+</body></html>
+"""
+
+# Spies installed before any page script runs: what the tracker sends, and any storage it touches.
+SPIES = """
+window.__beacons = [];
+window.__touched = [];
+const beacon = navigator.sendBeacon.bind(navigator);
+navigator.sendBeacon = (url, body) => {
+  __beacons.push(JSON.parse(body));
+  return beacon(url, body);
+};
+const fetch_ = window.fetch.bind(window);
+window.fetch = (url, init) => {
+  __beacons.push(JSON.parse(init.body));
+  return fetch_(url, init);
+};
+for (const name of ["localStorage", "sessionStorage", "indexedDB"]) {
+  const real = Object.getOwnPropertyDescriptor(window, name);
+  Object.defineProperty(window, name, {
+    configurable: true,
+    get() { __touched.push(name); return real.get.call(window); },
+  });
+}
+const cookie = Object.getOwnPropertyDescriptor(Document.prototype, "cookie");
+Object.defineProperty(document, "cookie", {
+  configurable: true,
+  get() { __touched.push("cookie"); return cookie.get.call(document); },
+  set(value) { __touched.push("cookie="); cookie.set.call(document, value); },
+});
+"""
+
+# Makes the page look prerendered until the test "activates" it.
+PRERENDERED = """
+window.__prerendering = true;
+Object.defineProperty(document, "prerendering", {configurable: true, get: () => __prerendering});
+"""
+
+
+class QuietHandler(WSGIRequestHandler):
+    """No access log lines in the test output."""
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class LiveServer:
+    """A WSGI app on an ephemeral loopback port, served from a thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.server: BaseWSGIServer = make_server(
+            "127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler
+        )
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@dataclass
+class Shop:
+    """The app, its site, and the customer's page that tracks into it."""
+
+    app: Flask
+    site_id: int
+    api: str
+    url: str
+    snippet: str
+
+
+@dataclass
+class Tab:
+    """A page in its own browser context, with every console error and page error it had."""
+
+    context: BrowserContext
+    page: Page
+    errors: list[str] = field(default_factory=list)
+
+    def sent(self) -> list[dict[str, Any]]:
+        """The events the tracker handed to sendBeacon (or fetch), as sent."""
+        return self.page.evaluate("window.__beacons")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One chromium for the module. Missing chromium fails: CI installs it, so it must be there."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail(
+            "Debian's chromium is not installed, and the browser tests need it: "
+            "run `apt-get update && apt-get install -y chromium` (.ci/run does this).",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        # Never Playwright's own browser download: the system chromium, quiet and offline.
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def shop(app_factory: Callable[..., Flask], tmp_path: Path) -> Iterator[Shop]:
+    """The app on a live server, a site, and the site's page on a second live server."""
+    settings: dict[str, Any] = {}
+    if not os.environ.get("TEST_DATABASE_URL"):
+        # In-memory SQLite is one connection shared by every thread (a StaticPool): a request
+        # thread's rollback on check-in could undo the test thread's half-done drain. A file
+        # gives each thread its own connection.
+        settings["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path}/browser.db"
+    app = app_factory(**settings)
+    with app.app_context():
+        owner = accounts.register("owner@example.com", "correct horse battery", "Owner")
+        site = Site(owner_id=owner.id, base_url="http://127.0.0.1", name="Shop")
+        db.session.add(site)
+        db.session.commit()
+        site_id = site.id
+    api = LiveServer(app)
+    with app.test_request_context(base_url=api.url):
+        snippet = snippet_for(db.session.get(Site, site_id))
+        db.session.remove()
+    tracked = snippet.replace(
+        "<script defer ",
+        '<script defer data-allow-localhost="true" data-outbound="true" data-downloads="true" ',
+    )
+    assert tracked != snippet
+
+    @Request.application
+    def customer_site(request: Request) -> Response:
+        if request.path == "/files/report.pdf":
+            return Response(b"%PDF-1.4 not really", mimetype="text/plain")
+        # "/quiet": the snippet exactly as offered, so the tracker stays off on 127.0.0.1.
+        html = PAGE % {
+            "outbound": OUTBOUND,
+            "snippet": snippet if request.path == "/quiet" else tracked,
+        }
+        return Response(html, mimetype="text/html")
+
+    page_server = LiveServer(customer_site)
+    yield Shop(app=app, site_id=site_id, api=api.url, url=page_server.url, snippet=snippet)
+    page_server.close()
+    api.close()
+
+
+@pytest.fixture
+def open_tab(browser: Browser) -> Iterator[Callable[..., Tab]]:
+    """Open a URL in a fresh desktop-Chrome context with the spies installed."""
+    contexts: list[BrowserContext] = []
+
+    def opener(url: str, *, prerendered: bool = False, route: bool = False) -> Tab:
+        context = browser.new_context(user_agent=CHROME, viewport=VIEWPORT)
+        contexts.append(context)
+        context.add_init_script(SPIES)
+        if prerendered:
+            context.add_init_script(PRERENDERED)
+        page = context.new_page()
+        tab = Tab(context, page)
+        page.on(
+            "console",
+            lambda message: (
+                tab.errors.append(f"console.{message.type}: {message.text}")
+                if message.type == "error"
+                else None
+            ),
+        )
+        page.on("pageerror", lambda error: tab.errors.append(f"page error: {error}"))
+        if route:
+            page.route(f"{OUTBOUND}*", fulfil_elsewhere)
+        page.goto(url)
+        return tab
+
+    yield opener
+    for context in contexts:
+        context.close()
+
+
+def fulfil_elsewhere(route: Route) -> None:
+    route.fulfill(
+        status=200,
+        content_type="text/html",
+        body='<!doctype html><link rel="icon" href="data:,"><title>Elsewhere</title>',
+    )
+
+
+def stored(app: Flask) -> list[Visit]:
+    """Everything the collector has spooled, stored now; detached rows in arrival order."""
+    drain(app)
+    with app.app_context():
+        rows = list(db.session.scalars(select(Visit).order_by(Visit.id)))
+        for row in rows:
+            db.session.expunge(row)
+        db.session.remove()
+        return rows
+
+
+def wait_for(app: Flask, done: Callable[[list[Visit]], bool], what: str) -> list[Visit]:
+    """Poll the pipeline until `done(rows)`, for at most WAIT_SECONDS."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        rows = stored(app)
+        if done(rows):
+            return rows
+        if time.monotonic() > deadline:
+            seen = [(row.event, row.pathname, row.props) for row in rows]
+            pytest.fail(f"{what}: not stored within {WAIT_SECONDS} s; stored: {seen}")
+        time.sleep(0.02)
+
+
+def named(rows: list[Visit], name: str) -> list[Visit]:
+    return [row for row in rows if row.event == name]
+
+
+def test_a_page_load_stores_one_pageview_with_the_page_and_screen_width(
+    shop: Shop, open_tab: Callable[..., Tab]
+) -> None:
+    tab = open_tab(shop.url + "/?utm_source=news&secret=1#top")
+    rows = wait_for(
+        shop.app, lambda rows: bool(named(rows, "pageview") and named(rows, "Queued")), "pageview"
+    )
+    [pageview] = named(rows, "pageview")
+    assert pageview.site_id == shop.site_id
+    assert pageview.url == shop.url + "/?utm_source=news"  # private query and fragment dropped
+    assert (pageview.hostname, pageview.pathname, pageview.utm_source) == (
+        "127.0.0.1",
+        "/",
+        "news",
+    )
+    assert (pageview.screen_width, pageview.screen_size) == (1280, "laptop")
+    assert (pageview.browser, pageview.os, pageview.device) == ("Chrome", "Windows", "desktop")
+    assert pageview.referrer is None
+    assert pageview.visitor_id is not None and pageview.session_id is not None
+    # A call queued before the script loaded is sent once it has.
+    [queued] = named(rows, "Queued")
+    assert queued.props == {"early": True}
+    assert [event["name"] for event in tab.sent()] == ["pageview", "Queued"]
+    assert tab.errors == []
+
+
+def test_the_tracker_sets_no_cookie_and_touches_no_storage(
+    shop: Shop, open_tab: Callable[..., Tab]
+) -> None:
+    tab = open_tab(shop.url + "/")
+    tab.page.click("#signup")
+    tab.page.click("#push")
+    wait_for(shop.app, lambda rows: len(rows) == 4, "every event")
+    # The spies saw no access at all (read before the checks below touch storage themselves).
+    assert tab.page.evaluate("window.__touched") == []
+    assert tab.page.evaluate("document.cookie") == ""
+    assert tab.page.evaluate("localStorage.length + sessionStorage.length") == 0
+    assert tab.context.cookies() == []  # for every origin, the collector's included
+    assert tab.errors == []
+
+
+def test_push_state_and_back_are_pageviews_each_url_once_in_a_row(
+    shop: Shop, open_tab: Callable[..., Tab]
+) -> None:
+    tab = open_tab(shop.url + "/")
+    tab.page.click("#push")
+    tab.page.click("#push")  # the same URL again: no new pageview
+    tab.page.go_back()  # from /second to /second: none either
+    tab.page.go_back()  # back to /: a pageview
+    tab.page.wait_for_function("window.__beacons.length >= 4")
+    assert [(event["name"], event["url"]) for event in tab.sent()] == [
+        ("pageview", shop.url + "/"),
+        ("Queued", shop.url + "/"),
+        ("pageview", shop.url + "/second"),
+        ("pageview", shop.url + "/"),
+    ]
+    rows = wait_for(shop.app, lambda rows: len(named(rows, "pageview")) == 3, "3 pageviews")
+    assert sorted(row.pathname for row in named(rows, "pageview")) == ["/", "/", "/second"]
+    [second] = [row for row in rows if row.pathname == "/second"]
+    assert (second.url, second.screen_width) == (shop.url + "/second", 1280)
+    assert tab.errors == []
+
+
+def test_track_stores_a_custom_event_with_its_props(
+    shop: Shop, open_tab: Callable[..., Tab]
+) -> None:
+    tab = open_tab(shop.url + "/")
+    tab.page.click("#signup")
+    rows = wait_for(shop.app, lambda rows: bool(named(rows, "Signup")), "Signup")
+    [signup] = named(rows, "Signup")
+    assert signup.props == {"plan": "pro", "seats": 3, "trial": True}
+    assert (signup.url, signup.pathname, signup.screen_width) == (shop.url + "/", "/", 1280)
+    assert tab.errors == []
+
+
+def test_an_outbound_click_is_stored_although_the_page_navigates_away(
+    shop: Shop, open_tab: Callable[..., Tab]
+) -> None:
+    tab = open_tab(shop.url + "/", route=True)
+    tab.page.click("#outbound")
+    tab.page.wait_for_url(OUTBOUND)
+    rows = wait_for(
+        shop.app, lambda rows: bool(named(rows, "Outbound Link: Click")), "the outbound click"
+    )
+    [click] = named(rows, "Outbound Link: Click")
+    assert click.props == {"url": OUTBOUND}
+    assert click.url == shop.url + "/"  # the page the link was on
+    assert tab.errors == []
+
+
+def test_a_click_on_a_file_link_is_a_file_download(
+    shop: Shop, open_tab: Callable[..., Tab]
+) -> None:
+    tab = open_tab(shop.url + "/")
+    tab.page.click("#download")
+    rows = wait_for(shop.app, lambda rows: bool(named(rows, "File Download")), "the download")
+    [download] = named(rows, "File Download")
+    assert download.props == {"url": shop.url + "/files/report.pdf"}
+    assert tab.errors == []
+
+
+def test_a_prerendered_page_sends_nothing_until_it_is_shown(
+    shop: Shop, open_tab: Callable[..., Tab]
+) -> None:
+    tab = open_tab(shop.url + "/", prerendered=True)
+    tab.page.evaluate("flaskTracking.track('Early')")
+    assert tab.sent() == []
+    tab.page.evaluate(
+        "window.__prerendering = false; document.dispatchEvent(new Event('prerenderingchange'))"
+    )
+    assert [event["name"] for event in tab.sent()] == ["pageview", "Queued", "Early"]
+    wait_for(shop.app, lambda rows: len(rows) == 3, "the events held back while prerendering")
+    assert tab.errors == []
+
+
+def test_the_snippet_as_offered_stays_silent_on_localhost(
+    shop: Shop, open_tab: Callable[..., Tab]
+) -> None:
+    assert "data-allow-localhost" not in shop.snippet
+    tab = open_tab(shop.url + "/quiet")
+    tab.page.click("#signup")  # track() exists, and does nothing
+    tab.page.evaluate("flaskTracking.q.push(['Later'])")
+    assert tab.page.evaluate("typeof flaskTracking.track") == "function"
+    assert tab.sent() == []
+    assert stored(shop.app) == []
+    assert tab.errors == []

@@ -1,23 +1,29 @@
-"""Shared fixtures: an app on a freshly migrated database, clients, and data factories."""
+"""Shared fixtures: an app on a freshly migrated database, clients, data factories (users,
+sites, the visits an app stored), a free loopback port and the flask_tracking.geo log."""
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import shutil
+import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from flask_tracking import create_app
 from flask_tracking.config import TestConfiguration
 from flask_tracking.extensions import db
-from flask_tracking.tracking.models import Site
+from flask_tracking.geo import GeoData
+from flask_tracking.ingest import drain
+from flask_tracking.tracking.models import Site, Visit
 from flask_tracking.users import accounts
 from flask_tracking.users.models import User
 
@@ -113,18 +119,119 @@ def make_user(app: Flask) -> Any:
     return factory
 
 
+def _add_site(app: Flask, owner_id: int, base_url: str, name: str = "") -> int:
+    with app.app_context():
+        site = Site(owner_id=owner_id, base_url=base_url, name=name)
+        db.session.add(site)
+        db.session.commit()
+        return site.id
+
+
 @pytest.fixture
 def make_site(app: Flask) -> Any:
     """Create sites: make_site(owner, base_url=...) returns the site id."""
 
     def factory(owner: User, base_url: str = "https://example.com", name: str = "") -> int:
-        with app.app_context():
-            site = Site(owner_id=owner.id, base_url=base_url, name=name)
-            db.session.add(site)
-            db.session.commit()
-            return site.id
+        return _add_site(app, owner.id, base_url, name)
 
     return factory
+
+
+_owner_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def site_in() -> Callable[..., int]:
+    """Add a site to any app (one from app_factory, say): site_in(app, base_url=..., email=...).
+
+    Registers a fresh owner (a unique email unless one is given; the password is PASSWORD)
+    in that app's database, adds the site and returns its id.
+    """
+
+    def factory(app: Flask, base_url: str = "https://example.com", email: str | None = None) -> int:
+        email = email or f"site-owner-{next(_owner_numbers)}@example.com"
+        with app.app_context():
+            owner_id = accounts.register(email, PASSWORD).id
+        return _add_site(app, owner_id, base_url)
+
+    return factory
+
+
+@pytest.fixture
+def visits_in() -> Callable[[Flask], list[Visit]]:
+    """visits_in(app): write what the collector spooled, then the app's visits, oldest first.
+
+    The rows are detached from the session, so their attributes can be read afterwards.
+    """
+
+    def stored(app: Flask) -> list[Visit]:
+        drain(app)  # enrichment (the geo lookup among it) happens in the writer
+        with app.app_context():
+            rows = list(db.session.scalars(select(Visit).order_by(Visit.id)))
+            for row in rows:
+                db.session.expunge(row)
+            return rows
+
+    return stored
+
+
+@pytest.fixture
+def row_count() -> Callable[[Flask, Any], int]:
+    """row_count(app, Model): write what the collector spooled, then count the model's rows."""
+
+    def count(app: Flask, model: Any) -> int:
+        drain(app)
+        with app.app_context():
+            return db.session.scalar(select(func.count()).select_from(model)) or 0
+
+    return count
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port that nothing listens on (bound, then released, by the OS)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def los_angeles() -> GeoData:
+    """What the fake geo services of the tests answer, as the GeoData it should become."""
+    return GeoData(
+        city="Los Angeles",
+        postal_code="90001",
+        region="California",
+        country_code="US",
+        country_name="United States",
+        latitude=34.05,
+        longitude=-118.25,
+    )
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def geo_log() -> Iterator[list[logging.LogRecord]]:
+    """Records logged by flask_tracking.geo at WARNING and above."""
+    # Listen on the geo logger itself: once an app is created elsewhere in the session,
+    # "flask_tracking" stops propagating to the root logger that caplog listens on.
+    logger = logging.getLogger("flask_tracking.geo")
+    handler = _ListHandler()
+    saved_level = logger.level
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    yield handler.records
+    logger.removeHandler(handler)
+    logger.setLevel(saved_level)
 
 
 class AuthActions:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -140,29 +139,27 @@ def _cli_env(**settings: str) -> dict[str, str]:
     return {**os.environ, **settings}
 
 
-def test_the_console_script_lists_its_commands(tmp_path: Path) -> None:
-    assert SCRIPT.is_file()
-    assert os.access(SCRIPT, os.X_OK)
-    result = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
-        [str(SCRIPT), "--help"],
-        env=_cli_env(FLASK_TRACKING_CONFIG="test"),
-        cwd=tmp_path,
+def _run_script(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the flask-tracking console script to its end; its output is captured as text."""
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        env=env,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_the_console_script_lists_its_commands(tmp_path: Path) -> None:
+    assert SCRIPT.is_file()
+    assert os.access(SCRIPT, os.X_OK)
+    result = _run_script("--help", env=_cli_env(FLASK_TRACKING_CONFIG="test"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Usage: flask-tracking")
     listed = set(re.findall(r"^  (\S+)\s", result.stdout.split("Commands:", 1)[1], re.M))
     assert {"serve", "demo", "db", "run"} <= listed
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _get(url: str) -> tuple[int, dict[str, str], str]:
@@ -186,29 +183,21 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.integration
-def test_serve_runs_the_app_under_granian(tmp_path: Path) -> None:
+def test_serve_runs_the_app_under_granian(tmp_path: Path, unused_port: int) -> None:
     env = _cli_env(
         FLASK_TRACKING_CONFIG="development",
         FLASK_TRACKING_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'serve.db'}",
         FLASK_TRACKING_GEOIP_PROVIDER="none",
     )
-    upgrade = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
-        [str(SCRIPT), "db", "upgrade"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    upgrade = _run_script("db", "upgrade", env=env, cwd=tmp_path)
     assert upgrade.returncode == 0, upgrade.stderr
     assert (tmp_path / "serve.db").is_file()
 
-    port = _free_port()
+    port = unused_port
     url = f"http://127.0.0.1:{port}/"
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+        process = subprocess.Popen(
             [str(SCRIPT), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
             env=env,
             cwd=tmp_path,

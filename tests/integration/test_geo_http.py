@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
 
-from flask_tracking.extensions import db
 from flask_tracking.geo import GeoData, get_geodata, provider_from_config
 from flask_tracking.geo.providers import HTTPProvider
-from flask_tracking.ingest import drain
-from flask_tracking.tracking.models import Site, Visit
-from flask_tracking.users import accounts
+from flask_tracking.tracking.models import Visit
 
 pytestmark = pytest.mark.integration
 
@@ -36,15 +31,6 @@ ANSWER = {
     "latitude": 34.05,
     "longitude": -118.25,
 }
-LOS_ANGELES = GeoData(
-    city="Los Angeles",
-    postal_code="90001",
-    region="California",
-    country_code="US",
-    country_name="United States",
-    latitude=34.05,
-    longitude=-118.25,
-)
 SLOW_ANSWER_LIMIT = 5.0  # seconds a /slow/ request waits for the release event at most
 
 
@@ -108,10 +94,15 @@ def _handler(server: GeoServer) -> type[BaseHTTPRequestHandler]:
 
 
 @pytest.fixture
-def geo_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[GeoServer]:
-    """A real ThreadingHTTPServer on 127.0.0.1, on a port of its own, in a daemon thread."""
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loopback traffic must not go to a proxy."""
     for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)  # loopback traffic must not go to a proxy
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def geo_server(no_proxy: None) -> Iterator[GeoServer]:
+    """A real ThreadingHTTPServer on 127.0.0.1, on a port of its own, in a daemon thread."""
     state = GeoServer()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -128,49 +119,40 @@ def geo_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[GeoServer]:
         thread.join(timeout=5)
 
 
-@pytest.fixture
-def closed_port() -> int:
-    """A loopback port that nothing listens on (bound, then released, by the OS)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 # --- the provider on its own -------------------------------------------------------------------
 
 
-def test_a_successful_answer_maps_every_field(geo_server: GeoServer) -> None:
+def test_a_successful_answer_maps_every_field(geo_server: GeoServer, los_angeles: GeoData) -> None:
     data = geo_server.provider("ok").lookup("8.8.8.8")
-    assert data == LOS_ANGELES
+    assert data == los_angeles
     assert isinstance(data.latitude, float) and isinstance(data.longitude, float)
     assert data.location == "Los Angeles, 90001"
     assert geo_server.paths == ["/ok/8.8.8.8"]
 
 
 def test_ipv6_and_mapped_addresses_reach_the_server_in_canonical_form(
-    geo_server: GeoServer,
+    geo_server: GeoServer, los_angeles: GeoData
 ) -> None:
     provider = geo_server.provider("ok")
-    assert provider.lookup("2001:4860:4860:0:0:0:0:8888") == LOS_ANGELES
-    assert provider.lookup("::ffff:8.8.4.4") == LOS_ANGELES
+    assert provider.lookup("2001:4860:4860:0:0:0:0:8888") == los_angeles
+    assert provider.lookup("::ffff:8.8.4.4") == los_angeles
     assert geo_server.paths == ["/ok/2001:4860:4860::8888", "/ok/8.8.4.4"]
 
 
 def test_a_second_lookup_of_the_same_address_is_served_from_the_cache(
-    geo_server: GeoServer,
+    geo_server: GeoServer, los_angeles: GeoData
 ) -> None:
     provider = geo_server.provider("ok")
-    assert provider.lookup("8.8.8.8") == LOS_ANGELES
-    assert provider.lookup("8.8.8.8") == LOS_ANGELES
-    assert provider.lookup("::ffff:8.8.8.8") == LOS_ANGELES  # the same address, mapped
+    assert provider.lookup("8.8.8.8") == los_angeles
+    assert provider.lookup("8.8.8.8") == los_angeles
+    assert provider.lookup("::ffff:8.8.8.8") == los_angeles  # the same address, mapped
     assert geo_server.hits["ok"] == 1
-    assert provider.lookup("8.8.4.4") == LOS_ANGELES  # another address is asked for
+    assert provider.lookup("8.8.4.4") == los_angeles  # another address is asked for
     assert geo_server.hits["ok"] == 2
 
 
 def test_a_slow_service_times_out_quickly_and_the_miss_is_not_cached(
-    geo_server: GeoServer, geo_log: list[logging.LogRecord]
+    geo_server: GeoServer, geo_log: list[logging.LogRecord], los_angeles: GeoData
 ) -> None:
     provider = geo_server.provider("slow", GEOIP_HTTP_TIMEOUT=0.2)
     started = time.monotonic()
@@ -183,7 +165,7 @@ def test_a_slow_service_times_out_quickly_and_the_miss_is_not_cached(
     assert "8.8.8.8" not in record.getMessage()
     # Once the service answers promptly, the same address is asked for again and found.
     geo_server.release.set()
-    assert provider.lookup("8.8.8.8") == LOS_ANGELES
+    assert provider.lookup("8.8.8.8") == los_angeles
     assert geo_server.hits["slow"] == 2
 
 
@@ -209,13 +191,12 @@ def test_a_bad_answer_gives_none_and_is_not_cached(
     assert "8.8.8.8" not in geo_log[0].getMessage()
 
 
+@pytest.mark.usefixtures("no_proxy")
 def test_a_refused_connection_gives_none(
-    closed_port: int, geo_log: list[logging.LogRecord], monkeypatch: pytest.MonkeyPatch
+    unused_port: int, geo_log: list[logging.LogRecord]
 ) -> None:
-    for name in ("http_proxy", "HTTP_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
     provider = provider_from_config(
-        {"GEOIP_PROVIDER": "http", "GEOIP_HTTP_URL": f"http://127.0.0.1:{closed_port}/{{ip}}"}
+        {"GEOIP_PROVIDER": "http", "GEOIP_HTTP_URL": f"http://127.0.0.1:{unused_port}/{{ip}}"}
     )
     started = time.monotonic()
     assert provider.lookup("8.8.8.8") is None
@@ -235,35 +216,30 @@ def test_non_public_addresses_never_reach_the_server(geo_server: GeoServer) -> N
 # --- through the app ---------------------------------------------------------------------------
 
 
-def _site_in(app: Flask) -> int:
-    with app.app_context():
-        user = accounts.register("geo-http@example.com", "correct horse battery", "Geo")
-        site = Site(owner_id=user.id, base_url="https://example.com")
-        db.session.add(site)
-        db.session.commit()
-        return site.id
+@pytest.fixture
+def visit_located_by(
+    geo_server: GeoServer, app_factory: Any, site_in: Any, visits_in: Any
+) -> Callable[[str], tuple[Flask, Visit]]:
+    """visit_located_by(route): an app whose geo service is that route of geo_server, and the
+    one visit from 8.8.8.8 it stored."""
 
+    def record(route: str) -> tuple[Flask, Visit]:
+        app = app_factory(GEOIP_PROVIDER="http", GEOIP_HTTP_URL=geo_server.template(route))
+        response = app.test_client().get(
+            f"/sites/{site_in(app)}/visit?url=https://example.com/",
+            environ_base={"REMOTE_ADDR": "8.8.8.8"},
+        )
+        assert response.status_code == 204
+        [visit] = visits_in(app)
+        return app, visit
 
-def _visits(app: Flask) -> list[Visit]:
-    drain(app)  # enrichment, and so the lookup, happens in the writer
-    with app.app_context():
-        rows = list(db.session.scalars(select(Visit).order_by(Visit.id)))
-        for row in rows:
-            db.session.expunge(row)
-        return rows
+    return record
 
 
 def test_a_visit_is_located_through_the_http_service(
-    geo_server: GeoServer, app_factory: Any
+    geo_server: GeoServer, visit_located_by: Any, los_angeles: GeoData
 ) -> None:
-    app = app_factory(GEOIP_PROVIDER="http", GEOIP_HTTP_URL=geo_server.template("ok"))
-    site_id = _site_in(app)
-    response = app.test_client().get(
-        f"/sites/{site_id}/visit?url=https://example.com/",
-        environ_base={"REMOTE_ADDR": "8.8.8.8"},
-    )
-    assert response.status_code == 204
-    [visit] = _visits(app)
+    app, visit = visit_located_by("ok")
     assert visit.city == "Los Angeles"
     assert visit.location == "Los Angeles, 90001"
     assert (visit.region, visit.country_code, visit.country_name) == (
@@ -274,21 +250,14 @@ def test_a_visit_is_located_through_the_http_service(
     assert (visit.latitude, visit.longitude) == (34.05, -118.25)
     assert geo_server.paths == ["/ok/8.8.8.8"]
     with app.app_context():
-        assert get_geodata("8.8.8.8") == LOS_ANGELES  # cached by the app's provider
+        assert get_geodata("8.8.8.8") == los_angeles  # cached by the app's provider
     assert geo_server.hits["ok"] == 1
 
 
 def test_a_failing_service_still_stores_the_visit_without_a_location(
-    geo_server: GeoServer, app_factory: Any
+    geo_server: GeoServer, visit_located_by: Any
 ) -> None:
-    app = app_factory(GEOIP_PROVIDER="http", GEOIP_HTTP_URL=geo_server.template("error"))
-    site_id = _site_in(app)
-    response = app.test_client().get(
-        f"/sites/{site_id}/visit?url=https://example.com/",
-        environ_base={"REMOTE_ADDR": "8.8.8.8"},
-    )
-    assert response.status_code == 204
-    [visit] = _visits(app)
+    _, visit = visit_located_by("error")
     assert visit.url == "https://example.com/"
     assert visit.location == ""
     assert (visit.city, visit.country_code, visit.latitude) == (None, None, None)

@@ -8,9 +8,7 @@ from unittest import mock
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
 
-from flask_tracking.extensions import db
 from flask_tracking.geo import GeoData
 from flask_tracking.ingest import drain
 from flask_tracking.tracking.models import Visit
@@ -33,25 +31,9 @@ def site_id(owner: User, make_site: Any) -> int:
     return make_site(owner)  # type: ignore[no-any-return]
 
 
-def visits(app: Flask) -> list[Visit]:
-    drain(app)
-    with app.app_context():
-        rows = list(db.session.scalars(select(Visit).order_by(Visit.id)))
-        for row in rows:
-            db.session.expunge(row)
-        return rows
-
-
-def visit_count(app: Flask) -> int:
-    drain(app)
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(Visit)) or 0
-
-
-def test_visit_location_comes_from_its_ip(client: FlaskClient, app: Flask, site_id: int) -> None:
-    los_angeles = GeoData(
-        city="Los Angeles", postal_code="90001", latitude=34.05, longitude=-118.25
-    )
+def test_visit_location_comes_from_its_ip(
+    client: FlaskClient, app: Flask, visits_in: Any, site_id: int, los_angeles: GeoData
+) -> None:
     with mock.patch("flask_tracking.geo.get_geodata", return_value=los_angeles) as get_geodata:
         response = client.get(
             f"/sites/{site_id}/visit",
@@ -61,14 +43,14 @@ def test_visit_location_comes_from_its_ip(client: FlaskClient, app: Flask, site_
         drain(app)  # enrichment, and so the lookup, happens in the writer
     assert response.status_code == 204
     get_geodata.assert_called_once_with("8.8.4.4")
-    [visit] = visits(app)
+    [visit] = visits_in(app)
     assert visit.location == "Los Angeles, 90001"
     assert (visit.latitude, visit.longitude) == (34.05, -118.25)
     assert visit.event == "PageLoad"
 
 
 def test_visit_records_page_referrer_browser_and_time(
-    client: FlaskClient, app: Flask, site_id: int
+    client: FlaskClient, app: Flask, visits_in: Any, site_id: int
 ) -> None:
     response = client.post(
         f"/sites/{site_id}/visit",
@@ -81,7 +63,7 @@ def test_visit_records_page_referrer_browser_and_time(
     )
     assert response.status_code == 204
     assert response.data == b""
-    [visit] = visits(app)
+    [visit] = visits_in(app)
     # Query parameters other than UTM tags (and a short allow-list) may be private: not kept.
     assert visit.url == "https://example.com/a?utm_source=news"
     assert (visit.hostname, visit.pathname, visit.utm_source) == ("example.com", "/a", "news")
@@ -94,13 +76,13 @@ def test_visit_records_page_referrer_browser_and_time(
 
 
 def test_referer_header_is_the_page_url_when_no_url_is_given(
-    client: FlaskClient, app: Flask, site_id: int
+    client: FlaskClient, app: Flask, visits_in: Any, site_id: int
 ) -> None:
     response = client.get(
         f"/sites/{site_id}/visit", headers={"Referer": "https://example.com/from-header"}
     )
     assert response.status_code == 204
-    assert visits(app)[0].url == "https://example.com/from-header"
+    assert visits_in(app)[0].url == "https://example.com/from-header"
 
 
 def test_an_image_request_gets_a_transparent_gif(client: FlaskClient, site_id: int) -> None:
@@ -128,17 +110,9 @@ def test_collector_allows_any_origin_and_sets_no_cookie(client: FlaskClient, sit
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
 
 
-def test_collector_needs_no_login_and_no_csrf(app_factory: Any, make_user: Any) -> None:
+def test_collector_needs_no_login_and_no_csrf(app_factory: Any, site_in: Any) -> None:
     app = app_factory(WTF_CSRF_ENABLED=True)
-    with app.app_context():
-        from flask_tracking.tracking.models import Site
-        from flask_tracking.users import accounts
-
-        user = accounts.register("csrf@example.com", "correct horse battery")
-        site = Site(owner_id=user.id, base_url="https://example.com")
-        db.session.add(site)
-        db.session.commit()
-        site_id = site.id
+    site_id = site_in(app)
     response = app.test_client().post(
         f"/sites/{site_id}/visit", data={"url": "https://example.com/"}
     )
@@ -163,6 +137,7 @@ BAD_INPUT = [
 def test_bad_input_is_a_400_naming_the_problem_and_stores_nothing(
     client: FlaskClient,
     app: Flask,
+    row_count: Any,
     site_id: int,
     params: dict[str, str],
     headers: dict[str, str],
@@ -175,17 +150,19 @@ def test_bad_input_is_a_400_naming_the_problem_and_stores_nothing(
     assert error["status"] == 400
     assert field in error["details"]
     assert message in error["details"][field]
-    assert visit_count(app) == 0
+    assert row_count(app, Visit) == 0
 
 
-def test_unknown_site_is_a_404_json(client: FlaskClient, app: Flask) -> None:
+def test_unknown_site_is_a_404_json(client: FlaskClient, app: Flask, row_count: Any) -> None:
     response = client.get("/sites/999/visit", query_string={"url": "https://example.com/"})
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "unknown_site"
-    assert visit_count(app) == 0
+    assert row_count(app, Visit) == 0
 
 
-def test_do_not_track_is_honoured(client: FlaskClient, app: Flask, site_id: int) -> None:
+def test_do_not_track_is_honoured(
+    client: FlaskClient, app: Flask, row_count: Any, site_id: int
+) -> None:
     response = client.get(
         f"/sites/{site_id}/visit",
         query_string={"url": "https://example.com/"},
@@ -193,33 +170,27 @@ def test_do_not_track_is_honoured(client: FlaskClient, app: Flask, site_id: int)
     )
     assert response.status_code == 204
     assert response.headers["X-Tracking-Dropped"] == "dnt"
-    assert visit_count(app) == 0
+    assert row_count(app, Visit) == 0
 
 
-def test_do_not_track_can_be_turned_off(app_factory: Any, make_user: Any) -> None:
+def test_do_not_track_can_be_turned_off(app_factory: Any, site_in: Any, row_count: Any) -> None:
     app = app_factory(RESPECT_DNT=False)
-    with app.app_context():
-        from flask_tracking.tracking.models import Site
-        from flask_tracking.users import accounts
-
-        user = accounts.register("dnt@example.com", "correct horse battery")
-        site = Site(owner_id=user.id, base_url="https://example.com")
-        db.session.add(site)
-        db.session.commit()
-        site_id = site.id
+    site_id = site_in(app)
     app.test_client().get(
         f"/sites/{site_id}/visit", query_string={"url": "https://e.com/"}, headers={"DNT": "1"}
     )
-    assert visit_count(app) == 1
+    assert row_count(app, Visit) == 1
 
 
-def test_raw_ip_is_not_stored_by_default(client: FlaskClient, app: Flask, site_id: int) -> None:
+def test_raw_ip_is_not_stored_by_default(
+    client: FlaskClient, app: Flask, visits_in: Any, site_id: int
+) -> None:
     client.get(
         f"/sites/{site_id}/visit",
         query_string={"url": "https://example.com/"},
         environ_base=VISITOR,
     )
-    assert visits(app)[0].ip_address is None
+    assert visits_in(app)[0].ip_address is None
 
 
 @pytest.mark.parametrize(
@@ -230,23 +201,17 @@ def test_raw_ip_is_not_stored_by_default(client: FlaskClient, app: Flask, site_i
         ("::ffff:81.2.69.142", "81.2.69.0"),
     ],
 )
-def test_stored_ip_is_truncated(app_factory: Any, ip: str, stored: str) -> None:
+def test_stored_ip_is_truncated(
+    app_factory: Any, site_in: Any, visits_in: Any, ip: str, stored: str
+) -> None:
     app = app_factory(STORE_VISITOR_IP=True)
-    with app.app_context():
-        from flask_tracking.tracking.models import Site
-        from flask_tracking.users import accounts
-
-        user = accounts.register("ip@example.com", "correct horse battery")
-        site = Site(owner_id=user.id, base_url="https://example.com")
-        db.session.add(site)
-        db.session.commit()
-        site_id = site.id
+    site_id = site_in(app)
     app.test_client().get(
         f"/sites/{site_id}/visit",
         query_string={"url": "https://e.com/"},
         environ_base={"REMOTE_ADDR": ip},
     )
-    assert visits(app)[0].ip_address == stored
+    assert visits_in(app)[0].ip_address == stored
 
 
 def test_x_forwarded_for_is_ignored_without_trusted_proxies(
@@ -263,17 +228,9 @@ def test_x_forwarded_for_is_ignored_without_trusted_proxies(
     get_geodata.assert_called_once_with("8.8.4.4")
 
 
-def test_x_forwarded_for_is_used_through_trusted_proxies(app_factory: Any) -> None:
+def test_x_forwarded_for_is_used_through_trusted_proxies(app_factory: Any, site_in: Any) -> None:
     app = app_factory(PROXY_COUNT=1)
-    with app.app_context():
-        from flask_tracking.tracking.models import Site
-        from flask_tracking.users import accounts
-
-        user = accounts.register("proxy@example.com", "correct horse battery")
-        site = Site(owner_id=user.id, base_url="https://example.com")
-        db.session.add(site)
-        db.session.commit()
-        site_id = site.id
+    site_id = site_in(app)
     with mock.patch("flask_tracking.geo.get_geodata", return_value=None) as get_geodata:
         # The client forged the first entry; only the last hop, added by our proxy, counts.
         app.test_client().get(
@@ -287,7 +244,7 @@ def test_x_forwarded_for_is_used_through_trusted_proxies(app_factory: Any) -> No
 
 
 def test_a_failing_geo_lookup_never_loses_the_visit(
-    client: FlaskClient, app: Flask, site_id: int
+    client: FlaskClient, app: Flask, visits_in: Any, site_id: int
 ) -> None:
     with mock.patch("flask_tracking.geo.get_geodata", return_value=None):
         response = client.get(
@@ -297,14 +254,14 @@ def test_a_failing_geo_lookup_never_loses_the_visit(
         )
         drain(app)  # enrichment, and so the lookup, happens in the writer
     assert response.status_code == 204
-    [visit] = visits(app)
+    [visit] = visits_in(app)
     assert visit.location == ""
     assert visit.city is None
 
 
 @pytest.mark.parametrize("ip", ["::1", "fe80::1%eth0", "2001:db8::1", "0.0.0.0"])
 def test_ipv6_and_odd_addresses_are_recorded(
-    client: FlaskClient, app: Flask, site_id: int, ip: str
+    client: FlaskClient, app: Flask, row_count: Any, site_id: int, ip: str
 ) -> None:
     response = client.get(
         f"/sites/{site_id}/visit",
@@ -312,7 +269,7 @@ def test_ipv6_and_odd_addresses_are_recorded(
         environ_base={"REMOTE_ADDR": ip},
     )
     assert response.status_code == 204
-    assert visit_count(app) == 1
+    assert row_count(app, Visit) == 1
 
 
 FUZZ = [

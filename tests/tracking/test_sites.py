@@ -7,19 +7,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from flask_tracking.extensions import db
 from flask_tracking.ingest import drain
 from flask_tracking.tracking.models import Site, Visit
 from flask_tracking.tracking.sites import InvalidSiteURL, normalise_base_url
 from flask_tracking.users.models import User
-
-
-def count(app: Flask, model: Any) -> int:
-    drain(app)
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(model)) or 0
 
 
 @pytest.mark.parametrize(
@@ -69,12 +63,12 @@ def test_add_a_site(client: FlaskClient, app: Flask, logged_in: User) -> None:
 
 
 def test_add_a_site_with_a_bad_url_shows_the_error(
-    client: FlaskClient, app: Flask, logged_in: User
+    client: FlaskClient, app: Flask, row_count: Any, logged_in: User
 ) -> None:
     response = client.post("/sites/", data={"base_url": "ftp://example.com"})
     assert response.status_code == 200
     assert b"Only http:// and https:// sites can be tracked." in response.data
-    assert count(app, Site) == 0
+    assert row_count(app, Site) == 0
 
 
 def test_sites_lists_only_my_sites(
@@ -109,19 +103,19 @@ def test_edit_a_site(client: FlaskClient, app: Flask, logged_in: User, make_site
 
 
 def test_delete_asks_first_then_removes_the_site_and_its_visits(
-    client: FlaskClient, app: Flask, logged_in: User, make_site: Any
+    client: FlaskClient, app: Flask, row_count: Any, logged_in: User, make_site: Any
 ) -> None:
     site_id = make_site(logged_in)
     client.get(f"/sites/{site_id}/visit", query_string={"url": "https://example.com/"})
-    assert count(app, Visit) == 1
+    assert row_count(app, Visit) == 1
     confirm = client.get(f"/sites/{site_id}/delete")
     assert confirm.status_code == 200
     assert b"all of its visits" in confirm.data
-    assert count(app, Site) == 1
+    assert row_count(app, Site) == 1
     response = client.post(f"/sites/{site_id}/delete")
     assert response.status_code == 302
-    assert count(app, Site) == 0
-    assert count(app, Visit) == 0
+    assert row_count(app, Site) == 0
+    assert row_count(app, Visit) == 0
 
 
 @pytest.mark.parametrize(
@@ -156,17 +150,10 @@ def test_another_users_site_is_a_404_like_a_missing_one(
         assert site.base_url == "https://theirs.example"
 
 
-def test_visits_report_pages_newest_first(app_factory: Any, make_user: Any) -> None:
+def test_visits_report_pages_newest_first(app_factory: Any, site_in: Any) -> None:
     app = app_factory(VISITS_PER_PAGE=2)
     client = app.test_client()
-    with app.app_context():
-        from flask_tracking.users import accounts
-
-        user = accounts.register("pager@example.com", "correct horse battery")
-        site = Site(owner_id=user.id, base_url="https://example.com")
-        db.session.add(site)
-        db.session.commit()
-        site_id = site.id
+    site_id = site_in(app, email="pager@example.com")
     for n in range(5):
         client.get(f"/sites/{site_id}/visit", query_string={"url": f"https://example.com/p{n}"})
     drain(app)
@@ -185,7 +172,7 @@ FIREFOX = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/201001
 
 
 def test_site_settings_exclude_addresses_and_paths(
-    client: FlaskClient, app: Flask, logged_in: User, make_site: Any
+    client: FlaskClient, app: Flask, row_count: Any, logged_in: User, make_site: Any
 ) -> None:
     site_id = make_site(logged_in)
     response = client.post(
@@ -214,7 +201,7 @@ def test_site_settings_exclude_addresses_and_paths(
     assert excluded.headers["X-Tracking-Dropped"] == "excluded_ip"
     assert admin.headers["X-Tracking-Dropped"] == "excluded_path"
     assert "X-Tracking-Dropped" not in counted.headers
-    assert count(app, Visit) == 1
+    assert row_count(app, Visit) == 1
     page = client.get(f"/sites/{site_id}").get_data(as_text=True)
     assert "1 from excluded addresses" in page
     assert "1 on excluded paths" in page

@@ -8,6 +8,7 @@ into the database before it exits.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -21,7 +22,8 @@ from flask import Flask
 from flask_tracking.ingest.collect import Ingest, run_exclusive
 
 logger = logging.getLogger("flask_tracking.serving")
-GRANIAN_STOP_TIMEOUT = 30.0
+WORKERS_KILL_TIMEOUT = 10.0  # a worker that will not stop gracefully is killed after this
+GRANIAN_STOP_TIMEOUT = 20.0
 
 
 def granian_command(host: str, port: int, workers: int) -> list[str]:
@@ -42,6 +44,8 @@ def granian_command(host: str, port: int, workers: int) -> list[str]:
         "--respawn-failed-workers",
         "--respawn-interval",
         "0.5",
+        "--workers-kill-timeout",
+        str(int(WORKERS_KILL_TIMEOUT)),
         "flask_tracking.wsgi:app",
     ]
 
@@ -51,7 +55,13 @@ def serve(app: Flask, host: str, port: int, workers: int) -> int:
     ingest: Ingest = app.extensions["ingest"]
     # The workers must not start writers of their own: this process is the writer.
     env = dict(os.environ, FLASK_TRACKING_INGEST_WRITER="off")
-    server = subprocess.Popen(granian_command(host, port, workers), env=env)  # noqa: S603
+    # Its own process group, so that a Granian that will not stop can be killed with its workers.
+    server = subprocess.Popen(  # noqa: S603
+        granian_command(host, port, workers),
+        env=env,
+        start_new_session=True,
+        preexec_fn=_stop_when_parent_dies,  # noqa: PLW1509 - only async-signal-safe calls
+    )
     shutdown = threading.Event()
 
     def request_shutdown(signum: int, _frame: FrameType | None) -> None:
@@ -80,6 +90,15 @@ def serve(app: Flask, host: str, port: int, workers: int) -> int:
     return server.returncode or 0
 
 
+def _stop_when_parent_dies() -> None:
+    """Ask Linux to SIGTERM Granian if this supervisor dies, so no orphan keeps accepting."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _stop_server(server: subprocess.Popen[bytes]) -> None:
     if server.poll() is None:
         server.send_signal(signal.SIGTERM)
@@ -87,5 +106,6 @@ def _stop_server(server: subprocess.Popen[bytes]) -> None:
             server.wait(GRANIAN_STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             logger.error("granian did not stop in %.0fs: killing it", GRANIAN_STOP_TIMEOUT)
-            server.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
             server.wait()

@@ -8,7 +8,7 @@ SERVE_PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run serve demo test lint typecheck pytest install install-dev clean
+.PHONY: run serve demo test lint typecheck pytest install install-dev clean bench-ingest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,17 @@ pytest:
 	  echo "== pytest on SQLite"; \
 	  $(BIN)/pytest $(PYTEST_ARGS); \
 	fi
+
+## make bench-ingest: load the production server on loopback with wrk (30 s a phase, three runs);
+## prints events/s, stored/accepted, p50/p99, peak memory and the bare-WSGI ratio
+## (docs/benchmarks.md). BENCH_ARGS passes options to bench/ingest.py, e.g. --workers 4.
+BENCH_RUNS ?= 3
+BENCH_ARGS ?=
+bench-ingest: install-dev
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || \
+	  (apt-get update && apt-get install -y wrk) || \
+	  { echo "bench-ingest needs wrk: apt-get install -y wrk"; exit 2; }
+	$(BIN)/python bench/ingest.py --runs $(BENCH_RUNS) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

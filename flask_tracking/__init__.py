@@ -24,6 +24,7 @@ def create_app(config: type | str | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
+    register_middleware(app)
     return app
 
 
@@ -47,10 +48,6 @@ def configure(app: Flask, config: type | str | None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
     if app.config.get("REQUIRE_SECRET_KEY"):
         refuse_default_secret(app.config)
-    if int(app.config["PROXY_COUNT"]) > 0:
-        # Only the last PROXY_COUNT hops of X-Forwarded-For are ours to trust.
-        hops = int(app.config["PROXY_COUNT"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
 def database_uri(app: Flask) -> str:
@@ -115,6 +112,17 @@ def register_errorhandlers(app: Flask) -> None:
     from flask_tracking import errors
 
     errors.init_app(app)
+
+
+def register_middleware(app: Flask) -> None:
+    """Answer /api/event before Flask, and trust X-Forwarded-For only from our own proxies."""
+    from flask_tracking.collector.endpoint import EventEndpoint
+
+    app.wsgi_app = EventEndpoint(app, app.wsgi_app)  # type: ignore[method-assign]
+    if int(app.config["PROXY_COUNT"]) > 0:
+        # Only the last PROXY_COUNT hops of X-Forwarded-For are ours to trust.
+        hops = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
 def register_commands(app: Flask) -> None:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, render_template, request
 from jinja2 import TemplateNotFound
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
 # Paths whose clients are programs, not people: they always get JSON.
 JSON_PATH_PREFIXES = ("/api/",)
-JSON_ENDPOINTS = frozenset({"tracking.add_visit", "collector.event"})
+JSON_ENDPOINTS = frozenset({"tracking.add_visit"})
 
 
 def init_app(app: Flask) -> None:
@@ -24,9 +25,8 @@ def json_error(
 ) -> Response:
     """Return the one JSON error envelope the app uses."""
     body = {"error": {"status": status, "code": code, "message": message, "details": details or {}}}
-    response = jsonify(body)
-    response.status_code = status
-    return response
+    # Built without Flask's app context, so the WSGI event endpoint can answer with it too.
+    return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
 def wants_json() -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Request, current_app
-from werkzeug.wrappers import Response
+import logging
+
+from werkzeug.wrappers import Request, Response
 
 from flask_tracking import ingest
 from flask_tracking.errors import json_error
 
+logger = logging.getLogger("flask_tracking.collector")
 # Headers bot/prefetch detection looks at; nothing else of the request reaches the pipeline.
 INSPECTED_HEADERS = ("Purpose", "Sec-Purpose", "X-Purpose", "X-Moz")
 
@@ -37,14 +39,14 @@ def incoming(
     )
 
 
-def accept(event: ingest.Incoming, answer: Response) -> Response:
+def accept(pipeline: ingest.Ingest, event: ingest.Incoming, answer: Response) -> Response:
     """Hand the event to the pipeline; return `answer`, or the error that replaces it."""
     try:
-        reason = ingest.current_ingest().accept(event)
+        reason = pipeline.accept(event)
     except ingest.UnknownSite:
         return json_error(404, "unknown_site", f"There is no site {event.site_id}.")
     except ingest.SpoolFull:
-        current_app.logger.error("spool full: refusing events until the writer catches up")
+        logger.error("spool full: refusing events until the writer catches up")
         response = json_error(503, "overloaded", "Events are not being accepted right now.")
         response.headers["Retry-After"] = "5"
         return response

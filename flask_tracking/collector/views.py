@@ -1,23 +1,18 @@
-"""POST /api/event and the tracker script."""
+"""The tracker script, and the collector headers of /sites/<id>/visit."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from functools import cache
 from importlib import resources
 
-from flask import Blueprint, abort, current_app, request, url_for
+from flask import Blueprint, abort, request, url_for
 from werkzeug.wrappers import Response
 
-from flask_tracking import ingest
-from flask_tracking.collector.http import accept, cors, incoming, invalid
-from flask_tracking.errors import json_error
-from flask_tracking.extensions import csrf
-from flask_tracking.ingest.payload import parse_event_payload
+from flask_tracking.collector.http import cors
 
 collector = Blueprint("collector", __name__)
-COLLECTOR_ENDPOINTS = frozenset({"collector.event", "tracking.add_visit"})
+COLLECTOR_ENDPOINTS = frozenset({"tracking.add_visit"})
 
 
 @collector.after_app_request
@@ -26,34 +21,9 @@ def _collector_headers(response: Response) -> Response:
     return cors(response) if request.endpoint in COLLECTOR_ENDPOINTS else response
 
 
-@collector.route("/api/event", methods=["POST"])
-@csrf.exempt
-def event() -> Response:
-    """Accept one event as JSON (or text/plain, as sendBeacon sends it): 202, 400, 404, 413."""
-    limit = int(current_app.config["MAX_EVENT_BODY"])
-    if (request.content_length or 0) > limit:
-        return json_error(413, "too_large", f"The body is over {limit} bytes.")
-    body = request.stream.read(limit + 1)
-    if len(body) > limit:
-        return json_error(413, "too_large", f"The body is over {limit} bytes.")
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nested thousands of levels deep
-        return json_error(400, "invalid_json", "The body is not valid JSON.")
-    try:
-        payload = parse_event_payload(data, int(current_app.config["MAX_URL_LENGTH"]))
-    except ingest.InvalidHit as error:
-        return invalid(error)
-    event = incoming(
-        request,
-        payload.site_id,
-        name=payload.name,
-        url=payload.url,
-        referrer=payload.referrer,
-        width=payload.width,
-        props=payload.props,
-    )
-    return accept(event, Response(status=202))
+# Answered by collector.endpoint.EventEndpoint in front of Flask; registered here so that
+# url_for("collector.event") builds its URL.
+collector.add_url_rule("/api/event", endpoint="event", build_only=True)
 
 
 @cache

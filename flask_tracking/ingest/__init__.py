@@ -15,6 +15,7 @@ from flask_tracking.ingest.writer import Writer, WriterSettings
 __all__ = [
     "Hit",
     "Incoming",
+    "Ingest",
     "InvalidHit",
     "SpoolFull",
     "UnknownSite",

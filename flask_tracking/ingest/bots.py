@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 from flask_tracking.ingest.useragent import MAX_USER_AGENT_LENGTH, parse_user_agent
 
@@ -57,6 +58,7 @@ _PREFETCH_HEADERS = frozenset({"purpose", "sec-purpose", "x-purpose", "x-moz"})
 _PREFETCH_VALUES = frozenset({"prefetch", "prerender", "preview"})
 
 
+@lru_cache(maxsize=8192)  # real traffic repeats a few thousand User-Agents over and over
 def is_bot(user_agent: str) -> bool:
     """Return True when the User-Agent belongs to a crawler, headless browser or HTTP tool."""
     ua = user_agent.strip()[:MAX_USER_AGENT_LENGTH]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,7 +65,7 @@ class Ingest:
         else:
             self.spool.append(
                 EventRecord(
-                    event_id=uuid.uuid4().hex,
+                    event_id=os.urandom(16).hex(),  # 128 random bits, like uuid4, cheaper
                     site_id=site.id,
                     timestamp_ms=now_ms,
                     name=event.name,

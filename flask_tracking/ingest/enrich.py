@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from flask_tracking import geo
+from flask_tracking.geo import GeoData
 from flask_tracking.ingest.pages import parse_page_url, screen_size
 from flask_tracking.ingest.records import EventRecord
 from flask_tracking.ingest.referrers import referrer_source
@@ -24,6 +25,8 @@ class EnrichContext:
     salt: bytes
     store_visitor_ip: bool
     allowed_query: frozenset[str]
+    # Lookups made for this batch: a batch holds many events of the same few visitors.
+    geo_cache: dict[str, GeoData | None] = field(default_factory=dict)
 
 
 def enrich(event: EventRecord, context: EnrichContext) -> Row:
@@ -41,7 +44,7 @@ def enrich(event: EventRecord, context: EnrichContext) -> Row:
     put_referrer(row, event)
     put_user_agent(row, event)
     put_screen(row, event)
-    put_geolocation(row, event)
+    put_geolocation(row, event, context)
     put_visitor(row, event, context)
     return row
 
@@ -85,9 +88,13 @@ def put_screen(row: Row, event: EventRecord) -> None:
     row.update(screen_width=width, screen_size=screen_size(width))
 
 
-def put_geolocation(row: Row, event: EventRecord) -> None:
+def put_geolocation(row: Row, event: EventRecord, context: EnrichContext) -> None:
     """Country, region, city, postal code and coordinates of the visitor's IP."""
-    data = geo.get_geodata(event.ip) if event.ip else None
+    if not event.ip:
+        return
+    if event.ip not in context.geo_cache:
+        context.geo_cache[event.ip] = geo.get_geodata(event.ip)
+    data = context.geo_cache[event.ip]
     if data is None:
         return
     row.update(

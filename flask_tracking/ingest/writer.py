@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from flask_tracking.extensions import db
+from flask_tracking.geo import GeoData
 from flask_tracking.ingest import spool as spool_files
 from flask_tracking.ingest.enrich import EnrichContext, enrich
 from flask_tracking.ingest.records import DropRecord, EventRecord, parse_line
@@ -144,22 +145,27 @@ class Writer:
         drops: Counter[tuple[int, date, str]] = Counter()
         rejected: list[tuple[str, str]] = []
         today = datetime.now(UTC).date()
+        geo_cache: dict[str, GeoData | None] = {}
         for line in lines:
             try:
                 record = parse_line(line)
                 if isinstance(record, DropRecord):
                     drops[(record.site_id, _day(record.timestamp_ms), record.reason)] += 1
                     continue
-                rows.append(enrich(record, self._context(record, today)))
+                rows.append(enrich(record, self._context(record, today, geo_cache)))
             except Exception as error:  # one bad record must not block the rest
                 rejected.append(
                     (line.decode("utf-8", "replace"), f"{type(error).__name__}: {error}")
                 )
         return rows, drops, rejected
 
-    def _context(self, record: EventRecord, today: date) -> EnrichContext:
+    def _context(
+        self, record: EventRecord, today: date, geo_cache: dict[str, GeoData | None]
+    ) -> EnrichContext:
         salt = self.salts.for_day(_day(record.timestamp_ms), today)
-        return EnrichContext(salt, self.settings.store_visitor_ip, self.settings.allowed_query)
+        return EnrichContext(
+            salt, self.settings.store_visitor_ip, self.settings.allowed_query, geo_cache
+        )
 
     @staticmethod
     def _without_stored(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 
 from flask_tracking import ingest
 from flask_tracking.collector import http as collect_http
-from flask_tracking.extensions import csrf
+from flask_tracking.extensions import csrf, limiter
 from flask_tracking.reports import visits as visits_report
 from flask_tracking.tracking import sites as site_rules
 from flask_tracking.tracking.forms import SiteForm, SiteSettingsForm
@@ -124,6 +124,7 @@ def delete_site(site_id: int) -> str | Response:
 
 @tracking.route("/sites/<id:site_id>/visit", methods=["GET", "POST"])
 @csrf.exempt
+@limiter.exempt
 def add_visit(site_id: int) -> Response:
     """Record a visit from any origin: 204 (or a 1x1 GIF for images), 4xx JSON on bad input."""
     values = request.values
@@ -140,7 +141,7 @@ def add_visit(site_id: int) -> Response:
     event = collect_http.incoming(
         request, site_id, name=clean.event, url=clean.url, referrer=clean.referrer
     )
-    return collect_http.accept(event, _acknowledge())
+    return collect_http.accept(ingest.current_ingest(), event, _acknowledge())
 
 
 def _acknowledge() -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote_plus, urlsplit
 
 MAX_UTM_LENGTH = 256
@@ -41,6 +42,7 @@ def _utm_value(raw: str) -> str | None:
     return value[:MAX_UTM_LENGTH] or None
 
 
+@lru_cache(maxsize=16384)  # pure, and a site's pages repeat: most events hit the cache
 def parse_page_url(url: str, allowed_query: frozenset[str] = DEFAULT_ALLOWED_QUERY) -> PageURL:
     """Parse an absolute page URL; raise ValueError when it has no host or a bad port."""
     parts = urlsplit(url.strip())

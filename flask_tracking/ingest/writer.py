@@ -28,6 +28,9 @@ from flask_tracking.tracking.analytics import DroppedCount, RejectedEvent, Spool
 from flask_tracking.tracking.models import Visit
 
 logger = logging.getLogger("flask_tracking.ingest")
+VISIT_DEFAULTS: dict[str, Any] = {
+    column.name: None for column in Visit.__table__.columns if column.name != "id"
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +117,8 @@ class Writer:
     ) -> int:
         assign_sessions(rows)
         if rows:
-            db.session.execute(insert(Visit), rows)
+            # Core, not the ORM: one executemany, no unit of work for rows never read back.
+            db.session.execute(insert(Visit.__table__), _complete(rows))
         self._count_drops(drops)
         for payload, error in rejected:
             db.session.add(RejectedEvent(payload=payload, error=error[:2000]))
@@ -130,7 +134,9 @@ class Writer:
         for row in rows:
             try:
                 with db.session.begin_nested():
-                    db.session.execute(insert(Visit), [{**row, "session_id": None}])
+                    db.session.execute(
+                        insert(Visit.__table__), _complete([{**row, "session_id": None}])
+                    )
             except OperationalError:
                 raise
             except DBAPIError as error:
@@ -245,6 +251,11 @@ class Writer:
                 backoff = min(backoff * 2, self.settings.max_backoff)
             stop.wait(backoff)
         self.drain()
+
+
+def _complete(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give every row every column, as one executemany needs (missing ones are None)."""
+    return [{**VISIT_DEFAULTS, **row} for row in rows]
 
 
 def _day(timestamp_ms: int) -> date:

@@ -250,7 +250,12 @@ class Writer:
                 )
                 backoff = min(backoff * 2, self.settings.max_backoff)
             stop.wait(backoff)
-        self.drain()
+        try:
+            self.drain()
+        except Exception:  # the database is down at shutdown: the spool keeps everything
+            logger.exception(
+                "could not store the spool at shutdown; it will be stored at the next start"
+            )
 
 
 def _complete(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -321,3 +321,24 @@ def test_day_boundaries_are_utc(app: Flask, site_id: int) -> None:
     ingest.spool.append(DropRecord(site_id, int(moment.timestamp() * 1000), "bot").to_line())
     drain(app)
     assert [c.day for c in rows(app, DroppedCount)] == [date(2026, 1, 1)]
+
+
+def test_shutdown_with_the_database_down_keeps_the_spool(
+    app: Flask, site_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from flask_tracking.ingest import writer as writer_module
+
+    spool_event(app, site_id, START, "/pending")
+
+    def unavailable(_rows: Any) -> None:
+        raise OperationalError("INSERT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(writer_module, "assign_sessions", unavailable)
+    stop = threading.Event()
+    stop.set()
+    app.extensions["ingest"].writer.run(stop)  # returns, having logged, instead of raising
+    monkeypatch.undo()
+    assert count(app, Visit) == 0
+    assert drain(app) == 1  # the next start stores it

@@ -25,6 +25,8 @@ class Site(db.Model):  # type: ignore[name-defined]
     # One CIDR or address per line; one path glob per line (see ingest/exclusions.py).
     excluded_ips: Mapped[str] = mapped_column(Text, default="", server_default="")
     excluded_paths: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # An IANA zone name: where a report's days, weeks and months begin (see reports/ranges.py).
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
     owner: Mapped[User] = relationship()
     # The database deletes visits with their site (ON DELETE CASCADE); no ORM round trip.

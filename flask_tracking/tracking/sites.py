@@ -65,14 +65,18 @@ def update_site(
     name: str = "",
     excluded_ips: str | None = None,
     excluded_paths: str | None = None,
+    *,
+    timezone: str | None = None,
 ) -> Site:
-    """Change a site's address, name and exclusions (already validated by the form)."""
+    """Change a site's address, name, exclusions and zone (already validated by the form)."""
     site.base_url = normalise_base_url(base_url)
     site.name = name.strip()
     if excluded_ips is not None:
         site.excluded_ips = excluded_ips.strip()
     if excluded_paths is not None:
         site.excluded_paths = excluded_paths.strip()
+    if timezone is not None:
+        site.timezone = timezone
     db.session.commit()
     return site
 

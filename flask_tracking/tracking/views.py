@@ -89,7 +89,7 @@ def view_site_visits(site_id: int) -> str:
 @tracking.route("/sites/<id:site_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_site(site_id: int) -> str | Response:
-    """Change a site's address or name."""
+    """Change a site's address, name, exclusions or time zone."""
     site = _own_site_or_404(site_id)
     form = SiteSettingsForm(obj=site)
     if form.validate_on_submit():
@@ -99,6 +99,7 @@ def edit_site(site_id: int) -> str | Response:
             form.name.data or "",
             form.excluded_ips.data or "",
             form.excluded_paths.data or "",
+            timezone=form.timezone.data,
         )
         # This process's collector sees the change at once; other workers within
         # INGEST_SITE_CACHE_SECONDS.

@@ -8,7 +8,7 @@ SERVE_PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run serve demo test lint typecheck pytest install install-dev clean bench-ingest
+.PHONY: run serve demo test lint typecheck pytest install install-dev assets clean bench-ingest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,27 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install: $(VENV)/.installed assets
+install-dev: $(VENV)/.installed-dev assets
+
+## make assets: the dashboard's browser libraries and world map, from the npm packages pinned in
+## assets/package-lock.json, built into flask_tracking/static/vendor/ (git-ignored). The stamp
+## lives there too, so deleting vendor/ rebuilds it. Without npm, vendor files already built are
+## kept (perhaps stale); with neither, this fails. (.PHONY: assets/ is also a directory.)
+VENDOR := flask_tracking/static/vendor
+VENDOR_FILES := $(VENDOR)/uPlot.iife.min.js $(VENDOR)/uPlot.min.css $(VENDOR)/world.json
+assets: $(VENDOR)/.built
+
+$(VENDOR)/.built: assets/package.json assets/package-lock.json tools/build_assets.py | $(BIN)/python
+	@if command -v npm >/dev/null 2>&1; then \
+	  $(BIN)/python tools/build_assets.py && touch $@; \
+	elif ls $(VENDOR_FILES) >/dev/null 2>&1; then \
+	  echo "== assets: npm not found; keeping the vendor files already in $(VENDOR)/ (they may be stale)."; \
+	else \
+	  echo "== assets: npm not found and $(VENDOR)/ is not built. Install Node.js and npm" \
+	    "(Debian: apt-get install nodejs npm), then run make assets." >&2; \
+	  exit 1; \
+	fi
 
 ## make run: install, migrate the embedded SQLite database under instance/, serve on :5000
 run: install

@@ -53,6 +53,9 @@ class BaseConfiguration:
     # Query parameters kept in stored URLs besides utm_*; the rest may be private (tokens, e-mails).
     INGEST_ALLOWED_QUERY: ClassVar[list[str]] = ["ref", "source", "page", "lang"]
     MAX_EVENT_BODY = 8 * 1024
+    # Reports: the writer recomputes the rollups of days that got events at most this often, so
+    # unfiltered reports lag stored events by up to this many seconds (realtime never does).
+    ROLLUP_INTERVAL = 10.0
     LOG_LEVEL = "INFO"
     LOG_FORMAT = "text"
     ERROR_LOG_PATH: str | None = None

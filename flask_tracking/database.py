@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from flask_tracking.extensions import db
@@ -56,3 +57,10 @@ def _sqlite_begin(connection: Connection) -> None:
     dbapi_connection = connection.connection.dbapi_connection
     if dbapi_connection is None or not dbapi_connection.in_transaction:
         connection.exec_driver_sql("BEGIN")
+
+
+def upsert(model: Any, values: dict[str, Any], keys: list[str], updates: dict[str, Any]) -> Any:
+    """Return INSERT … ON CONFLICT (keys) DO UPDATE for SQLite or PostgreSQL."""
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(model).values(**values)
+    return statement.on_conflict_do_update(index_elements=keys, set_=updates)

@@ -38,6 +38,7 @@ def init_app(app: Flask) -> None:
             interval=float(config["INGEST_FLUSH_INTERVAL"]),
             store_visitor_ip=bool(config["STORE_VISITOR_IP"]),
             allowed_query=frozenset(config["INGEST_ALLOWED_QUERY"]),
+            rollup_interval=float(config["ROLLUP_INTERVAL"]),
         ),
     )
     app.extensions["ingest"] = Ingest(
@@ -55,6 +56,9 @@ def init_app(app: Flask) -> None:
 
 
 def drain(app: Flask) -> int:
-    """Store everything spooled so far, now, in this thread; return the events stored."""
+    """Store everything spooled so far and refresh the rollups, now, in this thread.
+
+    Return the events stored.
+    """
     ingest: Ingest = app.extensions["ingest"]
-    return ingest.writer.drain()
+    return ingest.writer.drain(refresh=True)

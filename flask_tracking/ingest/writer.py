@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -14,16 +15,17 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from flask_tracking.database import upsert
 from flask_tracking.extensions import db
 from flask_tracking.geo import GeoData
 from flask_tracking.ingest import spool as spool_files
 from flask_tracking.ingest.enrich import EnrichContext, enrich
 from flask_tracking.ingest.records import DropRecord, EventRecord, parse_line
 from flask_tracking.ingest.salts import Salts
-from flask_tracking.ingest.sessions import assign_sessions
+from flask_tracking.ingest.sessions import as_utc, assign_sessions
+from flask_tracking.reports import rollups
 from flask_tracking.tracking.analytics import DroppedCount, RejectedEvent, SpoolCheckpoint
 from flask_tracking.tracking.models import Visit
 
@@ -43,6 +45,7 @@ class WriterSettings:
     max_backoff: float = 5.0
     store_visitor_ip: bool = False
     allowed_query: frozenset[str] = frozenset()
+    rollup_interval: float = 10.0
 
 
 class Writer:
@@ -53,9 +56,13 @@ class Writer:
         self.settings = settings
         self.salts = Salts()
         self._offsets: dict[str, int] | None = None
+        self._refreshed_at = float("-inf")
 
-    def drain(self) -> int:
-        """Store everything spooled so far; return how many events were stored."""
+    def drain(self, *, refresh: bool = False) -> int:
+        """Store everything spooled so far; return how many events were stored.
+
+        Then bring the rollups up to date, when `refresh` or when ROLLUP_INTERVAL has passed.
+        """
         stored = 0
         with self.app.app_context():
             try:
@@ -64,13 +71,35 @@ class Writer:
                     progress, count = self._pass()
                     stored += count
                     if not progress:
-                        return stored
+                        break
             except BaseException:
                 db.session.rollback()
                 self._offsets = None  # re-read the committed checkpoints after any failure
                 raise
+            else:
+                self._refresh_rollups(force=refresh)
+                return stored
             finally:
                 db.session.remove()
+
+    def _refresh_rollups(self, *, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self._refreshed_at < self.settings.rollup_interval:
+            return
+        self._refreshed_at = now
+        try:
+            result = rollups.refresh()
+        except Exception:  # stale reports for a while, but storing events must go on
+            db.session.rollback()
+            logger.exception("could not refresh the report rollups; the marks are kept")
+            return
+        if result.days:
+            logger.info(
+                "rollups: %d local days recomputed, %d sites rebuilt in %.2fs",
+                result.days,
+                result.sites_rebuilt,
+                result.seconds,
+            )
 
     def _pass(self) -> tuple[bool, int]:
         offsets = self._load_offsets()
@@ -119,6 +148,7 @@ class Writer:
         if rows:
             # Core, not the ORM: one executemany, no unit of work for rows never read back.
             db.session.execute(insert(Visit.__table__), _complete(rows))
+            rollups.mark_dirty((row["site_id"], as_utc(row["date"]).date()) for row in rows)
         self._count_drops(drops)
         for payload, error in rejected:
             db.session.add(RejectedEvent(payload=payload, error=error[:2000]))
@@ -192,7 +222,7 @@ class Writer:
     def _count_drops(self, drops: Counter[tuple[int, date, str]]) -> None:
         for (site_id, day, reason), count in drops.items():
             values = {"site_id": site_id, "day": day, "reason": reason[:32], "count": count}
-            statement = _upsert(
+            statement = upsert(
                 DroppedCount,
                 values,
                 ["site_id", "day", "reason"],
@@ -208,7 +238,7 @@ class Writer:
 
     def _checkpoint(self, segment: str, end: int) -> None:
         db.session.execute(
-            _upsert(
+            upsert(
                 SpoolCheckpoint, {"segment": segment, "offset": end}, ["segment"], {"offset": end}
             )
         )
@@ -265,10 +295,3 @@ def _complete(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _day(timestamp_ms: int) -> date:
     return datetime.fromtimestamp(timestamp_ms / 1000, UTC).date()
-
-
-def _upsert(model: Any, values: dict[str, Any], keys: list[str], updates: dict[str, Any]) -> Any:
-    """Return INSERT … ON CONFLICT DO UPDATE for SQLite or PostgreSQL."""
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(model).values(**values)
-    return statement.on_conflict_do_update(index_elements=keys, set_=updates)

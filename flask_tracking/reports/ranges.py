@@ -191,11 +191,12 @@ def _custom(zone: ZoneInfo, start: date | None, end: date | None) -> DateRange:
 def _local_days(zone: ZoneInfo, first: date, stop: date, label: str) -> DateRange:
     """Return local days [first, stop) of `zone` in UTC, with the bucket their number calls for."""
     return DateRange(
-        _midnight(first, zone), _midnight(stop, zone), label, _bucket_for(stop - first)
+        local_midnight(first, zone), local_midnight(stop, zone), label, _bucket_for(stop - first)
     )
 
 
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """Return the UTC instant at which local day `day` begins in `zone`."""
     # fold=0 maps a midnight that a DST jump skips (America/Santiago) onto the jump itself,
     # the day's first instant.
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)

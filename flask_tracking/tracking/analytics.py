@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -90,3 +91,84 @@ class SpoolCheckpoint(db.Model):  # type: ignore[name-defined]
 
     segment: Mapped[str] = mapped_column(String(255), primary_key=True)
     offset: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupCounts:
+    """What every rollup row counts (see reports/rollups.py for how visitors are attributed)."""
+
+    visitors: Mapped[int] = mapped_column(BigInteger, default=0)
+    visits: Mapped[int] = mapped_column(BigInteger, default=0)
+    pageviews: Mapped[int] = mapped_column(BigInteger, default=0)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    bounces: Mapped[int] = mapped_column(BigInteger, default=0)
+    duration: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class RollupHour(RollupCounts, db.Model):  # type: ignore[name-defined]
+    """A site's totals for one local hour (`start` is its UTC instant), for hourly charts."""
+
+    __tablename__ = "rollup_hours"
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+
+
+class RollupDay(RollupCounts, db.Model):  # type: ignore[name-defined]
+    """A site's counts for one local day per dimension value ("total" has the value "")."""
+
+    __tablename__ = "rollup_days"
+    # Rows are replaced a whole day at a time, never upserted: values need no unique key, and
+    # long referrers would not fit one.
+    __table_args__ = (Index("ix_rollup_days_site_dimension_day", "site_id", "dimension", "day"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    dimension: Mapped[str] = mapped_column(String(16))
+    day: Mapped[date] = mapped_column(Date)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class RollupMonth(RollupCounts, db.Model):  # type: ignore[name-defined]
+    """The sum of a local month's RollupDay rows, so that a year reads twelve rows a value."""
+
+    __tablename__ = "rollup_months"
+    # Rows are replaced a whole month at a time, never upserted: values need no unique key, and
+    # long referrers would not fit one.
+    __table_args__ = (
+        Index("ix_rollup_months_site_dimension_month", "site_id", "dimension", "month"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    dimension: Mapped[str] = mapped_column(String(16))
+    month: Mapped[date] = mapped_column(Date)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class RollupState(db.Model):  # type: ignore[name-defined]
+    """The zone a site's rollups were built in; reports use them only while it is the site's."""
+
+    __tablename__ = "rollup_states"
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    timezone: Mapped[str] = mapped_column(String(64))
+    built_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RollupDirty(db.Model):  # type: ignore[name-defined]
+    """A UTC day of a site that received events since its rollups were last computed.
+
+    Written in the same transaction as the events, so a crash never loses a refresh.
+    """
+
+    __tablename__ = "rollup_dirty"
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

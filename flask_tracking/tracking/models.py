@@ -117,3 +117,19 @@ class Visit(EventContext, db.Model):  # type: ignore[name-defined]
     def location(self) -> str:
         """Return "City, ZIP" with missing parts left out; never "None"."""
         return ", ".join(part for part in (self.city, self.postal_code) if part)
+
+
+class SharedLink(db.Model):  # type: ignore[name-defined]
+    """A secret, revocable, read-only link to a site's dashboard, optionally with a password."""
+
+    __tablename__ = "shared_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    # The link's secret part: 32 random bytes, URL-safe. Revoking deletes the row.
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    site: Mapped[Site] = relationship()

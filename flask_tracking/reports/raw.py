@@ -1,0 +1,430 @@
+"""Aggregates computed from raw events and sessions: for filtered views and to build rollups.
+
+One set of definitions serves both, so a rollup always says what a raw query would:
+
+- A visit is a session; it belongs to the period in which it started. Bounces and duration
+  are its own.
+- Pageviews and custom events belong to the period in which they happened.
+- Visitors are counted per local day of the site: a day's visitors are the distinct visitor
+  ids active that day, and a longer period's are the sum of its days'. Visitor ids are
+  re-salted every day for privacy, so nobody can be recognised across days anyway. Within a
+  day a visitor counts in the hour of their first matching session. So counts add up across
+  hours, days and months, and a rollup always equals the raw query over the same days.
+
+Filters select sessions: a session matches when its first event's context satisfies every
+session-level filter and it holds an event satisfying every event-level filter (page, event
+name). Event-level breakdowns (pages, custom events) then count the matching sessions' events
+that also satisfy the event-level filters of their own kind.
+
+Only names from reports/dimensions.py reach SQL; user values are bound parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import BigInteger as SABigInteger
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Subquery,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy import Float as SAFloat
+from sqlalchemy import Integer as SAInteger
+from sqlalchemy.sql.elements import ColumnClause
+
+from flask_tracking.extensions import db
+from flask_tracking.reports.dimensions import NONE, Dimension, Filter
+from flask_tracking.reports.ranges import zone_named
+from flask_tracking.tracking.analytics import Session
+from flask_tracking.tracking.models import Visit
+
+PAGEVIEW_NAMES = ("pageview", "PageLoad")  # "PageLoad": the original tutorial's image snippet
+SESSION_SPAN = timedelta(days=1)  # visitor ids, and so sessions, never outlive a UTC day
+EVENTS = Visit.__table__
+SESSIONS = Session.__table__
+
+
+@dataclass(slots=True)
+class Counts:
+    """What a period or a dimension value counts; sums of these are meaningful."""
+
+    visitors: int = 0
+    visits: int = 0
+    pageviews: int = 0
+    events: int = 0
+    bounces: int = 0
+    duration: float = 0.0
+
+    def add(self, other: Counts) -> None:
+        """Add `other` into this one."""
+        self.visitors += other.visitors
+        self.visits += other.visits
+        self.pageviews += other.pageviews
+        self.events += other.events
+        self.bounces += other.bounces
+        self.duration += other.duration
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A site's events and sessions in [start, end) (aware UTC) that satisfy `filters`."""
+
+    site_id: int
+    start: datetime
+    end: datetime
+    filters: tuple[Filter, ...] = ()
+    timezone: str = "UTC"
+    session_filters: tuple[Filter, ...] = field(init=False)
+    event_filters: tuple[Filter, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "session_filters",
+            tuple(f for f in self.filters if f.dimension.level == "session"),
+        )
+        object.__setattr__(
+            self, "event_filters", tuple(f for f in self.filters if f.dimension.level == "event")
+        )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """Return the zone whose local days count visitors."""
+        return zone_named(self.timezone)
+
+
+def totals(scope: Scope) -> Counts:
+    """Return the scope's visitors, visits, pageviews, custom events, bounces and duration."""
+    counts = Counts()
+    row = db.session.execute(_session_counts(scope, None)).one()
+    counts.visits, counts.bounces, counts.duration = (
+        int(row[0]),
+        int(row[1] or 0),
+        float(row[2] or 0),
+    )
+    counts.visitors = int(db.session.scalar(_visitor_count(scope, None)) or 0)
+    pageviews, events = db.session.execute(_event_counts(scope, None)).one()
+    counts.pageviews, counts.events = int(pageviews or 0), int(events or 0)
+    return counts
+
+
+def by_value(scope: Scope, dim: Dimension) -> dict[str, Counts]:
+    """Return the scope's counts per value of `dim` (an absent value is NONE)."""
+    result: dict[str, Counts] = {}
+
+    def at(value: Any) -> Counts:
+        key = NONE if value is None else str(value)
+        return result.setdefault(key, Counts())
+
+    if dim.level == "session":
+        column = SESSIONS.c[dim.column]
+        for value, visits, bounces, duration, pageviews in db.session.execute(
+            _session_counts(scope, column).add_columns(func.sum(SESSIONS.c.pageviews))
+        ):
+            counts = at(value)
+            counts.visits, counts.bounces = int(visits), int(bounces or 0)
+            counts.duration, counts.pageviews = float(duration or 0), int(pageviews or 0)
+        for value, visitors in db.session.execute(_visitor_count(scope, column)):
+            at(value).visitors = int(visitors)
+        return result
+    pageviews_only = dim.name == "page"
+    column = EVENTS.c[dim.column]
+    for value, number in db.session.execute(_events_by(scope, column, pageviews_only)):
+        counts = at(value)
+        if pageviews_only:
+            counts.pageviews = int(number)
+        else:
+            counts.events = int(number)
+    for value, visitors in db.session.execute(_event_visitors(scope, column, pageviews_only)):
+        at(value).visitors = int(visitors)
+    return result
+
+
+def by_hour(scope: Scope) -> dict[int, Counts]:
+    """Return counts per local hour, keyed by the hour's UTC start in epoch seconds.
+
+    Local hours start the zone's UTC offset modulo an hour past UTC ones (30 minutes in
+    India), taken at the scope's start: a zone whose DST shift is not whole hours (Lord Howe
+    Island) has its hours off by the shift for part of the year.
+    """
+    result: dict[int, Counts] = {}
+    offset = hour_offset(scope.zone, scope.start)
+
+    def at(hour: Any) -> Counts:
+        return result.setdefault(int(hour) * 3600 + offset, Counts())
+
+    started = _hour_of(SESSIONS.c.started_at, offset)
+    for hour, visits, bounces, duration in db.session.execute(_session_counts(scope, started)):
+        counts = at(hour)
+        counts.visits, counts.bounces, counts.duration = (
+            int(visits),
+            int(bounces or 0),
+            float(duration or 0),
+        )
+    firsts = _first_sessions(scope, None)
+    hour = _hour_of(firsts.c.first, offset)
+    for value, visitors in db.session.execute(select(hour, func.count()).group_by(hour)):
+        at(value).visitors = int(visitors)
+    happened = _hour_of(EVENTS.c.date, offset)
+    for value, pageviews, events in db.session.execute(_event_counts(scope, happened)):
+        counts = at(value)
+        counts.pageviews, counts.events = int(pageviews or 0), int(events or 0)
+    return result
+
+
+def props(scope: Scope, event: str) -> dict[tuple[str, str], Counts]:
+    """Return, for custom event `event`, counts per (property, value) of the matching events."""
+    query = (
+        select(EVENTS.c.visitor_id, EVENTS.c.props, EVENTS.c.date)
+        .where(*_event_window(scope), EVENTS.c.event == event, EVENTS.c.props.is_not(None))
+        .where(*_event_conditions(scope, "event"))
+    )
+    if scope.session_filters or _other_event_filters(scope, "event"):
+        query = query.where(EVENTS.c.session_id.in_(_matching_session_ids(scope, wide=True)))
+    result: dict[tuple[str, str], Counts] = {}
+    seen: set[tuple[int | None, date, str, str]] = set()
+    zone = scope.zone
+    for visitor_id, values, moment in db.session.execute(query):
+        if not isinstance(values, dict):
+            continue
+        day = _as_utc(moment).astimezone(zone).date()
+        for key, value in values.items():
+            pair = (str(key), "" if value is None else str(value))
+            counts = result.setdefault(pair, Counts())
+            counts.events += 1
+            if (visitor_id, day, *pair) not in seen:
+                seen.add((visitor_id, day, *pair))
+                counts.visitors += 1
+    return result
+
+
+# -- building blocks ---------------------------------------------------------------------------
+
+
+def condition(column: Any, flt: Filter) -> ColumnElement[bool]:
+    """Return the SQL condition of one filter on `column` (the value is a bound parameter)."""
+    if flt.operator == "contains":
+        return column.icontains(flt.value, autoescape=True)  # type: ignore[no-any-return]
+    if flt.value == NONE:
+        return column.is_(None) if flt.operator == "is" else column.is_not(None)  # type: ignore[no-any-return]
+    if flt.operator == "is":
+        return column == flt.value  # type: ignore[no-any-return]
+    return (column != flt.value) | column.is_(None)  # type: ignore[no-any-return]
+
+
+def _session_window(scope: Scope, *, wide: bool = False) -> tuple[ColumnElement[bool], ...]:
+    low = scope.start - SESSION_SPAN if wide else scope.start
+    return (
+        SESSIONS.c.site_id == scope.site_id,
+        SESSIONS.c.started_at >= low,
+        SESSIONS.c.started_at < scope.end,
+    )
+
+
+def _event_window(scope: Scope) -> tuple[ColumnElement[bool], ...]:
+    return (
+        EVENTS.c.site_id == scope.site_id,
+        EVENTS.c.date >= scope.start,
+        EVENTS.c.date < scope.end,
+    )
+
+
+def _session_conditions(scope: Scope) -> list[ColumnElement[bool]]:
+    conditions = [condition(SESSIONS.c[f.dimension.column], f) for f in scope.session_filters]
+    if scope.event_filters:
+        holding = select(EVENTS.c.session_id).where(
+            EVENTS.c.site_id == scope.site_id,
+            EVENTS.c.date >= scope.start - SESSION_SPAN,
+            EVENTS.c.date < scope.end + SESSION_SPAN,
+            *(condition(EVENTS.c[f.dimension.column], f) for f in scope.event_filters),
+        )
+        conditions.append(SESSIONS.c.id.in_(holding))
+    return conditions
+
+
+def _event_conditions(scope: Scope, kind: str) -> list[ColumnElement[bool]]:
+    """Event-level filters on the dimension `kind` ("page" or "event") apply to events."""
+    return [
+        condition(EVENTS.c[f.dimension.column], f)
+        for f in scope.event_filters
+        if f.dimension.name == kind
+    ]
+
+
+def _other_event_filters(scope: Scope, kind: str) -> bool:
+    return any(f.dimension.name != kind for f in scope.event_filters)
+
+
+def _matching_session_ids(scope: Scope, *, wide: bool) -> Select[Any]:
+    return select(SESSIONS.c.id).where(
+        *_session_window(scope, wide=wide), *_session_conditions(scope)
+    )
+
+
+def _seconds(start: Any, end: Any) -> ColumnElement[Any]:
+    if db.engine.dialect.name == "postgresql":
+        return func.extract("epoch", end - start)
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+
+def _int(number: int) -> ColumnElement[Any]:
+    """Inline one of our own integers: a bound parameter would make PostgreSQL see a GROUP BY
+    expression and its select-list twin as different."""
+    return literal_column(str(int(number)), SAInteger)
+
+
+def _epoch(column: Any) -> ColumnElement[Any]:
+    if db.engine.dialect.name == "postgresql":
+        return cast(func.floor(func.extract("epoch", column)), SABigInteger)
+    return cast(func.strftime("%s", column), SAInteger)
+
+
+def _hour_of(column: Any, offset: int) -> ColumnElement[Any]:
+    """Return the local hour holding `column`, as whole hours since the epoch (shifted)."""
+    shifted = _epoch(column) - _int(offset)
+    # Integer division: both sides are integers, and every stored moment is after 1970.
+    return shifted // _int(3600)
+
+
+def _local_day(column: Any, scope: Scope) -> ColumnElement[Any]:
+    """Return the site-local day holding `column`, as whole days since the epoch."""
+    changes = offset_changes(scope.zone, scope.start, scope.end)
+    offset: ColumnElement[Any] = _int(changes[0][1])
+    if len(changes) > 1:
+        epoch = _epoch(column)
+        offset = case(
+            *(
+                (epoch < _int(changes[i + 1][0]), _int(changes[i][1]))
+                for i in range(len(changes) - 1)
+            ),
+            else_=_int(changes[-1][1]),
+        )
+    return (_epoch(column) + offset) // _int(86400)
+
+
+def hour_offset(zone: ZoneInfo, moment: datetime) -> int:
+    """Return how far past a UTC hour local hours start in `zone` at `moment`, in seconds."""
+    return int((moment.astimezone(zone).utcoffset() or timedelta()).total_seconds()) % 3600
+
+
+@lru_cache(maxsize=256)
+def offset_changes(zone: ZoneInfo, start: datetime, end: datetime) -> tuple[tuple[int, int], ...]:
+    """Return (from epoch second, UTC offset in seconds) for each offset `zone` has in the range.
+
+    Found by stepping a day at a time and bisecting to the second of each change (DST).
+    """
+
+    def offset_at(second: int) -> int:
+        moment = datetime.fromtimestamp(second, UTC).astimezone(zone)
+        return int((moment.utcoffset() or timedelta()).total_seconds())
+
+    low, high = int(start.timestamp()) - 86400, int(end.timestamp()) + 86400
+    changes = [(low, offset_at(low))]
+    second = low
+    while second < high:
+        step = min(second + 86400, high)
+        if offset_at(step) != changes[-1][1]:
+            before, after = second, step  # the change lies in (before, after]
+            while after - before > 1:
+                middle = (before + after) // 2
+                if offset_at(middle) == changes[-1][1]:
+                    before = middle
+                else:
+                    after = middle
+            changes.append((after, offset_at(after)))
+        second = step
+    return tuple(changes)
+
+
+def _session_counts(scope: Scope, key: Any) -> Select[Any]:
+    """visits, bounces, duration [grouped by key] of the matching sessions started in scope."""
+    columns: list[Any] = [
+        func.count(),
+        func.sum(case((SESSIONS.c.is_bounce, 1), else_=0)),
+        func.sum(cast(_seconds(SESSIONS.c.started_at, SESSIONS.c.ended_at), SAFloat)),
+    ]
+    query = select(*([key] if key is not None else []), *columns).where(
+        *_session_window(scope), *_session_conditions(scope)
+    )
+    return query.group_by(key) if key is not None else query
+
+
+def _first_sessions(scope: Scope, key: Any) -> Subquery:
+    """Each visitor's first matching session start per local day (and value of `key`)."""
+    keys: list[Any] = [
+        SESSIONS.c.visitor_id,
+        _local_day(SESSIONS.c.started_at, scope).label("local_day"),
+        *([key.label("value")] if key is not None else []),
+    ]
+    return (
+        select(*keys, func.min(SESSIONS.c.started_at).label("first"))
+        .where(*_session_window(scope), *_session_conditions(scope))
+        .group_by(*keys)
+        .subquery()
+    )
+
+
+def _visitor_count(scope: Scope, key: Any) -> Select[Any]:
+    firsts = _first_sessions(scope, key)
+    if key is None:
+        return select(func.count()).select_from(firsts)
+    return select(firsts.c.value, func.count()).group_by(firsts.c.value)
+
+
+def _is_pageview() -> ColumnElement[bool]:
+    return Visit.event.in_(PAGEVIEW_NAMES)
+
+
+def _event_counts(scope: Scope, key: Any) -> Select[Any]:
+    """pageviews, custom events [grouped by key] of the matching sessions' events in scope."""
+    pageviews = and_(_is_pageview(), *_event_conditions(scope, "page"))
+    events = and_(~_is_pageview(), *_event_conditions(scope, "event"))
+    query = select(
+        *([key] if key is not None else []),
+        func.sum(case((pageviews, 1), else_=0)),
+        func.sum(case((events, 1), else_=0)),
+    ).where(*_event_window(scope))
+    if scope.filters:
+        query = query.where(EVENTS.c.session_id.in_(_matching_session_ids(scope, wide=True)))
+    return query.group_by(key) if key is not None else query
+
+
+def _event_scope(scope: Scope, pageviews_only: bool) -> list[ColumnElement[bool]]:
+    kind = "page" if pageviews_only else "event"
+    conditions: list[ColumnElement[bool]] = [
+        *_event_window(scope),
+        _is_pageview() if pageviews_only else ~_is_pageview(),
+        *_event_conditions(scope, kind),
+    ]
+    if scope.session_filters or _other_event_filters(scope, kind):
+        conditions.append(EVENTS.c.session_id.in_(_matching_session_ids(scope, wide=True)))
+    return conditions
+
+
+def _events_by(scope: Scope, column: ColumnClause[Any], pageviews_only: bool) -> Select[Any]:
+    return select(column, func.count()).where(*_event_scope(scope, pageviews_only)).group_by(column)
+
+
+def _event_visitors(scope: Scope, column: ColumnClause[Any], pageviews_only: bool) -> Select[Any]:
+    keys = (
+        EVENTS.c.visitor_id,
+        _local_day(EVENTS.c.date, scope).label("local_day"),
+        column.label("value"),
+    )
+    firsts = select(*keys).where(*_event_scope(scope, pageviews_only)).group_by(*keys).subquery()
+    return select(firsts.c.value, func.count()).group_by(firsts.c.value)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

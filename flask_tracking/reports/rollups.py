@@ -1,0 +1,266 @@
+"""Rollups: per-site counts by local hour, and per local day and month by dimension value.
+
+Unfiltered reports read these instead of raw events (reports/stats.py). They are computed
+from raw events with the very queries filtered reports use (reports/raw.py), one local day at a
+time, so a rollup can never disagree with a raw query over the same day.
+
+How they stay current:
+- the ingest writer marks each (site, UTC day) it stores events for in `rollup_dirty`, in the
+  same transaction as the events;
+- `refresh()` (run by the writer every ROLLUP_INTERVAL seconds, and by `drain`) recomputes the
+  local days those UTC days touch, then their months, and clears the marks it has handled;
+- rollups are keyed by the site's local days, so they are built for one zone: `rollup_states`
+  records it. A site whose zone changed (or that has none recorded) is rebuilt whole, and
+  reports read raw events for it until that is done;
+- `flask-tracking rollups rebuild` recomputes everything from raw events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, delete, func, insert, select
+
+from flask_tracking.database import upsert
+from flask_tracking.extensions import db
+from flask_tracking.reports import raw
+from flask_tracking.reports.dimensions import DIMENSIONS
+from flask_tracking.reports.ranges import local_midnight, zone_named
+from flask_tracking.tracking.analytics import (
+    RollupDay,
+    RollupDirty,
+    RollupHour,
+    RollupMonth,
+    RollupState,
+)
+from flask_tracking.tracking.models import Site, Visit
+from flask_tracking.users.models import utcnow
+
+logger = logging.getLogger("flask_tracking.reports")
+TOTAL = "total"
+PROP = "prop"
+# Separates event, property and value in a "prop" rollup value (never in user-visible text).
+PROP_SEPARATOR = "\x1f"
+COUNT_COLUMNS = ("visitors", "visits", "pageviews", "events", "bounces", "duration")
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshResult:
+    """What one refresh did."""
+
+    days: int
+    sites_rebuilt: int
+    seconds: float
+
+
+def local_days_of(utc_day: date, zone: ZoneInfo) -> set[date]:
+    """Return the local days of `zone` that UTC day `utc_day` overlaps (one or two)."""
+    start = datetime(utc_day.year, utc_day.month, utc_day.day, tzinfo=UTC)
+    last = start + timedelta(days=1) - timedelta(microseconds=1)
+    return {start.astimezone(zone).date(), last.astimezone(zone).date()}
+
+
+def mark_dirty(pairs: Iterable[tuple[int, date]]) -> None:
+    """Record that these (site, UTC day) pairs got events; call inside the storing transaction."""
+    now = utcnow()
+    for site_id, day in sorted(set(pairs)):
+        db.session.execute(
+            upsert(
+                RollupDirty,
+                {"site_id": site_id, "day": day, "marked_at": now},
+                ["site_id", "day"],
+                {"marked_at": now},
+            )
+        )
+
+
+def build_day(site_id: int, tz: str, day: date) -> None:
+    """Replace a site's rollups of local day `day` (in zone `tz`) with raw events' counts."""
+    zone = zone_named(tz)
+    start, end = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
+    scope = raw.Scope(site_id, start, end, timezone=tz)
+    db.session.execute(
+        delete(RollupHour).where(
+            RollupHour.site_id == site_id, RollupHour.start >= start, RollupHour.start < end
+        )
+    )
+    db.session.execute(delete(RollupDay).where(RollupDay.site_id == site_id, RollupDay.day == day))
+    hours = raw.by_hour(scope)
+    if not hours:
+        return
+    total = raw.Counts()
+    for counts in hours.values():
+        total.add(counts)
+    db.session.execute(
+        insert(RollupHour),
+        [
+            {"site_id": site_id, "start": datetime.fromtimestamp(epoch, UTC), **_values(counts)}
+            for epoch, counts in sorted(hours.items())
+        ],
+    )
+    rows = [_day_row(site_id, day, TOTAL, "", total)]
+    for dim in DIMENSIONS.values():
+        rows += [
+            _day_row(site_id, day, dim.name, v, c) for v, c in raw.by_value(scope, dim).items()
+        ]
+    for event in _events_with_props(scope):
+        for (key, value), counts in raw.props(scope, event).items():
+            joined = PROP_SEPARATOR.join((event, key, value))
+            rows.append(_day_row(site_id, day, PROP, joined, counts))
+    db.session.execute(insert(RollupDay), rows)
+
+
+def build_month(site_id: int, first: date) -> None:
+    """Replace a site's rollups of the local month starting `first` with its days' sums."""
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    db.session.execute(
+        delete(RollupMonth).where(RollupMonth.site_id == site_id, RollupMonth.month == first)
+    )
+    sums = [func.sum(getattr(RollupDay, name)) for name in COUNT_COLUMNS]
+    source = (
+        select(RollupDay.site_id, RollupDay.dimension, RollupDay.value, *sums)
+        .where(RollupDay.site_id == site_id, RollupDay.day >= first, RollupDay.day < following)
+        .group_by(RollupDay.site_id, RollupDay.dimension, RollupDay.value)
+    )
+    rows = [
+        {
+            "site_id": row[0],
+            "dimension": row[1],
+            "value": row[2],
+            "month": first,
+            **dict(zip(COUNT_COLUMNS, row[3:], strict=True)),
+        }
+        for row in db.session.execute(source)
+    ]
+    if rows:
+        db.session.execute(insert(RollupMonth), rows)
+
+
+def rebuild_site(site_id: int, tz: str) -> int:
+    """Recompute all of a site's rollups in zone `tz`; return the local days built.
+
+    The site's state row is removed first and written last, so reports read raw events for
+    it while the rebuild runs, and never a mix of two zones.
+    """
+    zone = zone_named(tz)
+    db.session.execute(delete(RollupState).where(RollupState.site_id == site_id))
+    for model in (RollupHour, RollupDay, RollupMonth):
+        db.session.execute(delete(model).where(model.site_id == site_id))
+    db.session.commit()
+    first, last = db.session.execute(
+        select(func.min(Visit.date), func.max(Visit.date)).where(Visit.site_id == site_id)
+    ).one()
+    days = 0
+    if first is not None:
+        day = _as_utc(first).astimezone(zone).date()
+        stop = _as_utc(last).astimezone(zone).date()
+        months: set[date] = set()
+        while day <= stop:
+            build_day(site_id, tz, day)
+            months.add(day.replace(day=1))
+            days += 1
+            day += timedelta(days=1)
+            if days % 31 == 0:
+                db.session.commit()  # keep transactions (and SQLite's write lock) short
+        for month in sorted(months):
+            build_month(site_id, month)
+    db.session.execute(delete(RollupDirty).where(RollupDirty.site_id == site_id))
+    db.session.add(RollupState(site_id=site_id, timezone=tz, built_at=utcnow()))
+    db.session.commit()
+    return days
+
+
+def rebuild(site_ids: Iterable[int] | None = None) -> int:
+    """Rebuild the rollups of the given sites (all when None); return the local days built."""
+    query = select(Site.id, Site.timezone).order_by(Site.id)
+    if site_ids is not None:
+        query = query.where(Site.id.in_(list(site_ids)))
+    return sum(rebuild_site(site_id, tz) for site_id, tz in db.session.execute(query).all())
+
+
+def refresh() -> RefreshResult:
+    """Recompute what the dirty marks point at; rebuild sites whose zone has no rollups."""
+    began = time.monotonic()
+    marks = db.session.execute(
+        select(RollupDirty.site_id, RollupDirty.day, RollupDirty.marked_at)
+    ).all()
+    if not marks:
+        return RefreshResult(0, 0, time.monotonic() - began)
+    site_ids = sorted({site_id for site_id, _day, _at in marks})
+    named = select(Site.id, Site.timezone).where(Site.id.in_(site_ids))
+    zones = {site_id: tz for site_id, tz in db.session.execute(named)}
+    states = select(RollupState.site_id, RollupState.timezone).where(
+        RollupState.site_id.in_(site_ids)
+    )
+    built = {site_id: tz for site_id, tz in db.session.execute(states)}
+    days = rebuilt = 0
+    for site_id in site_ids:
+        tz = zones.get(site_id)
+        if tz is None:  # deleted meanwhile: its marks went with it
+            continue
+        if built.get(site_id) != tz:
+            days += rebuild_site(site_id, tz)
+            rebuilt += 1
+            continue
+        zone = zone_named(tz)
+        own = [(day, at) for sid, day, at in marks if sid == site_id]
+        local = sorted({d for day, _at in own for d in local_days_of(day, zone)})
+        for day in local:
+            build_day(site_id, tz, day)
+        for month in sorted({day.replace(day=1) for day in local}):
+            build_month(site_id, month)
+        for day, at in own:  # a mark renewed meanwhile has a later time and stays
+            db.session.execute(
+                delete(RollupDirty).where(
+                    and_(
+                        RollupDirty.site_id == site_id,
+                        RollupDirty.day == day,
+                        RollupDirty.marked_at == at,
+                    )
+                )
+            )
+        db.session.commit()
+        days += len(local)
+    return RefreshResult(days, rebuilt, time.monotonic() - began)
+
+
+def invalidate(site_id: int) -> None:
+    """Make a site's rollups unusable and due for a rebuild (after its zone changed)."""
+    db.session.execute(delete(RollupState).where(RollupState.site_id == site_id))
+    mark_dirty([(site_id, datetime.now(UTC).date())])
+
+
+def _events_with_props(scope: raw.Scope) -> list[str]:
+    query = (
+        select(Visit.event)
+        .where(
+            Visit.site_id == scope.site_id,
+            Visit.date >= scope.start,
+            Visit.date < scope.end,
+            Visit.event.not_in(raw.PAGEVIEW_NAMES),
+            Visit.props.is_not(None),
+        )
+        .distinct()
+    )
+    return list(db.session.scalars(query))
+
+
+def _values(counts: raw.Counts) -> dict[str, float | int]:
+    return {name: getattr(counts, name) for name in COUNT_COLUMNS}
+
+
+def _day_row(
+    site_id: int, day: date, dimension: str, value: str, counts: raw.Counts
+) -> dict[str, object]:
+    return {"site_id": site_id, "day": day, "dimension": dimension, "value": value} | _values(
+        counts
+    )
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

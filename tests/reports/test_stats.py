@@ -1,0 +1,300 @@
+"""The reporting layer against numbers worked out by hand (see dataset.py), on both paths.
+
+Every check runs twice: on rollups (what unfiltered reports read) and on raw events (what
+filtered reports read, and what a site gets while its rollups are being rebuilt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import delete, func, select
+
+from flask_tracking.extensions import db
+from flask_tracking.ingest import drain
+from flask_tracking.reports import rollups, stats
+from flask_tracking.reports.dimensions import DIMENSIONS, InvalidQuery, parse_filters
+from flask_tracking.reports.ranges import DateRange, resolve
+from flask_tracking.tracking.analytics import RollupDay, RollupDirty, RollupState
+from flask_tracking.tracking.models import Site
+from tests.reports import dataset
+
+PATHS = ("rollups", "raw")
+
+
+@pytest.fixture
+def site(app_factory: Any, site_in: Any) -> Iterator[tuple[Flask, int]]:
+    app = app_factory(GEOIP_PROVIDER="mmdb")
+    site_id = site_in(app)
+    with app.app_context():
+        db.session.get(Site, site_id).timezone = dataset.TIMEZONE
+        db.session.commit()
+    dataset.load(app, site_id)
+    drain(app)
+    yield app, site_id
+
+
+def days(first: date, last: date) -> DateRange:
+    return resolve("custom", dataset.TIMEZONE, datetime.now(), start=first, end=last)
+
+
+def run(app: Flask, site_id: int, path: str, job: Callable[[], Any]) -> Any:
+    """Run `job` in an app context, on rollups or (with the site's rollup state gone) raw events."""
+    with app.app_context():
+        if path == "raw":
+            db.session.execute(delete(RollupState).where(RollupState.site_id == site_id))
+        try:
+            return job()
+        finally:
+            db.session.rollback()
+
+
+def query(site_id: int, period: DateRange, filters: tuple[str, ...] = ()) -> stats.ReportQuery:
+    return stats.ReportQuery(site_id, dataset.TIMEZONE, period, parse_filters(list(filters)))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_day_of_the_dst_change_matches_the_hand_count(site: Any, path: str) -> None:
+    app, site_id = site
+    march_8 = days(date(2026, 3, 8), date(2026, 3, 8))
+    assert march_8.length == timedelta(hours=23)
+    result = run(app, site_id, path, lambda: stats.aggregate(query(site_id, march_8)))
+    now = result.current
+    # S2, S3 and S4 started on local 03-08; S1 (04:30Z) is still 03-07 in New York.
+    assert (now.visitors, now.visits, now.pageviews, now.events) == (3, 3, 4, 1)
+    assert now.bounces == 2
+    assert now.bounce_rate == pytest.approx(200 / 3)
+    assert now.visit_duration == pytest.approx(1500 / 3)  # S3 lasted 25 minutes, the rest 0
+    assert now.views_per_visit == pytest.approx(4 / 3)
+    # The previous 23 hours, [03-07 06:00Z, 03-08 05:00Z), hold only S1.
+    before = result.previous
+    assert (before.visitors, before.visits, before.pageviews, before.bounces) == (1, 1, 2, 0)
+    assert before.duration == pytest.approx(600)
+    assert result.change("visits") == pytest.approx(200.0)
+    assert result.change("bounce_rate") == pytest.approx(200 / 3)  # in points, from 0 %
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_three_days_count_each_session_on_its_local_day(site: Any, path: str) -> None:
+    app, site_id = site
+    period = days(date(2026, 3, 7), date(2026, 3, 9))
+    now = run(app, site_id, path, lambda: stats.aggregate(query(site_id, period))).current
+    # A counts on 03-07 and 03-08, B on 03-08, C on 03-08 and 03-09: visitors add up by day.
+    assert (now.visitors, now.visits, now.pageviews, now.bounces) == (5, 5, 7, 3)
+    series = run(app, site_id, path, lambda: stats.timeseries(query(site_id, period), "visits"))
+    assert series.bucket == "day"
+    assert [(p.start.isoformat(), p.value) for p in series.points] == [
+        ("2026-03-07T05:00:00+00:00", 1),
+        ("2026-03-08T05:00:00+00:00", 3),
+        ("2026-03-09T04:00:00+00:00", 1),
+    ]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_hourly_chart_of_the_short_day_has_23_buckets(site: Any, path: str) -> None:
+    app, site_id = site
+    march_8 = days(date(2026, 3, 8), date(2026, 3, 8))
+    series = run(app, site_id, path, lambda: stats.timeseries(query(site_id, march_8), "pageviews"))
+    assert series.bucket == "hour"
+    assert len(series.points) == 23
+    nonzero = {p.start.strftime("%dT%H:%M"): p.value for p in series.points if p.value}
+    assert nonzero == {"08T05:00": 1, "08T06:00": 1, "08T07:00": 1, "09T03:00": 1}
+    visitors = run(app, site_id, path, lambda: stats.timeseries(query(site_id, march_8)))
+    assert {p.start.strftime("%dT%H:%M"): p.value for p in visitors.points if p.value} == {
+        "08T05:00": 1,
+        "08T06:00": 1,
+        "09T03:00": 1,
+    }
+    assert sum(p.previous or 0 for p in visitors.points) == 1  # A's S1, the evening before
+
+
+def ranked(app: Flask, site_id: int, path: str, name: str, period: DateRange, *filters: str) -> Any:
+    def job() -> Any:
+        result = stats.breakdown(query(site_id, period, filters), DIMENSIONS[name])
+        return [(row.label, row.visitors, row.visits, row.pageviews) for row in result.rows]
+
+    return run(app, site_id, path, job)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_breakdown_of_the_dst_day(site: Any, path: str) -> None:
+    app, site_id = site
+    day = days(date(2026, 3, 8), date(2026, 3, 8))
+    assert ranked(app, site_id, path, "page", day) == [
+        ("/blog", 2, 0, 2),
+        ("/", 1, 0, 1),
+        ("/pricing", 1, 0, 1),
+    ]
+    assert ranked(app, site_id, path, "entry_page", day) == [
+        ("/blog", 2, 2, 3),
+        ("/pricing", 1, 1, 1),
+    ]
+    assert ranked(app, site_id, path, "exit_page", day) == [
+        ("/", 1, 1, 2),
+        ("/blog", 1, 1, 1),
+        ("/pricing", 1, 1, 1),
+    ]
+    assert ranked(app, site_id, path, "source", day) == [
+        ("Direct / None", 2, 2, 2),
+        ("Hacker News", 1, 1, 2),
+    ]
+    assert ranked(app, site_id, path, "utm_source", day)[0] == ("(not set)", 2, 2, 3)
+    assert ("newsletter", 1, 1, 1) in ranked(app, site_id, path, "utm_source", day)
+    assert ranked(app, site_id, path, "utm_campaign", day)[1] == ("spring", 1, 1, 1)
+    assert ranked(app, site_id, path, "country", day) == [
+        ("GB", 1, 1, 1),
+        ("SE", 1, 1, 1),
+        ("US", 1, 1, 2),
+    ]
+    assert ranked(app, site_id, path, "city", day) == [
+        ("Stockholm", 1, 1, 1),
+        ("Syracuse", 1, 1, 2),
+        ("Willesden", 1, 1, 1),
+    ]
+    assert ranked(app, site_id, path, "browser", day) == [
+        ("Chrome", 1, 1, 1),
+        ("Firefox", 1, 1, 1),
+        ("Mobile Safari", 1, 1, 2),
+    ]
+    assert ranked(app, site_id, path, "device", day) == [("desktop", 2, 2, 2), ("mobile", 1, 1, 2)]
+    assert [row[:2] for row in ranked(app, site_id, path, "event", day)] == [("Signup", 1)]
+    props = run(app, site_id, path, lambda: stats.event_props(query(site_id, day), "Signup"))
+    assert [(p.key, p.value, p.visitors, p.events) for p in props] == [("plan", "pro", 1, 1)]
+
+
+@pytest.mark.parametrize("path", ["raw"])
+def test_filters_narrow_every_number(site: Any, path: str) -> None:
+    app, site_id = site
+    period = days(date(2026, 3, 7), date(2026, 3, 9))
+
+    def totals(*filters: str) -> tuple[int, int, int, int]:
+        def job() -> tuple[int, int, int, int]:
+            m = stats.aggregate(query(site_id, period, filters), compare=False).current
+            return m.visitors, m.visits, m.pageviews, m.bounces
+
+        return run(app, site_id, path, job)  # type: ignore[no-any-return]
+
+    assert totals("country:is:US") == (1, 1, 2, 0)
+    assert totals("country:is_not:US") == (4, 4, 5, 3)
+    assert totals("country:is:US", "device:is:desktop") == (0, 0, 0, 0)
+    assert totals("source:is:") == (3, 3, 3, 3)  # direct: S2, S4, S5
+    assert totals("city:contains:stock") == (2, 2, 2, 2)  # case-insensitive
+    # A page filter keeps the sessions that viewed the page and counts only its pageviews.
+    assert totals("page:is:/pricing") == (2, 2, 2, 1)
+    # An event filter keeps the sessions holding the event, with all their pageviews.
+    assert totals("event:is:Signup") == (1, 1, 2, 0)
+    assert ranked(app, site_id, path, "page", period, "country:is:GB") == [
+        ("/pricing", 2, 0, 2),
+        ("/", 1, 0, 1),
+    ]
+    assert ranked(app, site_id, path, "country", period, "page:is:/blog") == [
+        ("SE", 1, 1, 1),
+        ("US", 1, 1, 2),
+    ]
+
+
+def test_filtered_and_unfiltered_paths_agree_for_utc_and_other_zones(
+    app_factory: Any, site_in: Any
+) -> None:
+    """Shift the same events through several zones: rollups equal raw queries every time."""
+    app = app_factory(GEOIP_PROVIDER="mmdb")
+    site_id = site_in(app)
+    dataset.load(app, site_id)
+    drain(app)
+    for tz in ("UTC", "Asia/Kolkata", "America/St_Johns", "Europe/Paris"):
+        with app.app_context():
+            db.session.get(Site, site_id).timezone = tz
+            rollups.invalidate(site_id)
+            db.session.commit()
+        drain(app)
+        period = resolve(
+            "custom", tz, datetime.now(), start=date(2026, 3, 6), end=date(2026, 3, 10)
+        )
+        q = stats.ReportQuery(site_id, tz, period)
+        for path in PATHS:
+            numbers = run(
+                app,
+                site_id,
+                path,
+                lambda q=q: (
+                    stats.aggregate(q),
+                    stats.timeseries(q, "visitors"),
+                    [stats.breakdown(q, d).rows for d in DIMENSIONS.values()],
+                ),
+            )
+            if path == "rollups":
+                expected = numbers
+            else:
+                assert numbers == expected, tz
+        assert expected[0].current.visits == 5
+
+
+def test_rollups_track_new_events_and_a_zone_change(site: Any) -> None:
+    app, site_id = site
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(RollupDirty)) == 0
+        assert db.session.get(RollupState, site_id).timezone == dataset.TIMEZONE
+    dataset.spool(app, site_id, dataset.B, dataset.utc(8, 12, 0), "/late")
+    drain(app)
+    day = days(date(2026, 3, 8), date(2026, 3, 8))
+    assert ("/late", 1, 0, 1) in ranked(app, site_id, "rollups", "page", day)
+    with app.app_context():
+        db.session.get(Site, site_id).timezone = "UTC"
+        rollups.invalidate(site_id)
+        db.session.commit()
+        assert db.session.get(RollupState, site_id) is None  # reports read raw events now
+    drain(app)
+    with app.app_context():
+        assert db.session.get(RollupState, site_id).timezone == "UTC"
+        utc_days = set(
+            db.session.scalars(select(RollupDay.day).where(RollupDay.site_id == site_id))
+        )
+    assert utc_days == {date(2026, 3, 8), date(2026, 3, 9)}
+
+
+def test_pagination_and_sorting(site: Any) -> None:
+    app, site_id = site
+    period = days(date(2026, 3, 7), date(2026, 3, 9))
+    for path in PATHS:
+        page = run(
+            app,
+            site_id,
+            path,
+            lambda: stats.breakdown(
+                query(site_id, period), DIMENSIONS["page"], limit=2, offset=2, sort="pageviews"
+            ),
+        )
+        # "/", "/blog" and "/pricing" tie on 2 pageviews and 2 visitors: by value, then "/docs".
+        assert page.total == 4
+        assert [row.value for row in page.rows] == ["/pricing", "/docs"]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda q: stats.breakdown(q, DIMENSIONS["page"], sort="drop table"), "Unknown sort"),
+        (lambda q: stats.breakdown(q, DIMENSIONS["page"], limit=0), "limit"),
+        (lambda q: stats.breakdown(q, DIMENSIONS["page"], offset=-1), "offset"),
+        (lambda q: stats.timeseries(q, "bounces; --"), "Unknown metric"),
+    ],
+)
+def test_bad_arguments_are_refused_by_name(site: Any, call: Any, message: str) -> None:
+    app, site_id = site
+    period = days(date(2026, 3, 8), date(2026, 3, 8))
+    with app.app_context(), pytest.raises(InvalidQuery, match=message):
+        call(query(site_id, period))
+
+
+def test_realtime_counts_visitors_of_the_last_five_minutes(app: Flask, site_in: Any) -> None:
+    site_id = site_in(app)
+    now = datetime.now(dataset.utc(1, 0, 0).tzinfo)
+    dataset.spool(app, site_id, dataset.A, now - timedelta(minutes=1), "/")
+    dataset.spool(app, site_id, dataset.B, now - timedelta(minutes=2), "/")
+    dataset.spool(app, site_id, dataset.C, now - timedelta(minutes=9), "/")
+    drain(app)
+    with app.app_context():
+        assert stats.realtime(site_id, now) == 2

@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""Build the reports dashboard's third-party browser assets into flask_tracking/static/vendor/.
+
+The npm packages are pinned in assets/package-lock.json and installed at build time, so no
+third-party code is committed. This script installs them (npm ci) when needed, copies uPlot and
+the licenses, and turns world-atlas's TopoJSON into a small world.json of SVG paths that
+flask_tracking/reports/worldmap.py renders server-side (no map library in the browser).
+
+Usage: python tools/build_assets.py [--skip-npm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "assets"
+NODE_MODULES = ASSETS / "node_modules"
+LOCKFILE = ASSETS / "package-lock.json"
+VENDOR = ROOT / "flask_tracking" / "static" / "vendor"
+
+# (package, file inside the package, name under vendor/)
+COPIES = [
+    ("uplot", "dist/uPlot.iife.min.js", "uPlot.iife.min.js"),
+    ("uplot", "dist/uPlot.min.css", "uPlot.min.css"),
+]
+# i18n-iso-countries ships no code to the browser, but its code table shaped world.json's keys.
+LICENSED = ["uplot", "world-atlas", "i18n-iso-countries"]
+
+Point = tuple[float, float]
+Topology = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Plate carrée onto a width x height viewBox showing latitudes lat_top..lat_bottom.
+
+    84..-60 keeps every inhabited land (the data tops out at 83.6N; Tierra del Fuego ends near
+    55S) and, with 960 px for 360 degrees, gives a whole-pixel height of 384.
+    """
+
+    width: int = 960
+    height: int = 384
+    lat_top: float = 84.0
+    lat_bottom: float = -60.0
+
+    def __call__(self, lon: float, lat: float) -> Point:
+        x = (lon + 180.0) * self.width / 360.0
+        y = (self.lat_top - lat) * self.height / (self.lat_top - self.lat_bottom)
+        return x, y
+
+
+# Antarctica would be a huge strip along the bottom edge, for an analytics map of no use.
+DROPPED = frozenset({"AQ"})
+
+
+# --- TopoJSON decoding (https://github.com/topojson/topojson-specification) ---------------------
+
+
+def decode_arcs(topology: Topology) -> list[list[Point]]:
+    """The topology's arcs as absolute (lon, lat) points.
+
+    A quantized topology (one with a transform) stores each arc's first position as integers and
+    every later one as a delta from the previous; scale and translate map integers to degrees.
+    """
+    transform = topology.get("transform")
+    arcs: list[list[Point]] = []
+    for arc in topology["arcs"]:
+        if transform is None:
+            arcs.append([(float(p[0]), float(p[1])) for p in arc])
+            continue
+        (sx, sy), (tx, ty) = transform["scale"], transform["translate"]
+        x = y = 0
+        points: list[Point] = []
+        for position in arc:
+            x += position[0]
+            y += position[1]
+            points.append((x * sx + tx, y * sy + ty))
+        arcs.append(points)
+    return arcs
+
+
+def ring_points(ring: Sequence[int], arcs: Sequence[Sequence[Point]]) -> list[Point]:
+    """Stitch a ring from its arc indexes; index ~i (negative) is arc i reversed.
+
+    Consecutive arcs share an end point, so each arc after the first drops its first point.
+    """
+    points: list[Point] = []
+    for index in ring:
+        arc = list(arcs[index]) if index >= 0 else list(reversed(arcs[~index]))
+        points.extend(arc[1:] if points else arc)
+    return points
+
+
+def geometry_rings(geometry: Mapping[str, Any]) -> list[list[int]]:
+    """Every ring (outer boundaries and holes alike) of a Polygon or MultiPolygon."""
+    kind = geometry.get("type")
+    if kind == "Polygon":
+        return [list(ring) for ring in geometry["arcs"]]
+    if kind == "MultiPolygon":
+        return [list(ring) for polygon in geometry["arcs"] for ring in polygon]
+    return []  # null geometries, points and lines have no area to shade
+
+
+def _clip(ring: Sequence[Point], edge: float, keep_east: bool) -> list[Point]:
+    """Sutherland-Hodgman: the part of a ring east (or west) of the meridian at `edge`.
+
+    Clipping against a half-plane is exact even for concave rings; where a ring leaves and
+    re-enters, the result runs along the edge itself, which fills as nothing.
+    """
+    clipped: list[Point] = []
+    if not ring:
+        return clipped
+    for previous, current in zip([ring[-1], *ring[:-1]], ring, strict=True):
+        inside = current[0] >= edge if keep_east else current[0] <= edge
+        was_inside = previous[0] >= edge if keep_east else previous[0] <= edge
+        if inside != was_inside:
+            t = (edge - previous[0]) / (current[0] - previous[0])
+            clipped.append((edge, previous[1] + t * (current[1] - previous[1])))
+        if inside:
+            clipped.append(current)
+    return clipped
+
+
+def split_antimeridian(ring: Sequence[Point]) -> list[list[Point]]:
+    """A ring cut at +-180 degrees of longitude into parts that each stay on one side.
+
+    world-atlas is meant for spherical projections: a ring that crosses the antimeridian
+    (Chukotka, Fiji) steps straight from 179 to -180 and back, which a flat map draws as a band
+    across the whole world. Unwrapped into continuous longitudes, such a ring spills past 180
+    (or -180); the part inside [-180, 180] and the spill, shifted by 360 degrees, are drawn.
+    """
+    unwrapped: list[Point] = [ring[0]] if ring else []
+    shift = 0.0
+    for (previous_lon, _), (lon, lat) in pairwise(ring):
+        if lon - previous_lon > 180:
+            shift -= 360
+        elif lon - previous_lon < -180:
+            shift += 360
+        unwrapped.append((lon + shift, lat))
+    lons = [lon for lon, _ in unwrapped]
+    # A ring that winds around a pole (Antarctica's) cannot be unwrapped: keep it as it is.
+    if shift or not lons or (min(lons) >= -180 and max(lons) <= 180):
+        return [list(ring)]
+    parts = []
+    for offset in (-360.0, 0.0, 360.0):
+        shifted = [(lon + offset, lat) for lon, lat in unwrapped]
+        part = _clip(_clip(shifted, -180.0, keep_east=True), 180.0, keep_east=False)
+        if len(part) >= 3:
+            parts.append(part)
+    return parts
+
+
+# --- SVG path data ---------------------------------------------------------------------------
+
+
+def _number(tenths: int) -> str:
+    """An integer count of tenths as the shortest SVG number: 125 -> '12.5', -5 -> '-.5'."""
+    sign = "-" if tenths < 0 else ""
+    whole, tenth = divmod(abs(tenths), 10)
+    if not tenth:
+        return f"{sign}{whole}"
+    return f"{sign}{whole or ''}.{tenth}"
+
+
+def _pair(x: int, y: int) -> str:
+    # SVG needs no separator before a minus sign; it saves a tenth of the file.
+    second = _number(y)
+    return _number(x) + ("" if second.startswith("-") else ",") + second
+
+
+def path_data(rings: Iterable[Sequence[Point]], projection: Projection) -> str:
+    """SVG path data, one closed subpath per ring, on a grid of 0.1 viewBox units.
+
+    Points are rounded to tenths first and the relative moves ('l') are differences of rounded
+    values, so every vertex sits exactly on the grid, and no error accumulates along a ring.
+    Points that round onto the previous one are dropped; a ring left with fewer than three
+    points (a speck of an island) is dropped too. Holes keep their opposite winding; map.css
+    fills with evenodd so they show either way.
+    """
+    parts: list[str] = []
+    for ring in rings:
+        grid: list[tuple[int, int]] = []
+        for lon, lat in ring:
+            x, y = projection(lon, lat)
+            point = (round(x * 10), round(y * 10))
+            if not grid or point != grid[-1]:
+                grid.append(point)
+        if len(grid) > 1 and grid[0] == grid[-1]:
+            grid.pop()  # Z closes the ring
+        if len(grid) < 3:
+            continue
+        steps = [_pair(x - px, y - py) for (px, py), (x, y) in pairwise(grid)]
+        parts.append("M" + _pair(*grid[0]) + "l" + " ".join(steps).replace(" -", "-") + "Z")
+    return "".join(parts)
+
+
+# --- world.json ------------------------------------------------------------------------------
+
+
+def alpha2_by_numeric(codes: Iterable[Sequence[str]]) -> dict[str, str]:
+    """ISO 3166-1 numeric -> alpha-2 from i18n-iso-countries' codes.json.
+
+    Its rows are [alpha-2, alpha-3, numeric (3 digits, zero-padded), 'ISO 3166-2:XX'].
+    """
+    return {row[2]: row[0] for row in codes}
+
+
+def build_world(
+    topology: Topology,
+    codes: Iterable[Sequence[str]],
+    projection: Projection | None = None,
+    object_name: str = "countries",
+) -> dict[str, Any]:
+    """world.json's content: {"width", "height", "countries": {alpha-2: {"name", "d"}}}.
+
+    Countries are keyed by ISO alpha-2 only, the code the app stores for a visit. A feature
+    whose numeric id has no alpha-2 is skipped: in world-atlas 2.0.2 that is N. Cyprus,
+    Somaliland and Kosovo, which have no ISO numeric code, hence no id at all. Their visitors
+    (if any) still show in the dashboard's tables, just not on the map.
+    """
+    projection = projection or Projection()
+    alpha2 = alpha2_by_numeric(codes)
+    arcs = decode_arcs(topology)
+    rings_by_code: dict[str, list[list[Point]]] = {}
+    names: dict[str, str] = {}
+    for geometry in topology["objects"][object_name]["geometries"]:
+        code = alpha2.get(str(geometry.get("id", "")))
+        if code is None or code in DROPPED:
+            continue
+        rings = [
+            part
+            for ring in geometry_rings(geometry)
+            for part in split_antimeridian(ring_points(ring, arcs))
+        ]
+        # Several features with the same code (none today) merge into one country.
+        rings_by_code.setdefault(code, []).extend(rings)
+        names.setdefault(code, str((geometry.get("properties") or {}).get("name") or code))
+    countries: dict[str, dict[str, str]] = {}
+    for code in sorted(rings_by_code):
+        d = path_data(rings_by_code[code], projection)
+        if d:
+            countries[code] = {"name": names[code], "d": d}
+    return {"width": projection.width, "height": projection.height, "countries": countries}
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same directory and a rename, so a server reading the
+    file (or a build interrupted half-way) never sees it half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from a server run as another user
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def npm_needed(node_modules: Path = NODE_MODULES, lockfile: Path = LOCKFILE) -> bool:
+    """Whether node_modules is missing or older than the lockfile.
+
+    npm writes node_modules/.package-lock.json on every install: its age is the install's.
+    """
+    marker = node_modules / ".package-lock.json"
+    if not node_modules.is_dir() or not marker.is_file():
+        return True
+    return marker.stat().st_mtime < lockfile.stat().st_mtime
+
+
+def run_npm_ci() -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit(
+            "build_assets: npm is not installed and assets/node_modules is missing or out of "
+            "date. Install Node.js and npm (Debian: apt-get install nodejs npm), then rerun."
+        )
+    # --ignore-scripts: the pinned packages have none, and none should run at build time.
+    command = [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(ASSETS)]
+    print("build_assets: npm ci --no-audit --no-fund --ignore-scripts --prefix assets", flush=True)
+    subprocess.run(command, check=True, cwd=ROOT)  # noqa: S603 - fixed arguments, no shell
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def build(vendor: Path = VENDOR, node_modules: Path = NODE_MODULES) -> dict[str, bytes]:
+    """Every vendor file's name and content, built from the installed packages."""
+    files: dict[str, bytes] = {}
+    for package, source, name in COPIES:
+        files[name] = (node_modules / package / source).read_bytes()
+    for package in LICENSED:
+        files[f"LICENSE.{package}.txt"] = (node_modules / package / "LICENSE").read_bytes()
+    world = build_world(
+        _read_json(node_modules / "world-atlas" / "countries-110m.json"),
+        _read_json(node_modules / "i18n-iso-countries" / "codes.json"),
+    )
+    files["world.json"] = json.dumps(world, ensure_ascii=False, separators=(",", ":")).encode()
+    return files
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--skip-npm", action="store_true", help="use assets/node_modules as it is (no npm ci)"
+    )
+    args = parser.parse_args(argv)
+    if not args.skip_npm and npm_needed():
+        run_npm_ci()
+    if not NODE_MODULES.is_dir():
+        sys.exit("build_assets: assets/node_modules is missing: run without --skip-npm")
+    files = build()
+    for name, data in files.items():
+        write_atomic(VENDOR / name, data)
+        packed = len(gzip.compress(data, compresslevel=9))
+        print(f"  {name:32} {len(data):>8,} bytes  {packed:>8,} gzipped")
+    print(f"build_assets: wrote {len(files)} files to {VENDOR.relative_to(ROOT)}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

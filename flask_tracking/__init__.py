@@ -95,8 +95,10 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the users, tracking (sites) and collector (events, tracker script) blueprints."""
+    """Mount users, tracking (sites), dashboard (reports, shared links) and collector (events,
+    tracker script)."""
     from flask_tracking.collector.views import collector
+    from flask_tracking.dashboard import dashboard
     from flask_tracking.tracking.views import tracking
     from flask_tracking.urls import IdConverter
     from flask_tracking.users.views import users
@@ -104,6 +106,7 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     app.register_blueprint(users)
     app.register_blueprint(tracking)
+    app.register_blueprint(dashboard)
     app.register_blueprint(collector)
 
 

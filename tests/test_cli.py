@@ -125,7 +125,7 @@ def test_the_demo_user_can_log_in_and_see_the_visits(app: Flask, runner: FlaskCl
     client = app.test_client()
     response = client.post("/login/", data={"email": email, "password": password})
     assert response.status_code == 302
-    page = client.get(f"/sites/{site_id}")
+    page = client.get(f"/sites/{site_id}/visits")
     assert page.status_code == 200
     body = page.get_data(as_text=True)
     assert SITE_URL in body

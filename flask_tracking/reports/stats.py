@@ -176,78 +176,202 @@ class PropRow:
     events: int
 
 
+class Report:
+    """The reports of one query, sharing what they read: hours once per period, one lookup of
+    the rollup state. Build one per request; the functions below are one-shot shortcuts."""
+
+    def __init__(self, query: ReportQuery) -> None:
+        self.query = query
+        self._hours: dict[tuple[datetime, datetime], dict[datetime, raw.Counts]] = {}
+        self._built: bool | None = None
+        self._visitors: int | None = None
+
+    def aggregate(self, *, compare: bool = True) -> Aggregate:
+        """Return the top metrics of the period and, if `compare`, of the previous one."""
+        current = Metrics.of(_sum(self.hours(self.query.range).values()))
+        previous = None
+        if compare:
+            previous = Metrics.of(_sum(self.hours(self.query.range.previous()).values()))
+        return Aggregate(current, previous)
+
+    def timeseries(self, name: str = "visitors", *, compare: bool = True) -> Series:
+        """Return `name` per bucket of the period (and the previous period's, bucket by bucket)."""
+        name = metric(name, CHART_METRICS)
+        period = self.query.range
+        starts = buckets(period, self.query.timezone)
+        values = _bucketed(self.hours(period), starts, name)
+        before: list[int] | None = None
+        if compare:
+            previous = period.previous()
+            shift = period.start - previous.start
+            before = _bucketed(self.hours(previous), [start - shift for start in starts], name)
+        points = [
+            Point(start, value, None if before is None else before[index])
+            for index, (start, value) in enumerate(zip(starts, values, strict=True))
+        ]
+        return Series(name, period.bucket, points)
+
+    def breakdown(
+        self, dim: Dimension, *, limit: int = 10, offset: int = 0, sort: str = "visitors"
+    ) -> Breakdown:
+        """Return a ranked page of `dim`'s values, with shares of the period's visitors."""
+        if sort not in SORTS:
+            raise InvalidQuery(f"Unknown sort {sort!r}; choose one of {', '.join(SORTS)}.")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidQuery(f"The limit must be between 1 and {MAX_LIMIT}.")
+        if offset < 0:
+            raise InvalidQuery("The offset must not be negative.")
+        if self._visitors is None:
+            self._visitors = self.aggregate(compare=False).current.visitors
+        if self._days_from_rollups():
+            found, total = self._rollup_values(dim.name, limit, offset, sort)
+        else:
+            values = raw.by_value(self.query.scope(), dim)
+            ranked = sorted(
+                values.items(),
+                key=lambda item: (-getattr(item[1], sort), -item[1].visitors, item[0]),
+            )
+            found, total = ranked[offset : offset + limit], len(ranked)
+        rows = [_row(dim, value, counts, self._visitors) for value, counts in found]
+        return Breakdown(dim, rows, total, limit, offset)
+
+    def event_props(self, event: str, *, limit: int = 20) -> list[PropRow]:
+        """Return the most frequent property values of custom event `event`."""
+        pairs: list[tuple[tuple[str, ...], raw.Counts]]
+        if self._days_from_rollups():
+            prefix = event + PROP_SEPARATOR
+            found, _total = self._rollup_values(PROP, MAX_LIMIT, 0, "events", prefix=prefix)
+            pairs = [
+                (tuple(value[len(prefix) :].split(PROP_SEPARATOR, 1)), counts)
+                for value, counts in found
+            ]
+        else:
+            pairs = list(raw.props(self.query.scope(), event).items())
+        rows = [
+            PropRow(pair[0], pair[1], counts.visitors, counts.events)
+            for pair, counts in pairs
+            if len(pair) == 2
+        ]
+        rows.sort(key=lambda r: (-r.events, -r.visitors, r.key, r.value))
+        return rows[:limit]
+
+    def hours(self, period: DateRange) -> dict[datetime, raw.Counts]:
+        """Return counts per local hour of `period`, from rollups when they cover it exactly."""
+        key = (period.start, period.end)
+        if key not in self._hours:
+            self._hours[key] = self._read_hours(period)
+        return self._hours[key]
+
+    def _read_hours(self, period: DateRange) -> dict[datetime, raw.Counts]:
+        query = self.query
+        offset = raw.hour_offset(zone_named(query.timezone), period.start)
+        if _on_hours(period, offset) and self._rollups_built():
+            columns = [getattr(RollupHour, name) for name in COUNT_COLUMNS]
+            rows = db.session.execute(
+                select(RollupHour.start, *columns).where(
+                    RollupHour.site_id == query.site_id,
+                    RollupHour.start >= period.start,
+                    RollupHour.start < period.end,
+                )
+            )
+            return {_as_utc(start): _counts(values) for start, *values in rows}
+        hours = raw.by_hour(query.scope(period))
+        return {datetime.fromtimestamp(epoch, UTC): counts for epoch, counts in hours.items()}
+
+    def _rollups_built(self) -> bool:
+        if self.query.filters:
+            return False
+        if self._built is None:
+            built = db.session.scalar(
+                select(RollupState.timezone).where(RollupState.site_id == self.query.site_id)
+            )
+            self._built = built == self.query.timezone
+        return self._built
+
+    def _days_from_rollups(self) -> bool:
+        zone = zone_named(self.query.timezone)
+        period = self.query.range
+        first = period.start.astimezone(zone).date()
+        last = period.end.astimezone(zone).date()
+        on_days = local_midnight(first, zone) == period.start and (
+            local_midnight(last, zone) == period.end
+        )
+        return on_days and self._rollups_built()
+
+    def _rollup_values(
+        self, dimension: str, limit: int, offset: int, sort: str, *, prefix: str = ""
+    ) -> tuple[list[tuple[str, raw.Counts]], int]:
+        """Return a ranked page of a dimension's values summed over months and days, and a count."""
+        query = self.query
+        zone = zone_named(query.timezone)
+        first = query.range.start.astimezone(zone).date()
+        stop = query.range.end.astimezone(zone).date()
+        months = _whole_months(first, stop)
+        parts: list[Select[Any]] = []
+
+        def part(model: Any, column: Any, low: date, high: date) -> Select[Any]:
+            where: list[ColumnElement[bool]] = [
+                model.site_id == query.site_id,
+                model.dimension == dimension,
+                column >= low,
+                column < high,
+            ]
+            if prefix:
+                where.append(func.substr(model.value, 1, len(prefix)) == prefix)
+            return select(model.value, *(getattr(model, name) for name in COUNT_COLUMNS)).where(
+                *where
+            )
+
+        if months:
+            parts.append(
+                part(RollupMonth, RollupMonth.month, months[0], months[-1] + timedelta(days=1))
+            )
+            if first < months[0]:
+                parts.append(part(RollupDay, RollupDay.day, first, months[0]))
+            after = _next_month(months[-1])
+            if after < stop:
+                parts.append(part(RollupDay, RollupDay.day, after, stop))
+        else:
+            parts.append(part(RollupDay, RollupDay.day, first, stop))
+        rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+        sums = [func.sum(rows.c[name]).label(name) for name in COUNT_COLUMNS]
+        ranked = (
+            select(rows.c.value, *sums, func.count().over().label("total"))
+            .group_by(rows.c.value)
+            .order_by(func.sum(rows.c[sort]).desc(), func.sum(rows.c.visitors).desc(), rows.c.value)
+            .limit(limit)
+            .offset(offset)
+        )
+        found: list[tuple[str, raw.Counts]] = []
+        total = 0
+        for value, *values, count in db.session.execute(ranked):
+            found.append((value, _counts(values)))
+            total = int(count)
+        if not found and offset:
+            total = len(self._rollup_values(dimension, MAX_LIMIT, 0, sort, prefix=prefix)[0])
+        return found, total
+
+
 def aggregate(query: ReportQuery, *, compare: bool = True) -> Aggregate:
-    """Return the top metrics of the query's period and, if `compare`, of the previous one."""
-    current = Metrics.of(_sum(_hourly(query, query.range).values()))
-    previous = None
-    if compare:
-        previous = Metrics.of(_sum(_hourly(query, query.range.previous()).values()))
-    return Aggregate(current, previous)
+    """Return the top metrics of the query's period (see Report.aggregate)."""
+    return Report(query).aggregate(compare=compare)
 
 
 def timeseries(query: ReportQuery, name: str = "visitors", *, compare: bool = True) -> Series:
-    """Return `name` per bucket of the period (and the previous period, bucket by bucket)."""
-    name = metric(name, CHART_METRICS)
-    starts = buckets(query.range, query.timezone)
-    values = _bucketed(_hourly(query, query.range), starts, name)
-    before: list[int] | None = None
-    if compare:
-        previous = query.range.previous()
-        shift = query.range.start - previous.start
-        previous_starts = [start - shift for start in starts]
-        before = _bucketed(_hourly(query, previous), previous_starts, name)
-    points = [
-        Point(start, value, None if before is None else before[index])
-        for index, (start, value) in enumerate(zip(starts, values, strict=True))
-    ]
-    return Series(name, query.range.bucket, points)
+    """Return a metric per bucket of the query's period (see Report.timeseries)."""
+    return Report(query).timeseries(name, compare=compare)
 
 
 def breakdown(
-    query: ReportQuery,
-    dim: Dimension,
-    *,
-    limit: int = 10,
-    offset: int = 0,
-    sort: str = "visitors",
-    total_visitors: int | None = None,
+    query: ReportQuery, dim: Dimension, *, limit: int = 10, offset: int = 0, sort: str = "visitors"
 ) -> Breakdown:
-    """Return a ranked page of `dim`'s values; shares are of `total_visitors` when given."""
-    if sort not in SORTS:
-        raise InvalidQuery(f"Unknown sort {sort!r}; choose one of {', '.join(SORTS)}.")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidQuery(f"The limit must be between 1 and {MAX_LIMIT}.")
-    if offset < 0:
-        raise InvalidQuery("The offset must not be negative.")
-    if total_visitors is None:
-        total_visitors = aggregate(query, compare=False).current.visitors
-    if _days_from_rollups(query):
-        found, total = _rollup_values(query, dim.name, limit, offset, sort)
-    else:
-        values = raw.by_value(query.scope(), dim)
-        ranked = sorted(
-            values.items(), key=lambda item: (-getattr(item[1], sort), -item[1].visitors, item[0])
-        )
-        found, total = ranked[offset : offset + limit], len(ranked)
-    rows = [_row(dim, value, counts, total_visitors) for value, counts in found]
-    return Breakdown(dim, rows, total, limit, offset)
+    """Return a ranked page of a dimension's values (see Report.breakdown)."""
+    return Report(query).breakdown(dim, limit=limit, offset=offset, sort=sort)
 
 
 def event_props(query: ReportQuery, event: str, *, limit: int = 20) -> list[PropRow]:
-    """Return the most frequent property values of custom event `event`."""
-    if _days_from_rollups(query):
-        prefix = event + PROP_SEPARATOR
-        found, _total = _rollup_values(query, PROP, MAX_LIMIT, 0, "events", prefix=prefix)
-        pairs = [(tuple(value[len(prefix) :].split(PROP_SEPARATOR, 1)), c) for value, c in found]
-    else:
-        pairs = list(raw.props(query.scope(), event).items())
-    rows = [
-        PropRow(key, value, counts.visitors, counts.events)
-        for (key, value), counts in pairs
-        if len((key, value)) == 2
-    ]
-    rows.sort(key=lambda r: (-r.events, -r.visitors, r.key, r.value))
-    return rows[:limit]
+    """Return a custom event's most frequent property values (see Report.event_props)."""
+    return Report(query).event_props(event, limit=limit)
 
 
 def realtime(site_id: int, now: datetime | None = None) -> int:
@@ -267,97 +391,9 @@ def first_event(site_id: int) -> datetime | None:
 # -- the rollup path -------------------------------------------------------------------------
 
 
-def _rollups_built(query: ReportQuery) -> bool:
-    if query.filters:
-        return False
-    built = db.session.scalar(
-        select(RollupState.timezone).where(RollupState.site_id == query.site_id)
-    )
-    return built == query.timezone
-
-
-def _hourly(query: ReportQuery, period: DateRange) -> dict[datetime, raw.Counts]:
-    """Return counts per local hour of `period`, from rollups when they cover it exactly."""
-    offset = raw.hour_offset(zone_named(query.timezone), period.start)
-    if _on_hours(period, offset) and _rollups_built(query):
-        columns = [getattr(RollupHour, name) for name in COUNT_COLUMNS]
-        rows = db.session.execute(
-            select(RollupHour.start, *columns).where(
-                RollupHour.site_id == query.site_id,
-                RollupHour.start >= period.start,
-                RollupHour.start < period.end,
-            )
-        )
-        return {_as_utc(start): _counts(values) for start, *values in rows}
-    hours = raw.by_hour(query.scope(period))
-    return {datetime.fromtimestamp(epoch, UTC): counts for epoch, counts in hours.items()}
-
-
 def _on_hours(period: DateRange, offset: int) -> bool:
-    return all(
-        (int(moment.timestamp()) - offset) % 3600 == 0 for moment in (period.start, period.end)
-    )
-
-
-def _days_from_rollups(query: ReportQuery) -> bool:
-    zone = zone_named(query.timezone)
-    first = query.range.start.astimezone(zone).date()
-    last = query.range.end.astimezone(zone).date()
-    on_days = local_midnight(first, zone) == query.range.start and (
-        local_midnight(last, zone) == query.range.end
-    )
-    return on_days and _rollups_built(query)
-
-
-def _rollup_values(
-    query: ReportQuery, dimension: str, limit: int, offset: int, sort: str, *, prefix: str = ""
-) -> tuple[list[tuple[str, raw.Counts]], int]:
-    """Return a ranked page of a dimension's values summed over months and days, and a count."""
-    zone = zone_named(query.timezone)
-    first = query.range.start.astimezone(zone).date()
-    stop = query.range.end.astimezone(zone).date()
-    months = _whole_months(first, stop)
-    parts: list[Select[Any]] = []
-
-    def part(model: Any, column: Any, low: date, high: date) -> Select[Any]:
-        where: list[ColumnElement[bool]] = [
-            model.site_id == query.site_id,
-            model.dimension == dimension,
-            column >= low,
-            column < high,
-        ]
-        if prefix:
-            where.append(func.substr(model.value, 1, len(prefix)) == prefix)
-        return select(model.value, *(getattr(model, name) for name in COUNT_COLUMNS)).where(*where)
-
-    if months:
-        parts.append(
-            part(RollupMonth, RollupMonth.month, months[0], months[-1] + timedelta(days=1))
-        )
-        if first < months[0]:
-            parts.append(part(RollupDay, RollupDay.day, first, months[0]))
-        after = _next_month(months[-1])
-        if after < stop:
-            parts.append(part(RollupDay, RollupDay.day, after, stop))
-    else:
-        parts.append(part(RollupDay, RollupDay.day, first, stop))
-    rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
-    sums = [func.sum(rows.c[name]).label(name) for name in COUNT_COLUMNS]
-    ranked = (
-        select(rows.c.value, *sums, func.count().over().label("total"))
-        .group_by(rows.c.value)
-        .order_by(func.sum(rows.c[sort]).desc(), func.sum(rows.c.visitors).desc(), rows.c.value)
-        .limit(limit)
-        .offset(offset)
-    )
-    found: list[tuple[str, raw.Counts]] = []
-    total = 0
-    for value, *values, count in db.session.execute(ranked):
-        found.append((value, _counts(values)))
-        total = int(count)
-    if not found and offset:
-        total = len(_rollup_values(query, dimension, MAX_LIMIT, 0, sort, prefix=prefix)[0])
-    return found, total
+    moments = (period.start, period.end)
+    return all((int(moment.timestamp()) - offset) % 3600 == 0 for moment in moments)
 
 
 def _whole_months(first: date, stop: date) -> list[date]:

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import select
 
 from flask_tracking.extensions import db
+from flask_tracking.reports import rollups
 from flask_tracking.tracking.models import Site
 from flask_tracking.users.models import User
 
@@ -75,8 +76,9 @@ def update_site(
         site.excluded_ips = excluded_ips.strip()
     if excluded_paths is not None:
         site.excluded_paths = excluded_paths.strip()
-    if timezone is not None:
+    if timezone is not None and timezone != site.timezone:
         site.timezone = timezone
+        rollups.invalidate(site.id)  # reports read raw events until the writer rebuilds them
     db.session.commit()
     return site
 

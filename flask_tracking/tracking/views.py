@@ -63,16 +63,16 @@ def view_sites() -> str | Response:
         site = site_rules.create_site(current_user, form.base_url.data or "", form.name.data or "")
         ingest.current_ingest().sites.invalidate()  # collect for it at once
         flash(f"Added {site.display_name}. Paste the snippet below into your pages.", "success")
-        return redirect(url_for(".view_site_visits", site_id=site.id))
+        return redirect(url_for("dashboard.show", site_id=site.id))
     return render_template(
         "tracking/sites.html", sites=site_rules.sites_of(current_user), form=form
     )
 
 
-@tracking.route("/sites/<id:site_id>")
+@tracking.route("/sites/<id:site_id>/visits")
 @login_required
 def view_site_visits(site_id: int) -> str:
-    """Show a site's snippet, its 30-day summary and its visits, newest first."""
+    """Show a site's raw visits, newest first, with its snippet and a 30-day summary."""
     site = _own_site_or_404(site_id)
     page = request.args.get("page", 1, type=int) or 1
     per_page = int(current_app.config["VISITS_PER_PAGE"])
@@ -105,7 +105,7 @@ def edit_site(site_id: int) -> str | Response:
         # INGEST_SITE_CACHE_SECONDS.
         ingest.current_ingest().sites.invalidate()
         flash("Site updated.", "success")
-        return redirect(url_for(".view_site_visits", site_id=site.id))
+        return redirect(url_for("dashboard.show", site_id=site.id))
     return render_template("tracking/site_edit.html", site=site, form=form)
 
 

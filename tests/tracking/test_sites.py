@@ -158,13 +158,13 @@ def test_visits_report_pages_newest_first(app_factory: Any, site_in: Any) -> Non
         client.get(f"/sites/{site_id}/visit", query_string={"url": f"https://example.com/p{n}"})
     drain(app)
     client.post("/login/", data={"email": "pager@example.com", "password": "correct horse battery"})
-    first = client.get(f"/sites/{site_id}").get_data(as_text=True)
+    first = client.get(f"/sites/{site_id}/visits").get_data(as_text=True)
     assert "https://example.com/p4" in first
     assert "https://example.com/p3" in first
     assert "Page 1 of 3 (5 visits)" in first
-    last = client.get(f"/sites/{site_id}?page=3").get_data(as_text=True)
+    last = client.get(f"/sites/{site_id}/visits?page=3").get_data(as_text=True)
     assert "Page 3 of 3" in last
-    beyond = client.get(f"/sites/{site_id}?page=99").get_data(as_text=True)
+    beyond = client.get(f"/sites/{site_id}/visits?page=99").get_data(as_text=True)
     assert "Page 3 of 3" in beyond
 
 
@@ -202,7 +202,7 @@ def test_site_settings_exclude_addresses_and_paths(
     assert admin.headers["X-Tracking-Dropped"] == "excluded_path"
     assert "X-Tracking-Dropped" not in counted.headers
     assert row_count(app, Visit) == 1
-    page = client.get(f"/sites/{site_id}").get_data(as_text=True)
+    page = client.get(f"/sites/{site_id}/visits").get_data(as_text=True)
     assert "1 from excluded addresses" in page
     assert "1 on excluded paths" in page
 

@@ -1,0 +1,97 @@
+"""What one dashboard shows, read in one go from the reporting layer (no SQL here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_tracking.reports import stats
+from flask_tracking.reports.dimensions import DIMENSIONS
+from flask_tracking.reports.params import View
+from flask_tracking.reports.ranges import zone_named
+
+# Panels as the page groups them: (title, dimensions shown as tabs of the panel).
+PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Pages", ("page", "entry_page", "exit_page")),
+    ("Sources", ("source", "referrer", "utm_source", "utm_medium", "utm_campaign")),
+    ("Locations", ("country", "region", "city")),
+    ("Devices", ("browser", "os", "device", "screen")),
+    ("Custom events", ("event",)),
+)
+PANEL_ROWS = 10
+MAP_ROWS = 300  # every country, for the map
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A top metric as the page shows it."""
+
+    name: str
+    label: str
+    lower_is_better: bool = False
+
+
+CARDS = (
+    Card("visitors", "Unique visitors"),
+    Card("visits", "Visits"),
+    Card("pageviews", "Pageviews"),
+    Card("views_per_visit", "Views per visit"),
+    Card("bounce_rate", "Bounce rate", lower_is_better=True),
+    Card("visit_duration", "Visit duration"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardData:
+    """Everything a dashboard page (or its CSV export) needs."""
+
+    view: View
+    query: stats.ReportQuery
+    aggregate: stats.Aggregate
+    series: stats.Series
+    labels: list[str]
+    breakdowns: dict[str, stats.Breakdown]
+    event: str | None
+    props: list[stats.PropRow] | None
+    realtime: int
+    cards: tuple[Card, ...] = CARDS
+
+    @property
+    def countries(self) -> dict[str, int]:
+        """Return visitors per country code, for the map."""
+        return {row.value: row.visitors for row in self.breakdowns["country"].rows if row.value}
+
+
+def build(view: View, query: stats.ReportQuery, *, rows: int = PANEL_ROWS) -> DashboardData:
+    """Read every panel of the dashboard for `query`."""
+    report = stats.Report(query)
+    aggregate = report.aggregate()
+    series = report.timeseries(view.metric)
+    breakdowns = {
+        name: report.breakdown(DIMENSIONS[name], limit=MAP_ROWS if name == "country" else rows)
+        for _title, names in PANELS
+        for name in names
+    }
+    props = report.event_props(view.event) if view.event else None
+    return DashboardData(
+        view=view,
+        query=query,
+        aggregate=aggregate,
+        series=series,
+        labels=bucket_labels(series, query.timezone),
+        breakdowns=breakdowns,
+        event=view.event,
+        props=props,
+        realtime=stats.realtime(query.site_id),
+    )
+
+
+def bucket_labels(series: stats.Series, tz: str) -> list[str]:
+    """Return each bucket's name in the site's zone: 14:00, Mon 8 Mar, Week of 2 Mar, Mar 2026."""
+    zone = zone_named(tz)
+    formats = {"hour": "%a %H:%M", "day": "%a %d %b", "week": "Week of %d %b", "month": "%b %Y"}
+    return [_local(p.start, zone).strftime(formats[series.bucket]) for p in series.points]
+
+
+def _local(moment: datetime, zone: object) -> datetime:
+    return moment.astimezone(zone)  # type: ignore[arg-type]

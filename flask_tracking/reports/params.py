@@ -1,0 +1,97 @@
+"""A report's view as URL parameters, both ways: parse them into a query, and build links.
+
+    period=30d | today | … | custom (with from=YYYY-MM-DD&to=YYYY-MM-DD)
+    filter=country:is:FR (repeated; combined with AND)
+    metric=visitors | visits | pageviews (the chart's)
+    event=Signup (whose properties to show)
+
+The dashboard, its CSV export, shared links and the API all read these the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+
+from werkzeug.datastructures import MultiDict
+
+from flask_tracking.reports import stats
+from flask_tracking.reports.dimensions import (
+    CHART_METRICS,
+    Filter,
+    InvalidQuery,
+    metric,
+    parse_filters,
+)
+from flask_tracking.reports.ranges import PRESETS, InvalidRange, parse_date, resolve
+
+DEFAULT_PERIOD = "30d"
+MAX_EVENT_NAME = 120
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What the URL asks to see."""
+
+    period: str = DEFAULT_PERIOD
+    start: date | None = None
+    end: date | None = None
+    filters: tuple[Filter, ...] = ()
+    metric: str = "visitors"
+    event: str | None = None
+
+    def args(self, **changes: object) -> MultiDict[str, str]:
+        """Return the URL parameters of this view with `changes` applied (for links)."""
+        view = replace(self, **changes)  # type: ignore[arg-type]
+        args: MultiDict[str, str] = MultiDict()
+        if view.period != DEFAULT_PERIOD:
+            args.add("period", view.period)
+        if view.period == "custom" and view.start and view.end:
+            args.add("from", view.start.isoformat())
+            args.add("to", view.end.isoformat())
+        for flt in view.filters:
+            args.add("filter", flt.text)
+        if view.metric != "visitors":
+            args.add("metric", view.metric)
+        if view.event:
+            args.add("event", view.event)
+        return args
+
+    def with_filter(self, flt: Filter) -> MultiDict[str, str]:
+        """Return the parameters with `flt` added (replacing a filter on the same dimension)."""
+        kept = tuple(f for f in self.filters if f.dimension != flt.dimension)
+        return self.args(filters=(*kept, flt))
+
+    def without_filter(self, flt: Filter) -> MultiDict[str, str]:
+        """Return the parameters with `flt` removed."""
+        return self.args(filters=tuple(f for f in self.filters if f != flt))
+
+
+def parse_view(args: Mapping[str, str] | MultiDict[str, str]) -> View:
+    """Read a View from request arguments; raise InvalidQuery or InvalidRange on bad values."""
+    multi = args if isinstance(args, MultiDict) else MultiDict(args)
+    period = multi.get("period") or DEFAULT_PERIOD
+    if period not in PRESETS:
+        raise InvalidRange(f"Unknown period {period[:40]!r}; choose one of {', '.join(PRESETS)}.")
+    start = end = None
+    if period == "custom":
+        start_text, end_text = multi.get("from"), multi.get("to")
+        if not start_text or not end_text:
+            raise InvalidRange("A custom period needs from=YYYY-MM-DD and to=YYYY-MM-DD.")
+        start, end = parse_date(start_text), parse_date(end_text)
+    chart = metric(multi.get("metric") or "visitors", CHART_METRICS)
+    event = multi.get("event") or None
+    if event is not None and len(event) > MAX_EVENT_NAME:
+        raise InvalidQuery(f"An event name has at most {MAX_EVENT_NAME} characters.")
+    return View(period, start, end, parse_filters(multi.getlist("filter")), chart, event)
+
+
+def query_for(site_id: int, timezone: str, view: View, now: datetime) -> stats.ReportQuery:
+    """Return the report query a view means for a site at `now`."""
+    first = stats.first_event(site_id) if view.period == "all" else None
+    period = resolve(view.period, timezone, now, start=view.start, end=view.end, first_event=first)
+    return stats.ReportQuery(site_id, timezone, period, view.filters)
+
+
+__all__ = ["InvalidQuery", "InvalidRange", "View", "parse_view", "query_for"]

@@ -1,0 +1,92 @@
+/* Dashboard enhancements; the page works without them (server-rendered chart, links, forms).
+   - draws the chart with uPlot when it was installed (make assets), with tooltips;
+   - refreshes "current visitors" every 30 seconds;
+   - submits the period at once when chosen, showing the dates only for a custom range. */
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  function drawChart() {
+    var holder = document.getElementById("chart");
+    var source = document.getElementById("chart-data");
+    if (!holder || !source || !window.uPlot) return;
+    var chart = JSON.parse(source.textContent);
+    var labels = chart.labels;
+    var xs = labels.map(function (_label, index) { return index; });
+    var previous = chart.previous.map(function (v) { return v === null ? null : v; });
+    var style = getComputedStyle(document.documentElement);
+    var accent = style.getPropertyValue("--accent").trim() || "#3b5bdb";
+    function options(width) {
+      return {
+        width: width,
+        height: 240,
+        scales: { x: { time: false } },
+        legend: { live: true },
+        cursor: { points: { size: 7 } },
+        axes: [
+          { values: function (_u, splits) {
+              return splits.map(function (i) { return labels[i] === undefined ? "" : labels[i]; });
+            }, space: 70 },
+          { size: 56 }
+        ],
+        series: [
+          { label: "", value: function (_u, i) { return i === null || labels[i] === undefined ? "" : labels[i]; } },
+          { label: chart.metric, stroke: accent, width: 2, fill: "rgba(59, 91, 219, 0.08)",
+            points: { show: labels.length <= 60 } },
+          { label: "previous period", stroke: "#c5cbe0", width: 1.5, dash: [4, 3],
+            points: { show: false } }
+        ]
+      };
+    }
+    holder.textContent = "";
+    var plot = new window.uPlot(options(holder.clientWidth || 800), [xs, chart.current, previous], holder);
+    window.flaskTrackingChart = plot;
+    window.addEventListener("resize", function () {
+      plot.setSize({ width: holder.clientWidth || 800, height: 240 });
+    });
+  }
+
+  function refreshRealtime() {
+    var card = document.querySelector("[data-realtime-url]");
+    var count = document.getElementById("realtime-count");
+    if (!card || !count || !window.fetch) return;
+    setInterval(function () {
+      fetch(card.getAttribute("data-realtime-url"), { credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (body) {
+          if (body && typeof body.visitors === "number") {
+            count.textContent = body.visitors.toLocaleString("en-US");
+          }
+        })
+        .catch(function () { /* offline for a moment: keep the last number */ });
+    }, 30000);
+  }
+
+  function periodForm() {
+    var form = document.querySelector("form.range");
+    if (!form) return;
+    var select = form.querySelector("select[name=period]");
+    var button = form.querySelector("button[type=submit]");
+    function update() {
+      var custom = select.value === "custom";
+      form.classList.toggle("custom", custom);
+      button.classList.toggle("autohide", !custom);
+      form.querySelectorAll(".custom-dates input").forEach(function (input) {
+        input.disabled = !custom;
+      });
+    }
+    select.addEventListener("change", function () {
+      update();
+      if (select.value !== "custom") form.submit();
+    });
+    update();
+  }
+
+  function start() {
+    drawChart();
+    refreshRealtime();
+    periodForm();
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

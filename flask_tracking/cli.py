@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(serve)
     app.cli.add_command(writer)
     app.cli.add_command(demo)
+    app.cli.add_command(rollups)
 
 
 @click.command()
@@ -88,3 +89,35 @@ def demo(email: str, password: str, days: int, visits: int) -> None:
             f"Log in at /login/ with email {email} and the password that account already had "
             "(an existing account's password is never changed)."
         )
+
+
+@click.group()
+def rollups() -> None:
+    """Report rollups: the pre-aggregated tables unfiltered reports read."""
+
+
+@rollups.command("rebuild")
+@click.option("--site", "site_ids", type=int, multiple=True, help="Only this site (repeatable).")
+@with_appcontext
+def rebuild_rollups(site_ids: tuple[int, ...]) -> None:
+    """Recompute rollups from raw events (all sites, or those given), in each site's zone."""
+    import time
+
+    from flask_tracking.reports import rollups as rollup_tables
+
+    began = time.monotonic()
+    days = rollup_tables.rebuild(site_ids or None)
+    click.echo(f"Rebuilt {days} site-days of rollups in {time.monotonic() - began:.1f}s.")
+
+
+@rollups.command("refresh")
+@with_appcontext
+def refresh_rollups() -> None:
+    """Recompute the days that got events since the last refresh (the writer does this too)."""
+    from flask_tracking.reports import rollups as rollup_tables
+
+    result = rollup_tables.refresh()
+    click.echo(
+        f"Recomputed {result.days} site-days ({result.sites_rebuilt} sites rebuilt) "
+        f"in {result.seconds:.1f}s."
+    )

@@ -87,8 +87,8 @@ def _metrics(data: DashboardData) -> str:
         rows.append(
             (
                 card.name,
-                round(current.value(card.name), 2),
-                "" if before is None else round(before, 2),
+                _number(current.value(card.name)),
+                "" if before is None else _number(before),
                 "" if change is None else round(change, 1),
             )
         )
@@ -111,3 +111,7 @@ def _series(data: DashboardData) -> str:
 
 def _blank(value: int | None) -> int | str:
     return "" if value is None else value
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else round(value, 2)

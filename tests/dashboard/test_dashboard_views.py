@@ -1,0 +1,310 @@
+"""The dashboard pages through the test client: numbers, filters, errors, export, shared links."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_tracking.extensions import db
+from flask_tracking.ingest import drain
+from flask_tracking.tracking.analytics import RollupState
+from flask_tracking.tracking.models import SharedLink, Site
+from flask_tracking.users import accounts
+from tests.conftest import PASSWORD
+from tests.reports import dataset
+
+MARCH = "period=custom&from=2026-03-07&to=2026-03-09"
+OWNER = "owner@example.com"
+
+
+@pytest.fixture
+def site(app_factory: Any) -> Iterator[tuple[Flask, int]]:
+    app = app_factory(GEOIP_PROVIDER="mmdb")
+    with app.app_context():
+        owner = accounts.register(OWNER, PASSWORD)
+        site = Site(owner_id=owner.id, base_url="https://example.com", timezone=dataset.TIMEZONE)
+        db.session.add(site)
+        db.session.commit()
+        site_id = site.id
+    dataset.load(app, site_id)
+    drain(app)
+    yield app, site_id
+
+
+def login(app: Flask, email: str = OWNER) -> FlaskClient:
+    client = app.test_client()
+    response = client.post("/login/", data={"email": email, "password": PASSWORD})
+    assert response.status_code == 302
+    return client
+
+
+def metric(page: str, name: str) -> str:
+    found = re.search(
+        rf'data-metric="{name}">\s*<span class="label">[^<]*</span>\s*'
+        r'<strong class="value">([^<]*)</strong>',
+        page,
+    )
+    assert found, name
+    return found.group(1)
+
+
+def test_the_dashboard_shows_the_hand_counted_numbers(site: Any) -> None:
+    app, site_id = site
+    page = login(app).get(f"/sites/{site_id}?{MARCH}").get_data(as_text=True)
+    assert metric(page, "visitors") == "5"
+    assert metric(page, "visits") == "5"
+    assert metric(page, "pageviews") == "7"
+    assert metric(page, "bounce_rate") == "60%"
+    assert metric(page, "visit_duration") == "7m 0s"  # (600 + 1500) / 5 seconds
+    assert metric(page, "views_per_visit") == "1.40"
+    assert "07 Mar 2026 – 09 Mar 2026" in page
+    assert "America/New_York" in page
+    assert page.count('class="bar-row"') > 10
+    # The country rows link to the filtered view.
+    assert f"/sites/{site_id}?period=custom&amp;from=2026-03-07&amp;to=2026-03-09" in page
+    assert "filter=country:is:US" in page
+
+
+def test_a_filter_changes_the_numbers_and_shows_a_removable_chip(site: Any) -> None:
+    app, site_id = site
+    page = login(app).get(f"/sites/{site_id}?{MARCH}&filter=country:is:US").get_data(as_text=True)
+    assert metric(page, "visitors") == "1"
+    assert metric(page, "pageviews") == "2"
+    chip = re.search(r'<li class="chip" data-filter="country:is:US">(.*?)</li>', page, re.S)
+    assert chip and "Country is US" in chip.group(1)
+    remove = re.search(r'<a href="([^"]*)" aria-label="Remove filter', chip.group(1))
+    assert remove and "filter=" not in remove.group(1)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("period=forever", "Unknown period"),
+        ("period=custom&from=2026-03-01", "needs from="),
+        ("period=custom&from=yesterday&to=2026-03-01", "is not a date"),
+        ("period=custom&from=2026-03-09&to=2026-03-01", "must not be after"),
+        ("filter=nothing", "dimension:operator:value"),
+        ("filter=password:is:x", "Unknown dimension"),
+        ("filter=country:like:x", "Unknown filter operator"),
+        ("filter=country:contains:", "needs a value"),
+        ("filter=page:is:%2F%0A", "control characters"),
+        ("metric=bounce_rate", "Unknown metric"),
+        ("&".join(f"filter=page:is:/{n}" for n in range(11)), "At most 10"),
+        ("event=" + "x" * 200, "at most 120"),
+    ],
+)
+def test_bad_views_are_a_400_naming_the_problem(site: Any, query: str, message: str) -> None:
+    app, site_id = site
+    client = login(app)
+    response = client.get(f"/sites/{site_id}?{query}")
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    as_json = client.get(
+        f"/sites/{site_id}/export.zip?{query}", headers={"Accept": "application/json"}
+    )
+    assert as_json.status_code == 400
+    assert as_json.json is not None and message in as_json.json["error"]["message"]
+
+
+def test_other_users_and_strangers_get_nothing(site: Any) -> None:
+    app, site_id = site
+    with app.app_context():
+        accounts.register("other@example.com", PASSWORD)
+    other = login(app, "other@example.com")
+    for path in ("", "/export.zip", "/realtime", "/shares", "/visits"):
+        assert other.get(f"/sites/{site_id}{path}").status_code == 404, path
+    assert other.post(f"/sites/{site_id}/shares", data={"name": "x"}).status_code == 404
+    anonymous = app.test_client()
+    for path in ("", "/export.zip", "/realtime", "/shares"):
+        assert anonymous.get(f"/sites/{site_id}{path}").status_code == 302, path
+
+
+def test_realtime_answers_json(site: Any) -> None:
+    app, site_id = site
+    response = login(app).get(f"/sites/{site_id}/realtime")
+    assert response.status_code == 200
+    assert response.json == {"visitors": 0}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def read_zip(data: bytes) -> dict[str, list[list[str]]]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {
+            name: list(csv.reader(io.StringIO(archive.read(name).decode("utf-8"))))
+            for name in archive.namelist()
+        }
+
+
+def test_export_has_one_csv_per_panel_with_the_page_numbers(site: Any) -> None:
+    app, site_id = site
+    response = login(app).get(f"/sites/{site_id}/export.zip?{MARCH}&event=Signup")
+    assert response.status_code == 200
+    assert response.mimetype == "application/zip"
+    assert "attachment" in response.headers["Content-Disposition"]
+    files = read_zip(response.data)
+    assert {"metrics.csv", "timeseries.csv", "page.csv", "country.csv", "event.csv"} <= set(files)
+    assert "event_properties.csv" in files
+    metrics = {row[0]: row[1:] for row in files["metrics.csv"][1:]}
+    assert metrics["visitors"][0] == "5"
+    assert metrics["bounce_rate"][0] == "60"
+    countries = {row[0]: row[1] for row in files["country.csv"][1:]}
+    assert countries == {"GB": "2", "US": "1", "SE": "2"}
+    assert [row[2] for row in files["timeseries.csv"][1:]] == ["1", "3", "1"]  # visitors a day
+    assert files["event_properties.csv"][1] == ["Signup", "plan", "pro", "1", "1"]
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def test_tracked_values_are_inert_in_the_page_and_the_csv(site: Any) -> None:
+    app, site_id = site
+    at = dataset.utc(8, 12, 0)
+    dataset.spool(
+        app,
+        site_id,
+        dataset.A,
+        at,
+        f"/{HOSTILE}?utm_source==HYPERLINK(%22http://evil%22)&utm_campaign=@SUM(1)",
+        referrer='https://evil.example/"><script>alert(2)</script>',
+    )
+    dataset.spool(
+        app,
+        site_id,
+        dataset.A,
+        at,
+        "/",
+        name="-2+3<script>alert(3)</script>",
+        props={"+cmd": "=1+2", "k": HOSTILE},
+    )
+    drain(app)
+    client = login(app)
+    page = client.get(f"/sites/{site_id}?{MARCH}").get_data(as_text=True)
+    assert HOSTILE not in page and "<script>alert" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    event = "-2+3<script>alert(3)</script>"
+    with_event = f"{MARCH}&{urlencode({'event': event})}"
+    props_page = client.get(f"/sites/{site_id}?{with_event}").get_data(as_text=True)
+    assert "<script>alert" not in props_page and HOSTILE not in props_page
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;" in props_page
+    files = read_zip(client.get(f"/sites/{site_id}/export.zip?{with_event}").data)
+    sources = [row[0] for row in files["utm_source.csv"][1:]]
+    assert '\'=HYPERLINK("http://evil")' in sources
+    assert "'@SUM(1)" in [row[0] for row in files["utm_campaign.csv"][1:]]
+    assert "'-2+3<script>alert(3)</script>" in [row[0] for row in files["event.csv"][1:]]
+    props = files["event_properties.csv"][1:]
+    assert ["'-2+3<script>alert(3)</script>", "'+cmd", "'=1+2", "1", "1"] in props
+    for rows in files.values():
+        for row in rows:
+            assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row), row
+
+
+def test_shared_links_show_the_dashboard_and_nothing_else(site: Any) -> None:
+    app, site_id = site
+    owner = login(app)
+    assert owner.post(f"/sites/{site_id}/shares", data={"name": "Board"}).status_code == 302
+    with app.app_context():
+        token = db.session.query(SharedLink).one().token
+    listed = owner.get(f"/sites/{site_id}/shares").get_data(as_text=True)
+    assert f"/share/{token}" in listed
+    stranger = app.test_client()
+    page = stranger.get(f"/share/{token}?{MARCH}").get_data(as_text=True)
+    assert metric(page, "visitors") == "5"
+    for private in (OWNER, "Raw visits", "Shared links", "Log out", "Tracking snippet", "/sites/"):
+        assert private not in page, private
+    filtered = stranger.get(f"/share/{token}?{MARCH}&filter=country:is:GB").get_data(as_text=True)
+    assert metric(filtered, "visitors") == "2"
+    assert f"/share/{token}?period=custom" in filtered
+    zipped = stranger.get(f"/share/{token}/export.zip?{MARCH}")
+    assert zipped.status_code == 200 and "metrics.csv" in read_zip(zipped.data)
+    assert stranger.get(f"/share/{token}/realtime").json == {"visitors": 0}
+    assert stranger.get(f"/share/{token}x").status_code == 404
+    assert stranger.get("/share/" + "a" * 100).status_code == 404
+
+
+def test_a_password_protects_a_shared_link_and_revoking_ends_it(site: Any) -> None:
+    app, site_id = site
+    owner = login(app)
+    short = owner.post(f"/sites/{site_id}/shares", data={"name": "x", "password": "short"})
+    assert short.status_code == 200 and "at least" in short.get_data(as_text=True)
+    owner.post(f"/sites/{site_id}/shares", data={"name": "Investors", "password": "sesame-open-1"})
+    with app.app_context():
+        link = db.session.query(SharedLink).one()
+        token, link_id = link.token, link.id
+        assert link.password_hash and "sesame" not in link.password_hash
+    stranger = app.test_client()
+    locked = stranger.get(f"/share/{token}").get_data(as_text=True)
+    assert "This dashboard is protected" in locked and 'data-metric="visitors"' not in locked
+    assert stranger.get(f"/share/{token}/export.zip").status_code == 404
+    wrong = stranger.post(f"/share/{token}", data={"password": "guess"})
+    assert wrong.status_code == 200 and "not right" in wrong.get_data(as_text=True)
+    right = stranger.post(f"/share/{token}?{MARCH}", data={"password": "sesame-open-1"})
+    assert right.status_code == 302 and "from=2026-03-07" in right.headers["Location"]
+    assert 'data-metric="visitors"' in stranger.get(f"/share/{token}").get_data(as_text=True)
+    with app.app_context():
+        accounts.register("other@example.com", PASSWORD)
+    other = login(app, "other@example.com")
+    assert other.post(f"/sites/{site_id}/shares/{link_id}/revoke").status_code == 404
+    assert owner.post(f"/sites/{site_id}/shares/{link_id}/revoke").status_code == 302
+    assert stranger.get(f"/share/{token}").status_code == 404
+
+
+def test_password_guesses_are_rate_limited(site: Any) -> None:
+    app, site_id = site
+    login(app).post(f"/sites/{site_id}/shares", data={"password": "sesame-open-1"})
+    with app.app_context():
+        token = db.session.query(SharedLink).one().token
+    stranger = app.test_client()
+    statuses = [
+        stranger.post(f"/share/{token}", data={"password": f"guess-{n}"}).status_code
+        for n in range(11)
+    ]
+    assert statuses[:10] == [200] * 10
+    assert statuses[10] == 429
+
+
+def test_changing_the_zone_rebuilds_rollups_and_numbers_follow(site: Any) -> None:
+    app, site_id = site
+    client = login(app)
+    response = client.post(
+        f"/sites/{site_id}/edit",
+        data={"base_url": "https://example.com", "timezone": "UTC", "name": ""},
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(RollupState, site_id) is None
+    day = "period=custom&from=2026-03-08&to=2026-03-08"
+    before = client.get(f"/sites/{site_id}?{day}").get_data(as_text=True)  # raw events
+    drain(app)  # the writer rebuilds the rollups in UTC
+    with app.app_context():
+        assert db.session.get(RollupState, site_id).timezone == "UTC"
+    after = client.get(f"/sites/{site_id}?{day}").get_data(as_text=True)
+    # In UTC, 03-08 holds S1, S2 and S3 (A and B): 2 visitors, 3 visits, 5 pageviews.
+    for page in (before, after):
+        assert (metric(page, "visitors"), metric(page, "visits"), metric(page, "pageviews")) == (
+            "2",
+            "3",
+            "5",
+        )
+
+
+def test_the_rebuild_command_recomputes_every_site(site: Any) -> None:
+    app, site_id = site
+    with app.app_context():
+        db.session.query(RollupState).delete()
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["rollups", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "Rebuilt 3 site-days" in result.output
+    with app.app_context():
+        assert db.session.get(RollupState, site_id).timezone == dataset.TIMEZONE
+    page = login(app).get(f"/sites/{site_id}?{MARCH}").get_data(as_text=True)
+    assert metric(page, "visitors") == "5"

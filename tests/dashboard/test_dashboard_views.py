@@ -66,7 +66,7 @@ def test_the_dashboard_shows_the_hand_counted_numbers(site: Any) -> None:
     assert metric(page, "bounce_rate") == "60%"
     assert metric(page, "visit_duration") == "7m 0s"  # (600 + 1500) / 5 seconds
     assert metric(page, "views_per_visit") == "1.40"
-    assert "07 Mar 2026 – 09 Mar 2026" in page
+    assert "07 Mar 2026 \u2013 09 Mar 2026" in page
     assert "America/New_York" in page
     assert page.count('class="bar-row"') > 10
     # The country rows link to the filtered view.

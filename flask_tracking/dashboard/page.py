@@ -64,15 +64,15 @@ class DashboardData:
 
 def build(view: View, query: stats.ReportQuery, *, rows: int = PANEL_ROWS) -> DashboardData:
     """Read every panel of the dashboard for `query`."""
-    report = stats.Report(query)
-    aggregate = report.aggregate()
-    series = report.timeseries(view.metric)
-    breakdowns = {
-        name: report.breakdown(DIMENSIONS[name], limit=MAP_ROWS if name == "country" else rows)
-        for _title, names in PANELS
-        for name in names
-    }
-    props = report.event_props(view.event) if view.event else None
+    with stats.Report(query) as report:
+        aggregate = report.aggregate()
+        series = report.timeseries(view.metric)
+        breakdowns = {
+            name: report.breakdown(DIMENSIONS[name], limit=MAP_ROWS if name == "country" else rows)
+            for _title, names in PANELS
+            for name in names
+        }
+        props = report.event_props(view.event) if view.event else None
     return DashboardData(
         view=view,
         query=query,

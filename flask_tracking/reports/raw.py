@@ -21,7 +21,8 @@ Only names from reports/dimensions.py reach SQL; user values are bound parameter
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -29,13 +30,17 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger as SABigInteger
 from sqlalchemy import (
+    Column,
     ColumnElement,
+    MetaData,
     Select,
     Subquery,
+    Table,
     and_,
     case,
     cast,
     func,
+    insert,
     literal_column,
     select,
 )
@@ -53,6 +58,17 @@ PAGEVIEW_NAMES = ("pageview", "PageLoad")  # "PageLoad": the original tutorial's
 SESSION_SPAN = timedelta(days=1)  # visitor ids, and so sessions, never outlive a UTC day
 EVENTS = Visit.__table__
 SESSIONS = Session.__table__
+# What event-level panels, charts and properties read from a filtered view's events.
+MATERIALISED_EVENT_COLUMNS = (
+    "id",
+    "site_id",
+    "session_id",
+    "visitor_id",
+    "date",
+    "event",
+    "pathname",
+    "props",
+)
 
 
 @dataclass(slots=True)
@@ -85,6 +101,11 @@ class Scope:
     end: datetime
     filters: tuple[Filter, ...] = ()
     timezone: str = "UTC"
+    # The tables to read: the real ones, or temporary copies holding only what the filters
+    # select (see materialise()), in which case `prefiltered` skips re-applying them.
+    sessions: Any = SESSIONS
+    events: Any = EVENTS
+    prefiltered: bool = False
     session_filters: tuple[Filter, ...] = field(init=False)
     event_filters: tuple[Filter, ...] = field(init=False)
 
@@ -107,20 +128,20 @@ class Scope:
 def totals(scope: Scope) -> Counts:
     """Return the scope's visitors, visits, pageviews, custom events, bounces and duration."""
     counts = Counts()
-    row = db.session.execute(_session_counts(scope, None)).one()
+    visits, bounces, duration, visitors = db.session.execute(_session_counts(scope, None)).one()
     counts.visits, counts.bounces, counts.duration = (
-        int(row[0]),
-        int(row[1] or 0),
-        float(row[2] or 0),
+        int(visits),
+        int(bounces or 0),
+        float(duration or 0),
     )
-    counts.visitors = int(db.session.scalar(_visitor_count(scope, None)) or 0)
+    counts.visitors = int(visitors or 0)
     pageviews, events = db.session.execute(_event_counts(scope, None)).one()
     counts.pageviews, counts.events = int(pageviews or 0), int(events or 0)
     return counts
 
 
 def by_value(scope: Scope, dim: Dimension) -> dict[str, Counts]:
-    """Return the scope's counts per value of `dim` (an absent value is NONE)."""
+    """Return the scope's counts per value of `dim` (an absent value is NONE): one query."""
     result: dict[str, Counts] = {}
 
     def at(value: Any) -> Counts:
@@ -128,26 +149,23 @@ def by_value(scope: Scope, dim: Dimension) -> dict[str, Counts]:
         return result.setdefault(key, Counts())
 
     if dim.level == "session":
-        column = SESSIONS.c[dim.column]
-        for value, visits, bounces, duration, pageviews in db.session.execute(
-            _session_counts(scope, column).add_columns(func.sum(SESSIONS.c.pageviews))
-        ):
+        column = scope.sessions.c[dim.column]
+        query = _session_counts(scope, column).add_columns(func.sum(scope.sessions.c.pageviews))
+        for value, visits, bounces, duration, visitors, pageviews in db.session.execute(query):
             counts = at(value)
             counts.visits, counts.bounces = int(visits), int(bounces or 0)
             counts.duration, counts.pageviews = float(duration or 0), int(pageviews or 0)
-        for value, visitors in db.session.execute(_visitor_count(scope, column)):
-            at(value).visitors = int(visitors)
+            counts.visitors = int(visitors)
         return result
     pageviews_only = dim.name == "page"
-    column = EVENTS.c[dim.column]
-    for value, number in db.session.execute(_events_by(scope, column, pageviews_only)):
+    column = scope.events.c[dim.column]
+    for value, number, visitors in db.session.execute(_events_by(scope, column, pageviews_only)):
         counts = at(value)
         if pageviews_only:
             counts.pageviews = int(number)
         else:
             counts.events = int(number)
-    for value, visitors in db.session.execute(_event_visitors(scope, column, pageviews_only)):
-        at(value).visitors = int(visitors)
+        counts.visitors = int(visitors)
     return result
 
 
@@ -164,8 +182,10 @@ def by_hour(scope: Scope) -> dict[int, Counts]:
     def at(hour: Any) -> Counts:
         return result.setdefault(int(hour) * 3600 + offset, Counts())
 
-    started = _hour_of(SESSIONS.c.started_at, offset)
-    for hour, visits, bounces, duration in db.session.execute(_session_counts(scope, started)):
+    started = _hour_of_row(scope.sessions, scope.sessions.c.started_at, offset)
+    for hour, visits, bounces, duration, _days in db.session.execute(
+        _session_counts(scope, started)
+    ):
         counts = at(hour)
         counts.visits, counts.bounces, counts.duration = (
             int(visits),
@@ -176,7 +196,7 @@ def by_hour(scope: Scope) -> dict[int, Counts]:
     hour = _hour_of(firsts.c.first, offset)
     for value, visitors in db.session.execute(select(hour, func.count()).group_by(hour)):
         at(value).visitors = int(visitors)
-    happened = _hour_of(EVENTS.c.date, offset)
+    happened = _hour_of_row(scope.events, scope.events.c.date, offset)
     for value, pageviews, events in db.session.execute(_event_counts(scope, happened)):
         counts = at(value)
         counts.pageviews, counts.events = int(pageviews or 0), int(events or 0)
@@ -185,13 +205,14 @@ def by_hour(scope: Scope) -> dict[int, Counts]:
 
 def props(scope: Scope, event: str) -> dict[tuple[str, str], Counts]:
     """Return, for custom event `event`, counts per (property, value) of the matching events."""
+    events = scope.events.c
     query = (
-        select(EVENTS.c.visitor_id, EVENTS.c.props, EVENTS.c.date)
-        .where(*_event_window(scope), EVENTS.c.event == event, EVENTS.c.props.is_not(None))
+        select(events.visitor_id, events.props, events.date)
+        .where(*_event_window(scope), events.event == event, events.props.is_not(None))
         .where(*_event_conditions(scope, "event"))
     )
-    if scope.session_filters or _other_event_filters(scope, "event"):
-        query = query.where(EVENTS.c.session_id.in_(_matching_session_ids(scope, wide=True)))
+    if _session_match_needed(scope, "event"):
+        query = query.where(scope.events.c.session_id.in_(_matching_session_ids(scope, wide=True)))
     result: dict[tuple[str, str], Counts] = {}
     seen: set[tuple[int | None, date, str, str]] = set()
     zone = scope.zone
@@ -207,6 +228,69 @@ def props(scope: Scope, event: str) -> dict[tuple[str, str], Counts]:
                 seen.add((visitor_id, day, *pair))
                 counts.visitors += 1
     return result
+
+
+def materialise(scope: Scope) -> Scope:
+    """Copy what the scope's filters select into temporary tables; return a scope reading them.
+
+    A filtered dashboard asks some twenty questions of the same sessions and events. Selecting
+    them once (sessions through their start index, their events through the session index)
+    and grouping the small copies is many times cheaper than filtering the whole range again
+    for each panel. The copies live in this connection's transaction: drop() them, or the
+    rollback at the end of the request does.
+    """
+    if not scope.filters or scope.prefiltered:
+        return scope
+    name = f"report_{uuid.uuid4().hex[:16]}"
+    # Besides the columns, each copy keeps its rows' local day and epoch second, so that
+    # grouping by them costs nothing more per panel.
+    extra = [
+        Column("local_day", SABigInteger),
+        Column("epoch", SABigInteger),
+        Column("visitor_day", SABigInteger),
+    ]
+    sessions = _temporary(f"{name}_s", SESSIONS.columns, [*extra, Column("seconds", SAFloat)])
+    events = _temporary(f"{name}_e", [EVENTS.c[n] for n in MATERIALISED_EVENT_COLUMNS], extra)
+    connection = db.session.connection()
+    for table in (sessions, events):
+        table.create(connection)
+    started = SESSIONS.c.started_at
+    chosen = select(
+        *SESSIONS.columns,
+        _local_day(started, scope),
+        _epoch(started),
+        _visitor_day(SESSIONS, started, scope),
+        cast(_seconds(started, SESSIONS.c.ended_at), SAFloat),
+    ).where(*_session_window(scope, wide=True), *_session_conditions(scope))
+    names = [*SESSIONS.columns.keys(), "local_day", "epoch", "visitor_day", "seconds"]
+    db.session.execute(insert(sessions).from_select(names, chosen))
+    theirs = select(
+        *(EVENTS.c[n] for n in MATERIALISED_EVENT_COLUMNS),
+        _local_day(EVENTS.c.date, scope),
+        _epoch(EVENTS.c.date),
+        _visitor_day(EVENTS, EVENTS.c.date, scope),
+    ).where(EVENTS.c.session_id.in_(select(sessions.c.id)))
+    names = [*MATERIALISED_EVENT_COLUMNS, "local_day", "epoch", "visitor_day"]
+    db.session.execute(insert(events).from_select(names, theirs))
+    return replace(scope, sessions=sessions, events=events, prefiltered=True)
+
+
+def drop(scope: Scope) -> None:
+    """Drop the temporary tables of a materialised scope (nothing for a plain one)."""
+    if scope.prefiltered:
+        connection = db.session.connection()
+        for table in (scope.events, scope.sessions):
+            table.drop(connection, checkfirst=True)
+
+
+def _temporary(name: str, columns: Any, extra: list[Column[Any]]) -> Table:
+    return Table(
+        name,
+        MetaData(),
+        *(Column(column.name, column.type) for column in columns),
+        *(Column(column.name, column.type) for column in extra),
+        prefixes=["TEMPORARY"],
+    )
 
 
 # -- building blocks ---------------------------------------------------------------------------
@@ -226,48 +310,59 @@ def condition(column: Any, flt: Filter) -> ColumnElement[bool]:
 def _session_window(scope: Scope, *, wide: bool = False) -> tuple[ColumnElement[bool], ...]:
     low = scope.start - SESSION_SPAN if wide else scope.start
     return (
-        SESSIONS.c.site_id == scope.site_id,
-        SESSIONS.c.started_at >= low,
-        SESSIONS.c.started_at < scope.end,
+        scope.sessions.c.site_id == scope.site_id,
+        scope.sessions.c.started_at >= low,
+        scope.sessions.c.started_at < scope.end,
     )
 
 
 def _event_window(scope: Scope) -> tuple[ColumnElement[bool], ...]:
     return (
-        EVENTS.c.site_id == scope.site_id,
-        EVENTS.c.date >= scope.start,
-        EVENTS.c.date < scope.end,
+        scope.events.c.site_id == scope.site_id,
+        scope.events.c.date >= scope.start,
+        scope.events.c.date < scope.end,
     )
 
 
 def _session_conditions(scope: Scope) -> list[ColumnElement[bool]]:
-    conditions = [condition(SESSIONS.c[f.dimension.column], f) for f in scope.session_filters]
+    if scope.prefiltered:
+        return []
+    conditions = [condition(scope.sessions.c[f.dimension.column], f) for f in scope.session_filters]
     if scope.event_filters:
-        holding = select(EVENTS.c.session_id).where(
-            EVENTS.c.site_id == scope.site_id,
-            EVENTS.c.date >= scope.start - SESSION_SPAN,
-            EVENTS.c.date < scope.end + SESSION_SPAN,
-            *(condition(EVENTS.c[f.dimension.column], f) for f in scope.event_filters),
+        holding = select(scope.events.c.session_id).where(
+            scope.events.c.site_id == scope.site_id,
+            scope.events.c.date >= scope.start - SESSION_SPAN,
+            scope.events.c.date < scope.end + SESSION_SPAN,
+            *(condition(scope.events.c[f.dimension.column], f) for f in scope.event_filters),
         )
-        conditions.append(SESSIONS.c.id.in_(holding))
+        conditions.append(scope.sessions.c.id.in_(holding))
     return conditions
 
 
 def _event_conditions(scope: Scope, kind: str) -> list[ColumnElement[bool]]:
     """Event-level filters on the dimension `kind` ("page" or "event") apply to events."""
     return [
-        condition(EVENTS.c[f.dimension.column], f)
+        condition(scope.events.c[f.dimension.column], f)
         for f in scope.event_filters
         if f.dimension.name == kind
     ]
 
 
 def _other_event_filters(scope: Scope, kind: str) -> bool:
+    if scope.prefiltered:
+        return False
     return any(f.dimension.name != kind for f in scope.event_filters)
 
 
+def _session_match_needed(scope: Scope, kind: str) -> bool:
+    """Tell whether events must be matched to sessions (session filters, or another kind's)."""
+    if scope.prefiltered:
+        return False
+    return bool(scope.session_filters) or _other_event_filters(scope, kind)
+
+
 def _matching_session_ids(scope: Scope, *, wide: bool) -> Select[Any]:
-    return select(SESSIONS.c.id).where(
+    return select(scope.sessions.c.id).where(
         *_session_window(scope, wide=wide), *_session_conditions(scope)
     )
 
@@ -297,6 +392,13 @@ def _hour_of(column: Any, offset: int) -> ColumnElement[Any]:
     return shifted // _int(3600)
 
 
+def _hour_of_row(table: Any, column: Any, offset: int) -> ColumnElement[Any]:
+    """Like _hour_of, from the copy's precomputed epoch when the table is a filtered copy."""
+    if "epoch" in table.c:
+        return (table.c.epoch - _int(offset)) // _int(3600)  # type: ignore[no-any-return]
+    return _hour_of(column, offset)
+
+
 def _local_day(column: Any, scope: Scope) -> ColumnElement[Any]:
     """Return the site-local day holding `column`, as whole days since the epoch."""
     changes = offset_changes(scope.zone, scope.start, scope.end)
@@ -311,6 +413,33 @@ def _local_day(column: Any, scope: Scope) -> ColumnElement[Any]:
             else_=_int(changes[-1][1]),
         )
     return (_epoch(column) + offset) // _int(86400)
+
+
+def _duration(table: Any) -> ColumnElement[Any]:
+    """Return a session's seconds, precomputed in a filtered copy."""
+    if "seconds" in table.c:
+        return table.c.seconds  # type: ignore[no-any-return]
+    return cast(_seconds(table.c.started_at, table.c.ended_at), SAFloat)
+
+
+def _visitor_day(table: Any, column: Any, scope: Scope) -> ColumnElement[Any]:
+    """Return a number unique to a (visitor id, local day) pair, to count visitors per day.
+
+    Visitor ids are random 64-bit numbers, so moving one by the day number (towards zero, so
+    it never overflows) collides with another pair no more often than two ids would.
+    """
+    if "visitor_day" in table.c:
+        return table.c.visitor_day  # type: ignore[no-any-return]
+    day = _day_of_row(table, column, scope)
+    visitor = table.c.visitor_id
+    return case((visitor > 0, visitor - day), else_=visitor + day)
+
+
+def _day_of_row(table: Any, column: Any, scope: Scope) -> ColumnElement[Any]:
+    """Like _local_day, from the copy's precomputed day when the table is a filtered copy."""
+    if "local_day" in table.c:
+        return table.c.local_day  # type: ignore[no-any-return]
+    return _local_day(column, scope)
 
 
 def hour_offset(zone: ZoneInfo, moment: datetime) -> int:
@@ -351,8 +480,9 @@ def _session_counts(scope: Scope, key: Any) -> Select[Any]:
     """visits, bounces, duration [grouped by key] of the matching sessions started in scope."""
     columns: list[Any] = [
         func.count(),
-        func.sum(case((SESSIONS.c.is_bounce, 1), else_=0)),
-        func.sum(cast(_seconds(SESSIONS.c.started_at, SESSIONS.c.ended_at), SAFloat)),
+        func.sum(case((scope.sessions.c.is_bounce, 1), else_=0)),
+        func.sum(_duration(scope.sessions)),
+        func.count(func.distinct(_visitor_day(scope.sessions, scope.sessions.c.started_at, scope))),
     ]
     query = select(*([key] if key is not None else []), *columns).where(
         *_session_window(scope), *_session_conditions(scope)
@@ -363,40 +493,33 @@ def _session_counts(scope: Scope, key: Any) -> Select[Any]:
 def _first_sessions(scope: Scope, key: Any) -> Subquery:
     """Each visitor's first matching session start per local day (and value of `key`)."""
     keys: list[Any] = [
-        SESSIONS.c.visitor_id,
-        _local_day(SESSIONS.c.started_at, scope).label("local_day"),
+        scope.sessions.c.visitor_id,
+        _day_of_row(scope.sessions, scope.sessions.c.started_at, scope).label("local_day"),
         *([key.label("value")] if key is not None else []),
     ]
     return (
-        select(*keys, func.min(SESSIONS.c.started_at).label("first"))
+        select(*keys, func.min(scope.sessions.c.started_at).label("first"))
         .where(*_session_window(scope), *_session_conditions(scope))
         .group_by(*keys)
         .subquery()
     )
 
 
-def _visitor_count(scope: Scope, key: Any) -> Select[Any]:
-    firsts = _first_sessions(scope, key)
-    if key is None:
-        return select(func.count()).select_from(firsts)
-    return select(firsts.c.value, func.count()).group_by(firsts.c.value)
-
-
-def _is_pageview() -> ColumnElement[bool]:
-    return Visit.event.in_(PAGEVIEW_NAMES)
+def _is_pageview(scope: Scope) -> ColumnElement[bool]:
+    return scope.events.c.event.in_(PAGEVIEW_NAMES)  # type: ignore[no-any-return]
 
 
 def _event_counts(scope: Scope, key: Any) -> Select[Any]:
     """pageviews, custom events [grouped by key] of the matching sessions' events in scope."""
-    pageviews = and_(_is_pageview(), *_event_conditions(scope, "page"))
-    events = and_(~_is_pageview(), *_event_conditions(scope, "event"))
+    pageviews = and_(_is_pageview(scope), *_event_conditions(scope, "page"))
+    events = and_(~_is_pageview(scope), *_event_conditions(scope, "event"))
     query = select(
         *([key] if key is not None else []),
         func.sum(case((pageviews, 1), else_=0)),
         func.sum(case((events, 1), else_=0)),
     ).where(*_event_window(scope))
-    if scope.filters:
-        query = query.where(EVENTS.c.session_id.in_(_matching_session_ids(scope, wide=True)))
+    if scope.filters and not scope.prefiltered:
+        query = query.where(scope.events.c.session_id.in_(_matching_session_ids(scope, wide=True)))
     return query.group_by(key) if key is not None else query
 
 
@@ -404,26 +527,22 @@ def _event_scope(scope: Scope, pageviews_only: bool) -> list[ColumnElement[bool]
     kind = "page" if pageviews_only else "event"
     conditions: list[ColumnElement[bool]] = [
         *_event_window(scope),
-        _is_pageview() if pageviews_only else ~_is_pageview(),
+        _is_pageview(scope) if pageviews_only else ~_is_pageview(scope),
         *_event_conditions(scope, kind),
     ]
-    if scope.session_filters or _other_event_filters(scope, kind):
-        conditions.append(EVENTS.c.session_id.in_(_matching_session_ids(scope, wide=True)))
+    if _session_match_needed(scope, kind):
+        conditions.append(scope.events.c.session_id.in_(_matching_session_ids(scope, wide=True)))
     return conditions
 
 
 def _events_by(scope: Scope, column: ColumnClause[Any], pageviews_only: bool) -> Select[Any]:
-    return select(column, func.count()).where(*_event_scope(scope, pageviews_only)).group_by(column)
-
-
-def _event_visitors(scope: Scope, column: ColumnClause[Any], pageviews_only: bool) -> Select[Any]:
-    keys = (
-        EVENTS.c.visitor_id,
-        _local_day(EVENTS.c.date, scope).label("local_day"),
-        column.label("value"),
+    """Events (and distinct visitor-days) per value, of the kind the breakdown counts."""
+    visitor_days = _visitor_day(scope.events, scope.events.c.date, scope)
+    return (
+        select(column, func.count(), func.count(func.distinct(visitor_days)))
+        .where(*_event_scope(scope, pageviews_only))
+        .group_by(column)
     )
-    firsts = select(*keys).where(*_event_scope(scope, pageviews_only)).group_by(*keys).subquery()
-    return select(firsts.c.value, func.count()).group_by(firsts.c.value)
 
 
 def _as_utc(moment: datetime) -> datetime:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -185,6 +185,32 @@ class Report:
         self._hours: dict[tuple[datetime, datetime], dict[datetime, raw.Counts]] = {}
         self._built: bool | None = None
         self._visitors: int | None = None
+        self._materialised: raw.Scope | None = None
+
+    def __enter__(self) -> Report:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drop the temporary tables a filtered report made (the request's rollback would)."""
+        if self._materialised is not None:
+            raw.drop(self._materialised)
+            self._materialised = None
+
+    def scope(self, period: DateRange | None = None) -> raw.Scope:
+        """Return the raw-query scope of a period: for a filtered report, over temporary
+        copies of what the filters select, made once for this period and the previous one."""
+        period = period or self.query.range
+        if not self.query.filters:
+            return self.query.scope(period)
+        if self._materialised is None:
+            span = DateRange(
+                self.query.range.previous().start, self.query.range.end, "", self.query.range.bucket
+            )
+            self._materialised = raw.materialise(self.query.scope(span))
+        return replace(self._materialised, start=period.start, end=period.end)
 
     def aggregate(self, *, compare: bool = True) -> Aggregate:
         """Return the top metrics of the period and, if `compare`, of the previous one."""
@@ -226,7 +252,7 @@ class Report:
         if self._days_from_rollups():
             found, total = self._rollup_values(dim.name, limit, offset, sort)
         else:
-            values = raw.by_value(self.query.scope(), dim)
+            values = raw.by_value(self.scope(), dim)
             ranked = sorted(
                 values.items(),
                 key=lambda item: (-getattr(item[1], sort), -item[1].visitors, item[0]),
@@ -246,7 +272,7 @@ class Report:
                 for value, counts in found
             ]
         else:
-            pairs = list(raw.props(self.query.scope(), event).items())
+            pairs = list(raw.props(self.scope(), event).items())
         rows = [
             PropRow(pair[0], pair[1], counts.visitors, counts.events)
             for pair, counts in pairs
@@ -275,7 +301,7 @@ class Report:
                 )
             )
             return {_as_utc(start): _counts(values) for start, *values in rows}
-        hours = raw.by_hour(query.scope(period))
+        hours = raw.by_hour(self.scope(period))
         return {datetime.fromtimestamp(epoch, UTC): counts for epoch, counts in hours.items()}
 
     def _rollups_built(self) -> bool:
@@ -354,24 +380,28 @@ class Report:
 
 def aggregate(query: ReportQuery, *, compare: bool = True) -> Aggregate:
     """Return the top metrics of the query's period (see Report.aggregate)."""
-    return Report(query).aggregate(compare=compare)
+    with Report(query) as report:
+        return report.aggregate(compare=compare)
 
 
 def timeseries(query: ReportQuery, name: str = "visitors", *, compare: bool = True) -> Series:
     """Return a metric per bucket of the query's period (see Report.timeseries)."""
-    return Report(query).timeseries(name, compare=compare)
+    with Report(query) as report:
+        return report.timeseries(name, compare=compare)
 
 
 def breakdown(
     query: ReportQuery, dim: Dimension, *, limit: int = 10, offset: int = 0, sort: str = "visitors"
 ) -> Breakdown:
     """Return a ranked page of a dimension's values (see Report.breakdown)."""
-    return Report(query).breakdown(dim, limit=limit, offset=offset, sort=sort)
+    with Report(query) as report:
+        return report.breakdown(dim, limit=limit, offset=offset, sort=sort)
 
 
 def event_props(query: ReportQuery, event: str, *, limit: int = 20) -> list[PropRow]:
     """Return a custom event's most frequent property values (see Report.event_props)."""
-    return Report(query).event_props(event, limit=limit)
+    with Report(query) as report:
+        return report.event_props(event, limit=limit)
 
 
 def realtime(site_id: int, now: datetime | None = None) -> int:

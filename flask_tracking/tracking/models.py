@@ -89,6 +89,8 @@ class Visit(EventContext, db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         Index("ix_visits_site_date", "site_id", "date"),
         Index("ux_visits_event_id", "event_id", unique=True),
+        # A filtered report finds its sessions' events through this (reports/raw.py).
+        Index("ix_visits_session_id", "session_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -179,6 +179,14 @@ def test_filters_narrow_every_number(site: Any, path: str) -> None:
         return run(app, site_id, path, job)  # type: ignore[no-any-return]
 
     assert totals("country:is:US") == (1, 1, 2, 0)
+    us = run(
+        app,
+        site_id,
+        path,
+        lambda: stats.aggregate(query(site_id, period, ("country:is:US",))),
+    )
+    assert us.current.visit_duration == pytest.approx(1500)  # B's S3 lasted 25 minutes
+    assert us.previous.visits == 0
     assert totals("country:is_not:US") == (4, 4, 5, 3)
     assert totals("country:is:US", "device:is:desktop") == (0, 0, 0, 0)
     assert totals("source:is:") == (3, 3, 3, 3)  # direct: S2, S4, S5

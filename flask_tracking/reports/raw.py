@@ -46,7 +46,6 @@ from sqlalchemy import (
 )
 from sqlalchemy import Float as SAFloat
 from sqlalchemy import Integer as SAInteger
-from sqlalchemy.sql.elements import ColumnClause
 
 from flask_tracking.extensions import db
 from flask_tracking.reports.dimensions import NONE, Dimension, Filter
@@ -55,7 +54,8 @@ from flask_tracking.tracking.analytics import Session
 from flask_tracking.tracking.models import Visit
 
 PAGEVIEW_NAMES = ("pageview", "PageLoad")  # "PageLoad": the original tutorial's image snippet
-SESSION_SPAN = timedelta(days=1)  # visitor ids, and so sessions, never outlive a UTC day
+SESSION_SPAN = timedelta(days=1)
+_EPOCH_DAY = date(1970, 1, 1)  # visitor ids, and so sessions, never outlive a UTC day
 EVENTS = Visit.__table__
 SESSIONS = Session.__table__
 # What event-level panels, charts and properties read from a filtered view's events.
@@ -128,7 +128,7 @@ class Scope:
 def totals(scope: Scope) -> Counts:
     """Return the scope's visitors, visits, pageviews, custom events, bounces and duration."""
     counts = Counts()
-    visits, bounces, duration, visitors = db.session.execute(_session_counts(scope, None)).one()
+    visits, bounces, duration, visitors = db.session.execute(_session_counts(scope)).one()
     counts.visits, counts.bounces, counts.duration = (
         int(visits),
         int(bounces or 0),
@@ -142,25 +142,45 @@ def totals(scope: Scope) -> Counts:
 
 def by_value(scope: Scope, dim: Dimension) -> dict[str, Counts]:
     """Return the scope's counts per value of `dim` (an absent value is NONE): one query."""
-    result: dict[str, Counts] = {}
+    return {value: counts for (_day, value), counts in _grouped(scope, dim, per_day=False).items()}
 
-    def at(value: Any) -> Counts:
-        key = NONE if value is None else str(value)
+
+def by_day_and_value(scope: Scope, dim: Dimension) -> dict[tuple[date, str], Counts]:
+    """Return the scope's counts per local day and value of `dim` (for building rollups)."""
+    return {
+        (_EPOCH_DAY + timedelta(days=int(day or 0)), value): counts
+        for (day, value), counts in _grouped(scope, dim, per_day=True).items()
+    }
+
+
+def _grouped(scope: Scope, dim: Dimension, *, per_day: bool) -> dict[tuple[Any, str], Counts]:
+    result: dict[tuple[Any, str], Counts] = {}
+
+    def at(day: Any, value: Any) -> Counts:
+        key = (day, NONE if value is None else str(value))
         return result.setdefault(key, Counts())
 
     if dim.level == "session":
-        column = scope.sessions.c[dim.column]
-        query = _session_counts(scope, column).add_columns(func.sum(scope.sessions.c.pageviews))
-        for value, visits, bounces, duration, visitors, pageviews in db.session.execute(query):
-            counts = at(value)
+        table = scope.sessions
+        column = table.c[dim.column]
+        days = [_day_of_row(table, table.c.started_at, scope)] if per_day else []
+        query = _session_counts(scope, *days, column).add_columns(func.sum(table.c.pageviews))
+        for row in db.session.execute(query):
+            day = row[0] if per_day else None
+            value, visits, bounces, duration, visitors, pageviews = row[len(days) :]
+            counts = at(day, value)
             counts.visits, counts.bounces = int(visits), int(bounces or 0)
             counts.duration, counts.pageviews = float(duration or 0), int(pageviews or 0)
             counts.visitors = int(visitors)
         return result
     pageviews_only = dim.name == "page"
-    column = scope.events.c[dim.column]
-    for value, number, visitors in db.session.execute(_events_by(scope, column, pageviews_only)):
-        counts = at(value)
+    table = scope.events
+    column = table.c[dim.column]
+    days = [_day_of_row(table, table.c.date, scope)] if per_day else []
+    for row in db.session.execute(_events_by(scope, [*days, column], pageviews_only)):
+        day = row[0] if per_day else None
+        value, number, visitors = row[len(days) :]
+        counts = at(day, value)
         if pageviews_only:
             counts.pageviews = int(number)
         else:
@@ -205,6 +225,14 @@ def by_hour(scope: Scope) -> dict[int, Counts]:
 
 def props(scope: Scope, event: str) -> dict[tuple[str, str], Counts]:
     """Return, for custom event `event`, counts per (property, value) of the matching events."""
+    result: dict[tuple[str, str], Counts] = {}
+    for (_day, key, value), counts in props_by_day(scope, event).items():
+        result.setdefault((key, value), Counts()).add(counts)
+    return result
+
+
+def props_by_day(scope: Scope, event: str) -> dict[tuple[date, str, str], Counts]:
+    """Return, for custom event `event`, counts per local day, property and value."""
     events = scope.events.c
     query = (
         select(events.visitor_id, events.props, events.date)
@@ -213,7 +241,7 @@ def props(scope: Scope, event: str) -> dict[tuple[str, str], Counts]:
     )
     if _session_match_needed(scope, "event"):
         query = query.where(scope.events.c.session_id.in_(_matching_session_ids(scope, wide=True)))
-    result: dict[tuple[str, str], Counts] = {}
+    result: dict[tuple[date, str, str], Counts] = {}
     seen: set[tuple[int | None, date, str, str]] = set()
     zone = scope.zone
     for visitor_id, values, moment in db.session.execute(query):
@@ -222,7 +250,7 @@ def props(scope: Scope, event: str) -> dict[tuple[str, str], Counts]:
         day = _as_utc(moment).astimezone(zone).date()
         for key, value in values.items():
             pair = (str(key), "" if value is None else str(value))
-            counts = result.setdefault(pair, Counts())
+            counts = result.setdefault((day, *pair), Counts())
             counts.events += 1
             if (visitor_id, day, *pair) not in seen:
                 seen.add((visitor_id, day, *pair))
@@ -476,18 +504,16 @@ def offset_changes(zone: ZoneInfo, start: datetime, end: datetime) -> tuple[tupl
     return tuple(changes)
 
 
-def _session_counts(scope: Scope, key: Any) -> Select[Any]:
-    """visits, bounces, duration [grouped by key] of the matching sessions started in scope."""
+def _session_counts(scope: Scope, *keys: Any) -> Select[Any]:
+    """visits, bounces, duration, visitor-days [grouped by keys] of the matching sessions."""
     columns: list[Any] = [
         func.count(),
         func.sum(case((scope.sessions.c.is_bounce, 1), else_=0)),
         func.sum(_duration(scope.sessions)),
         func.count(func.distinct(_visitor_day(scope.sessions, scope.sessions.c.started_at, scope))),
     ]
-    query = select(*([key] if key is not None else []), *columns).where(
-        *_session_window(scope), *_session_conditions(scope)
-    )
-    return query.group_by(key) if key is not None else query
+    query = select(*keys, *columns).where(*_session_window(scope), *_session_conditions(scope))
+    return query.group_by(*keys) if keys else query
 
 
 def _first_sessions(scope: Scope, key: Any) -> Subquery:
@@ -535,13 +561,13 @@ def _event_scope(scope: Scope, pageviews_only: bool) -> list[ColumnElement[bool]
     return conditions
 
 
-def _events_by(scope: Scope, column: ColumnClause[Any], pageviews_only: bool) -> Select[Any]:
-    """Events (and distinct visitor-days) per value, of the kind the breakdown counts."""
+def _events_by(scope: Scope, keys: list[Any], pageviews_only: bool) -> Select[Any]:
+    """Events (and distinct visitor-days) per key, of the kind the breakdown counts."""
     visitor_days = _visitor_day(scope.events, scope.events.c.date, scope)
     return (
-        select(column, func.count(), func.count(func.distinct(visitor_days)))
+        select(*keys, func.count(), func.count(func.distinct(visitor_days)))
         .where(*_event_scope(scope, pageviews_only))
-        .group_by(column)
+        .group_by(*keys)
     )
 
 

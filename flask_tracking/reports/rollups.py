@@ -81,21 +81,35 @@ def mark_dirty(pairs: Iterable[tuple[int, date]]) -> None:
 
 def build_day(site_id: int, tz: str, day: date) -> None:
     """Replace a site's rollups of local day `day` (in zone `tz`) with raw events' counts."""
+    build_days(site_id, tz, day, day)
+
+
+def build_days(site_id: int, tz: str, first: date, last: date) -> None:
+    """Replace a site's rollups of local days first..last with counts from raw events.
+
+    One query per dimension for the whole span, grouped by day and value: rebuilding a month
+    reads each row a few times, not once per dimension and day.
+    """
     zone = zone_named(tz)
-    start, end = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
+    start, end = local_midnight(first, zone), local_midnight(last + timedelta(days=1), zone)
     scope = raw.Scope(site_id, start, end, timezone=tz)
     db.session.execute(
         delete(RollupHour).where(
             RollupHour.site_id == site_id, RollupHour.start >= start, RollupHour.start < end
         )
     )
-    db.session.execute(delete(RollupDay).where(RollupDay.site_id == site_id, RollupDay.day == day))
+    db.session.execute(
+        delete(RollupDay).where(
+            RollupDay.site_id == site_id, RollupDay.day >= first, RollupDay.day <= last
+        )
+    )
     hours = raw.by_hour(scope)
     if not hours:
         return
-    total = raw.Counts()
-    for counts in hours.values():
-        total.add(counts)
+    totals: dict[date, raw.Counts] = {}
+    for epoch, counts in hours.items():
+        day = datetime.fromtimestamp(epoch, UTC).astimezone(zone).date()
+        totals.setdefault(day, raw.Counts()).add(counts)
     db.session.execute(
         insert(RollupHour),
         [
@@ -103,13 +117,12 @@ def build_day(site_id: int, tz: str, day: date) -> None:
             for epoch, counts in sorted(hours.items())
         ],
     )
-    rows = [_day_row(site_id, day, TOTAL, "", total)]
+    rows = [_day_row(site_id, day, TOTAL, "", counts) for day, counts in totals.items()]
     for dim in DIMENSIONS.values():
-        rows += [
-            _day_row(site_id, day, dim.name, v, c) for v, c in raw.by_value(scope, dim).items()
-        ]
+        values = raw.by_day_and_value(scope, dim)
+        rows += [_day_row(site_id, d, dim.name, v, c) for (d, v), c in values.items()]
     for event in _events_with_props(scope):
-        for (key, value), counts in raw.props(scope, event).items():
+        for (day, key, value), counts in raw.props_by_day(scope, event).items():
             joined = PROP_SEPARATOR.join((event, key, value))
             rows.append(_day_row(site_id, day, PROP, joined, counts))
     db.session.execute(insert(RollupDay), rows)
@@ -117,7 +130,7 @@ def build_day(site_id: int, tz: str, day: date) -> None:
 
 def build_month(site_id: int, first: date) -> None:
     """Replace a site's rollups of the local month starting `first` with its days' sums."""
-    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    following = _next_month(first)
     db.session.execute(
         delete(RollupMonth).where(RollupMonth.site_id == site_id, RollupMonth.month == first)
     )
@@ -159,16 +172,13 @@ def rebuild_site(site_id: int, tz: str) -> int:
     if first is not None:
         day = _as_utc(first).astimezone(zone).date()
         stop = _as_utc(last).astimezone(zone).date()
-        months: set[date] = set()
-        while day <= stop:
-            build_day(site_id, tz, day)
-            months.add(day.replace(day=1))
-            days += 1
-            day += timedelta(days=1)
-            if days % 31 == 0:
-                db.session.commit()  # keep transactions (and SQLite's write lock) short
-        for month in sorted(months):
-            build_month(site_id, month)
+        while day <= stop:  # a calendar month at a time: short transactions, bounded memory
+            month_end = min(_next_month(day) - timedelta(days=1), stop)
+            build_days(site_id, tz, day, month_end)
+            build_month(site_id, day.replace(day=1))
+            db.session.commit()
+            days += (month_end - day).days + 1
+            day = month_end + timedelta(days=1)
     db.session.execute(delete(RollupDirty).where(RollupDirty.site_id == site_id))
     db.session.add(RollupState(site_id=site_id, timezone=tz, built_at=utcnow()))
     db.session.commit()
@@ -248,6 +258,10 @@ def _events_with_props(scope: raw.Scope) -> list[str]:
         .distinct()
     )
     return list(db.session.scalars(query))
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def _values(counts: raw.Counts) -> dict[str, float | int]:

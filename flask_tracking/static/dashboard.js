@@ -6,6 +6,14 @@
   "use strict";
   document.documentElement.classList.add("js");
 
+  // Tick steps for axes of whole numbers (bucket indexes, counts): 1, 2, 5, 10, 20, 25, 50, …
+  var WHOLE_STEPS = [];
+  for (var power = 1; power <= 1e12; power *= 10) {
+    WHOLE_STEPS.push(power, 2 * power, 5 * power);
+    if (power >= 10) WHOLE_STEPS.push(2.5 * power);
+  }
+  WHOLE_STEPS.sort(function (a, b) { return a - b; });
+
   function drawChart() {
     var holder = document.getElementById("chart");
     var source = document.getElementById("chart-data");
@@ -16,21 +24,31 @@
     var previous = chart.previous.map(function (v) { return v === null ? null : v; });
     var style = getComputedStyle(document.documentElement);
     var accent = style.getPropertyValue("--accent").trim() || "#3b5bdb";
+    // The bucket names the x values in the legend ("Day: Mon 02 Nov"), not uPlot's "Value".
+    var bucket = holder.getAttribute("data-bucket") || "";
+    var bucketName = bucket ? bucket.charAt(0).toUpperCase() + bucket.slice(1) : "Period";
+    function whole(_u, splits) {
+      return splits.map(function (v) { return v.toLocaleString("en-US"); });
+    }
     function options(width) {
       return {
         width: width,
         height: 240,
+        // Room on the right for the last bucket's name, which is centred on the last point.
+        padding: [12, 40, null, null],
         scales: { x: { time: false } },
         legend: { live: true },
         cursor: { points: { size: 7 } },
         axes: [
           { values: function (_u, splits) {
               return splits.map(function (i) { return labels[i] === undefined ? "" : labels[i]; });
-            }, space: 70 },
-          { size: 56 }
+            }, space: 90, incrs: WHOLE_STEPS }, // "Mon 26 Oct" is about 75 px wide
+          // Counts are whole numbers: no 2.5 or 7.5 ticks.
+          { size: 56, incrs: WHOLE_STEPS, values: whole }
         ],
         series: [
-          { label: "", value: function (_u, i) { return i === null || labels[i] === undefined ? "" : labels[i]; } },
+          { label: bucketName,
+            value: function (_u, i) { return i === null || labels[i] === undefined ? "" : labels[i]; } },
           { label: chart.metric, stroke: accent, width: 2, fill: "rgba(59, 91, 219, 0.08)",
             points: { show: labels.length <= 60 } },
           { label: "previous period", stroke: "#c5cbe0", width: 1.5, dash: [4, 3],

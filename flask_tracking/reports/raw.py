@@ -164,7 +164,9 @@ def _grouped(scope: Scope, dim: Dimension, *, per_day: bool) -> dict[tuple[Any, 
         table = scope.sessions
         column = table.c[dim.column]
         days = [_day_of_row(table, table.c.started_at, scope)] if per_day else []
-        query = _session_counts(scope, *days, column).add_columns(func.sum(table.c.pageviews))
+        query = _session_counts(scope, *days, column, per_day=per_day).add_columns(
+            func.sum(table.c.pageviews)
+        )
         for row in db.session.execute(query):
             day = row[0] if per_day else None
             value, visits, bounces, duration, visitors, pageviews = row[len(days) :]
@@ -177,7 +179,7 @@ def _grouped(scope: Scope, dim: Dimension, *, per_day: bool) -> dict[tuple[Any, 
     table = scope.events
     column = table.c[dim.column]
     days = [_day_of_row(table, table.c.date, scope)] if per_day else []
-    for row in db.session.execute(_events_by(scope, [*days, column], pageviews_only)):
+    for row in db.session.execute(_events_by(scope, [*days, column], pageviews_only, per_day)):
         day = row[0] if per_day else None
         value, number, visitors = row[len(days) :]
         counts = at(day, value)
@@ -504,13 +506,18 @@ def offset_changes(zone: ZoneInfo, start: datetime, end: datetime) -> tuple[tupl
     return tuple(changes)
 
 
-def _session_counts(scope: Scope, *keys: Any) -> Select[Any]:
-    """visits, bounces, duration, visitor-days [grouped by keys] of the matching sessions."""
+def _session_counts(scope: Scope, *keys: Any, per_day: bool = False) -> Select[Any]:
+    """visits, bounces, duration, visitor-days [grouped by keys] of the matching sessions.
+
+    Grouped `per_day` (the first key is the local day), visitor ids alone are visitor-days.
+    """
+    table = scope.sessions
+    visitors = table.c.visitor_id if per_day else _visitor_day(table, table.c.started_at, scope)
     columns: list[Any] = [
         func.count(),
-        func.sum(case((scope.sessions.c.is_bounce, 1), else_=0)),
-        func.sum(_duration(scope.sessions)),
-        func.count(func.distinct(_visitor_day(scope.sessions, scope.sessions.c.started_at, scope))),
+        func.sum(case((table.c.is_bounce, 1), else_=0)),
+        func.sum(_duration(table)),
+        func.count(func.distinct(visitors)),
     ]
     query = select(*keys, *columns).where(*_session_window(scope), *_session_conditions(scope))
     return query.group_by(*keys) if keys else query
@@ -561,9 +568,12 @@ def _event_scope(scope: Scope, pageviews_only: bool) -> list[ColumnElement[bool]
     return conditions
 
 
-def _events_by(scope: Scope, keys: list[Any], pageviews_only: bool) -> Select[Any]:
+def _events_by(
+    scope: Scope, keys: list[Any], pageviews_only: bool, per_day: bool = False
+) -> Select[Any]:
     """Events (and distinct visitor-days) per key, of the kind the breakdown counts."""
-    visitor_days = _visitor_day(scope.events, scope.events.c.date, scope)
+    table = scope.events
+    visitor_days = table.c.visitor_id if per_day else _visitor_day(table, table.c.date, scope)
     return (
         select(*keys, func.count(), func.count(func.distinct(visitor_days)))
         .where(*_event_scope(scope, pageviews_only))

@@ -111,7 +111,7 @@ def build_days(site_id: int, tz: str, first: date, last: date) -> None:
         day = datetime.fromtimestamp(epoch, UTC).astimezone(zone).date()
         totals.setdefault(day, raw.Counts()).add(counts)
     db.session.execute(
-        insert(RollupHour),
+        insert(RollupHour.__table__),
         [
             {"site_id": site_id, "start": datetime.fromtimestamp(epoch, UTC), **_values(counts)}
             for epoch, counts in sorted(hours.items())
@@ -125,7 +125,7 @@ def build_days(site_id: int, tz: str, first: date, last: date) -> None:
         for (day, key, value), counts in raw.props_by_day(scope, event).items():
             joined = PROP_SEPARATOR.join((event, key, value))
             rows.append(_day_row(site_id, day, PROP, joined, counts))
-    db.session.execute(insert(RollupDay), rows)
+    db.session.execute(insert(RollupDay.__table__), rows)
 
 
 def build_month(site_id: int, first: date) -> None:
@@ -151,7 +151,7 @@ def build_month(site_id: int, first: date) -> None:
         for row in db.session.execute(source)
     ]
     if rows:
-        db.session.execute(insert(RollupMonth), rows)
+        db.session.execute(insert(RollupMonth.__table__), rows)
 
 
 def rebuild_site(site_id: int, tz: str) -> int:

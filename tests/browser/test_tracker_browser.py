@@ -8,8 +8,6 @@ the versioned script URL, sendBeacon's text/plain body, CORS and the whole inges
 from __future__ import annotations
 
 import os
-import shutil
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,9 +16,8 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route
 from sqlalchemy import select
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from flask_tracking.extensions import db
@@ -28,23 +25,12 @@ from flask_tracking.ingest import drain
 from flask_tracking.tracking.models import Site, Visit
 from flask_tracking.tracking.snippet import snippet_for
 from flask_tracking.users import accounts
+from tests.browser.conftest import CHROME, LiveServer
 
 pytestmark = pytest.mark.browser
 
-# A desktop Chrome: the default HeadlessChrome user agent is (rightly) dropped as a bot.
-CHROME = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
 VIEWPORT = {"width": 1280, "height": 800}
 OUTBOUND = "http://127.0.0.2:9/elsewhere"  # nothing listens there; the test fulfils it
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 WAIT_SECONDS = 5.0
 
 PAGE = """<!doctype html>
@@ -99,32 +85,6 @@ Object.defineProperty(document, "prerendering", {configurable: true, get: () => 
 """
 
 
-class QuietHandler(WSGIRequestHandler):
-    """No access log lines in the test output."""
-
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-class LiveServer:
-    """A WSGI app on an ephemeral loopback port, served from a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.server: BaseWSGIServer = make_server(
-            "127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler
-        )
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
 @dataclass
 class Shop:
     """The app, its site, and the customer's page that tracks into it."""
@@ -147,23 +107,6 @@ class Tab:
     def sent(self) -> list[dict[str, Any]]:
         """The events the tracker handed to sendBeacon (or fetch), as sent."""
         return self.page.evaluate("window.__beacons")  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One chromium for the module. Missing chromium fails: CI installs it, so it must be there."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail(
-            "Debian's chromium is not installed, and the browser tests need it: "
-            "run `apt-get update && apt-get install -y chromium` (.ci/run does this).",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        # Never Playwright's own browser download: the system chromium, quiet and offline.
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -161,8 +161,10 @@ def cold_once(database_url: str, preset: str, filters: tuple[str, ...]) -> float
         "--cold-one",
         json.dumps([preset, list(filters)]),
     ]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return float(output.strip().splitlines()[-1])
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the cold request failed:\n{done.stderr[-2000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def duckdb_times(
@@ -248,12 +250,14 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a script's s
                 hot[(preset, name)] = statistics.median(
                     time_page(client, url) for _ in range(args.runs)
                 )
+                print(f"# hot {preset} {name}: {hot[(preset, name)] * 1000:.1f} ms", flush=True)
     dropped = False
     if not args.no_cold:
         for preset, _label in RANGES:
             for name, filters in FILTER_SETS:
                 dropped = drop_page_cache() or dropped
                 cold[(preset, name)] = cold_once(args.database_url, preset, filters)
+                print(f"# cold {preset} {name}: {cold[(preset, name)] * 1000:.1f} ms", flush=True)
     duck: dict[tuple[str, str], float] = {}
     if not args.no_duckdb:
         duck, loaded = duckdb_times(

@@ -8,7 +8,8 @@ SERVE_PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run serve demo test lint typecheck pytest install install-dev assets clean bench-ingest
+.PHONY: run serve demo test lint typecheck pytest install install-dev assets clean bench-ingest \
+	bench-dashboard
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +93,20 @@ bench-ingest: install-dev
 	  (apt-get update && apt-get install -y wrk) || \
 	  { echo "bench-ingest needs wrk: apt-get install -y wrk"; exit 2; }
 	$(BIN)/python bench/ingest.py --runs $(BENCH_RUNS) $(BENCH_ARGS)
+
+## make bench-dashboard: generate BENCH_EVENTS events over a year (once; bench/data/, never
+## committed), then time the full dashboard hot and cold for 7d/30d/12 months, unfiltered and
+## filtered, against DuckDB over the same raw events (docs/benchmarks.md). For PostgreSQL set
+## BENCH_DATABASE_URL=postgresql://… after loading it once with bench/generate.py.
+BENCH_EVENTS ?= 1000000
+BENCH_DB := bench/data/events-$(BENCH_EVENTS).db
+BENCH_DATABASE_URL ?= sqlite:///$(BENCH_DB)
+bench-dashboard: install-dev
+	@if [ "$(BENCH_DATABASE_URL)" = "sqlite:///$(BENCH_DB)" ] && [ ! -f $(BENCH_DB) ]; then \
+	  $(BIN)/python bench/generate.py --database-url '$(BENCH_DATABASE_URL)' \
+	    --events $(BENCH_EVENTS) --days 365 --paths 1000 --seed 1; \
+	fi
+	$(BIN)/python bench/dashboard.py --database-url '$(BENCH_DATABASE_URL)' --rebuild $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

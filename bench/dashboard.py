@@ -35,7 +35,9 @@ from urllib.parse import urlencode
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
+from generate import resolve_sqlite  # noqa: E402  (bench/generate.py)
 from sqlalchemy import func, select  # noqa: E402
 
 from flask_tracking import create_app  # noqa: E402
@@ -54,17 +56,6 @@ DUCK_FILTERS = {
     "country:is:US": ("country_code", "is", "US"),
     "device:is:mobile": ("device", "is", "mobile"),
 }
-
-
-def absolute(database_url: str) -> str:
-    """Return the URL with a relative SQLite path made absolute (Flask-SQLAlchemy would read it
-    from the instance folder; on the command line it means the current directory)."""
-    from sqlalchemy.engine import make_url
-
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return database_url
-    return url.set(database=str(Path(url.database).resolve())).render_as_string(hide_password=False)
 
 
 def app_for(database_url: str) -> Any:
@@ -211,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a script's s
     parser.add_argument("--rebuild", action="store_true", help="also time a rollup rebuild")
     parser.add_argument("--cold-one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.database_url = absolute(args.database_url)
+    args.database_url = resolve_sqlite(args.database_url)
 
     app = app_for(args.database_url)
     site_id, owner_id, tz, last = site_of(app, args.site_id)

@@ -32,16 +32,18 @@ PRESETS = (
 )
 MAX_CUSTOM_DAYS = 3660  # about ten years: beyond that even monthly charts stop being readable
 
-_LABELS = {
+# What each preset is called, in the period menu and the chart's legend.
+LABELS = {
     "today": "Today",
     "yesterday": "Yesterday",
     "7d": "Last 7 days",
     "30d": "Last 30 days",
     "month": "This month",
     "last_month": "Last month",
-    "year": "This year",
+    "year": "Year to date",
     "12mo": "Last 12 months",
     "all": "All time",
+    "custom": "Custom range",
 }
 
 
@@ -97,7 +99,7 @@ def resolve(
     Naive datetimes are taken as UTC, as SQLite returns stored ones.
     """
     zone = zone_named(tz)
-    today = _as_utc(now).astimezone(zone).date()
+    today = as_utc(now).astimezone(zone).date()
     tomorrow = today + timedelta(days=1)
     first_of_month = today.replace(day=1)
     match preset:
@@ -118,7 +120,7 @@ def resolve(
         case "12mo":
             days = (_add_months(first_of_month, -11), tomorrow)
         case "all":
-            first = today if first_event is None else _as_utc(first_event).astimezone(zone).date()
+            first = today if first_event is None else as_utc(first_event).astimezone(zone).date()
             days = (min(first, today), tomorrow)  # an event "from the future" is clock skew
         case "custom":
             return _custom(zone, start, end)
@@ -126,7 +128,7 @@ def resolve(
             raise InvalidRange(
                 f"Unknown date range {preset!r}; choose one of {', '.join(PRESETS)}."
             )
-    return _local_days(zone, days[0], days[1], _LABELS[preset])
+    return _local_days(zone, days[0], days[1], LABELS[preset])
 
 
 def buckets(r: DateRange, tz: str) -> list[datetime]:
@@ -234,10 +236,16 @@ def _walls(local_start: datetime, bucket: Bucket) -> Iterator[datetime]:
             day = _add_months(day, 1)
 
 
+def next_month(day: date) -> date:
+    """Return the first day of the month after the one holding `day`."""
+    return _add_months(day.replace(day=1), 1)
+
+
 def _add_months(first_of_month: date, months: int) -> date:
     index = first_of_month.year * 12 + first_of_month.month - 1 + months
     return date(index // 12, index % 12 + 1, 1)
 
 
-def _as_utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
+    """Return an aware UTC datetime (SQLite hands back naive ones, which are UTC)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

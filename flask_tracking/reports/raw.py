@@ -49,7 +49,7 @@ from sqlalchemy import Integer as SAInteger
 
 from flask_tracking.extensions import db
 from flask_tracking.reports.dimensions import NONE, Dimension, Filter
-from flask_tracking.reports.ranges import zone_named
+from flask_tracking.reports.ranges import as_utc, zone_named
 from flask_tracking.tracking.analytics import Session
 from flask_tracking.tracking.models import Visit
 
@@ -249,7 +249,7 @@ def props_by_day(scope: Scope, event: str) -> dict[tuple[date, str, str], Counts
     for visitor_id, values, moment in db.session.execute(query):
         if not isinstance(values, dict):
             continue
-        day = _as_utc(moment).astimezone(zone).date()
+        day = as_utc(moment).astimezone(zone).date()
         for key, value in values.items():
             pair = (str(key), "" if value is None else str(value))
             counts = result.setdefault((day, *pair), Counts())
@@ -579,7 +579,3 @@ def _events_by(
         .where(*_event_scope(scope, pageviews_only))
         .group_by(*keys)
     )
-
-
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -30,7 +30,7 @@ from flask_tracking.database import upsert
 from flask_tracking.extensions import db
 from flask_tracking.reports import raw
 from flask_tracking.reports.dimensions import DIMENSIONS
-from flask_tracking.reports.ranges import local_midnight, zone_named
+from flask_tracking.reports.ranges import as_utc, local_midnight, next_month, zone_named
 from flask_tracking.tracking.analytics import (
     RollupDay,
     RollupDirty,
@@ -130,7 +130,7 @@ def build_days(site_id: int, tz: str, first: date, last: date) -> None:
 
 def build_month(site_id: int, first: date) -> None:
     """Replace a site's rollups of the local month starting `first` with its days' sums."""
-    following = _next_month(first)
+    following = next_month(first)
     db.session.execute(
         delete(RollupMonth).where(RollupMonth.site_id == site_id, RollupMonth.month == first)
     )
@@ -170,10 +170,10 @@ def rebuild_site(site_id: int, tz: str) -> int:
     ).one()
     days = 0
     if first is not None:
-        day = _as_utc(first).astimezone(zone).date()
-        stop = _as_utc(last).astimezone(zone).date()
+        day = as_utc(first).astimezone(zone).date()
+        stop = as_utc(last).astimezone(zone).date()
         while day <= stop:  # a calendar month at a time: short transactions, bounded memory
-            month_end = min(_next_month(day) - timedelta(days=1), stop)
+            month_end = min(next_month(day) - timedelta(days=1), stop)
             build_days(site_id, tz, day, month_end)
             build_month(site_id, day.replace(day=1))
             db.session.commit()
@@ -260,10 +260,6 @@ def _events_with_props(scope: raw.Scope) -> list[str]:
     return list(db.session.scalars(query))
 
 
-def _next_month(day: date) -> date:
-    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
 def _values(counts: raw.Counts) -> dict[str, float | int]:
     return {name: getattr(counts, name) for name in COUNT_COLUMNS}
 
@@ -274,7 +270,3 @@ def _day_row(
     return {"site_id": site_id, "day": day, "dimension": dimension, "value": value} | _values(
         counts
     )
-
-
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

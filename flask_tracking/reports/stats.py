@@ -25,7 +25,14 @@ from flask_tracking.reports.dimensions import (
     InvalidQuery,
     metric,
 )
-from flask_tracking.reports.ranges import DateRange, buckets, local_midnight, zone_named
+from flask_tracking.reports.ranges import (
+    DateRange,
+    as_utc,
+    buckets,
+    local_midnight,
+    next_month,
+    zone_named,
+)
 from flask_tracking.reports.rollups import COUNT_COLUMNS, PROP, PROP_SEPARATOR
 from flask_tracking.tracking.analytics import RollupDay, RollupHour, RollupMonth, RollupState
 from flask_tracking.tracking.models import Visit
@@ -50,8 +57,27 @@ class ReportQuery:
         return raw.Scope(self.site_id, period.start, period.end, self.filters, self.timezone)
 
 
+class Rates:
+    """Bounce rate and visit duration, for anything that counts visits, bounces and duration."""
+
+    __slots__ = ()
+    visits: int
+    bounces: int
+    duration: float
+
+    @property
+    def bounce_rate(self) -> float:
+        """Return the percentage of visits with at most one pageview."""
+        return 100.0 * self.bounces / self.visits if self.visits else 0.0
+
+    @property
+    def visit_duration(self) -> float:
+        """Return the mean visit duration in seconds."""
+        return self.duration / self.visits if self.visits else 0.0
+
+
 @dataclass(frozen=True, slots=True)
-class Metrics:
+class Metrics(Rates):
     """The top metrics of a period."""
 
     visitors: int
@@ -77,16 +103,6 @@ class Metrics:
     def views_per_visit(self) -> float:
         """Return pageviews per visit (0 without visits)."""
         return self.pageviews / self.visits if self.visits else 0.0
-
-    @property
-    def bounce_rate(self) -> float:
-        """Return the percentage of visits with at most one pageview."""
-        return 100.0 * self.bounces / self.visits if self.visits else 0.0
-
-    @property
-    def visit_duration(self) -> float:
-        """Return the mean visit duration in seconds."""
-        return self.duration / self.visits if self.visits else 0.0
 
     def value(self, name: str) -> float:
         """Return the metric called `name` (one of dimensions.METRICS)."""
@@ -131,7 +147,7 @@ class Series:
 
 
 @dataclass(frozen=True, slots=True)
-class Row:
+class Row(Rates):
     """One value of a breakdown."""
 
     value: str
@@ -143,16 +159,6 @@ class Row:
     bounces: int
     duration: float
     share: float  # of the period's visitors, in percent
-
-    @property
-    def bounce_rate(self) -> float:
-        """Return the percentage of this value's visits that bounced."""
-        return 100.0 * self.bounces / self.visits if self.visits else 0.0
-
-    @property
-    def visit_duration(self) -> float:
-        """Return the mean duration of this value's visits in seconds."""
-        return self.duration / self.visits if self.visits else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +306,7 @@ class Report:
                     RollupHour.start < period.end,
                 )
             )
-            return {_as_utc(start): _counts(values) for start, *values in rows}
+            return {as_utc(start): _counts(values) for start, *values in rows}
         hours = raw.by_hour(self.scope(period))
         return {datetime.fromtimestamp(epoch, UTC): counts for epoch, counts in hours.items()}
 
@@ -354,7 +360,7 @@ class Report:
             )
             if first < months[0]:
                 parts.append(part(RollupDay, RollupDay.day, first, months[0]))
-            after = _next_month(months[-1])
+            after = next_month(months[-1])
             if after < stop:
                 parts.append(part(RollupDay, RollupDay.day, after, stop))
         else:
@@ -428,19 +434,12 @@ def _on_hours(period: DateRange, offset: int) -> bool:
 
 def _whole_months(first: date, stop: date) -> list[date]:
     """Return the first days of the months lying entirely within local days [first, stop)."""
-    month = first if first.day == 1 else _next_month(first)
+    month = first if first.day == 1 else next_month(first)
     months = []
-    while _next_month(month) <= stop:
+    while next_month(month) <= stop:
         months.append(month)
-        month = _next_month(month)
+        month = next_month(month)
     return months
-
-
-def _next_month(day: date) -> date:
-    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
-# -- shared helpers --------------------------------------------------------------------------
 
 
 def _counts(values: Iterable[Any]) -> raw.Counts:
@@ -483,7 +482,3 @@ def _row(dim: Dimension, value: str, counts: raw.Counts, total_visitors: int) ->
         duration=counts.duration,
         share=100.0 * counts.visitors / total_visitors if total_visitors else 0.0,
     )
-
-
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,14 +1,18 @@
-"""The User account."""
+"""The User account and its API keys."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import DateTime, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import DateTime, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flask_tracking.extensions import db
+
+if TYPE_CHECKING:
+    from flask_tracking.tracking.models import Site
 
 
 def utcnow() -> datetime:
@@ -34,3 +38,33 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
+
+
+class ApiKey(db.Model):  # type: ignore[name-defined]
+    """A secret that lets a program use the API as its user: only its SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # A key limited to one site dies with it; NULL means every site of the user.
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120), default="")
+    scope: Mapped[str] = mapped_column(String(16))  # "read" or "read-write"
+    # The first characters of the key, to recognise it in the list (not enough to guess it).
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
+    site: Mapped[Site | None] = relationship()
+
+    @property
+    def active(self) -> bool:
+        """Tell whether the key still opens the API."""
+        return self.revoked_at is None
+
+    def __repr__(self) -> str:
+        return f"<ApiKey {self.id} {self.prefix}… {self.scope}>"

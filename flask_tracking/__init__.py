@@ -95,10 +95,12 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount users, tracking (sites), dashboard (reports, shared links) and collector (events,
-    tracker script)."""
+    """Mount users, tracking (sites), dashboard (reports, shared links), collector (events,
+    tracker script) and the JSON API (/api/v1, authenticated by bearer keys, so no CSRF)."""
+    from flask_tracking.api import api
     from flask_tracking.collector.views import collector
     from flask_tracking.dashboard import dashboard
+    from flask_tracking.extensions import csrf
     from flask_tracking.tracking.views import tracking
     from flask_tracking.urls import IdConverter
     from flask_tracking.users.views import users
@@ -108,6 +110,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(tracking)
     app.register_blueprint(dashboard)
     app.register_blueprint(collector)
+    app.register_blueprint(api)
+    csrf.exempt(api)
 
 
 def register_errorhandlers(app: Flask) -> None:

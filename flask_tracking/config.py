@@ -56,6 +56,10 @@ class BaseConfiguration:
     # Reports: the writer recomputes the rollups of days that got events at most this often, so
     # unfiltered reports lag stored events by up to this many seconds (realtime never does).
     ROLLUP_INTERVAL = 10.0
+    # The JSON API (/api/v1): per-key rate limits, and the largest JSON body it reads.
+    API_RATE_LIMIT = "600 per minute"
+    API_EVENTS_RATE_LIMIT = "100 per second"
+    MAX_API_BODY = 64 * 1024
     LOG_LEVEL = "INFO"
     LOG_FORMAT = "text"
     ERROR_LOG_PATH: str | None = None

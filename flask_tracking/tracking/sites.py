@@ -52,9 +52,24 @@ def owned_site(user: User, site_id: int) -> Site | None:
     return site if site is not None and site.owner_id == user.id else None
 
 
-def create_site(owner: User, base_url: str, name: str = "") -> Site:
-    """Add a site for its owner."""
-    site = Site(owner=owner, base_url=normalise_base_url(base_url), name=name.strip())
+def create_site(
+    owner: User,
+    base_url: str,
+    name: str = "",
+    *,
+    timezone: str = "UTC",
+    excluded_ips: str = "",
+    excluded_paths: str = "",
+) -> Site:
+    """Add a site for its owner (values already validated by the form)."""
+    site = Site(
+        owner=owner,
+        base_url=normalise_base_url(base_url),
+        name=name.strip(),
+        timezone=timezone,
+        excluded_ips=excluded_ips.strip(),
+        excluded_paths=excluded_paths.strip(),
+    )
     db.session.add(site)
     db.session.commit()
     return site

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
+from sqlalchemy import func, select
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
 
+from flask_tracking.extensions import db
+from flask_tracking.tracking.models import Site
+from flask_tracking.tracking.sites import sites_of
 from flask_tracking.users.accounts import find_user
+from flask_tracking.users.apikeys import READ, SCOPE_LABELS, SCOPES
+from flask_tracking.users.models import ApiKey, User
+
+# More active keys than this is a sign of keys made and forgotten: revoke some first.
+MAX_ACTIVE_KEYS = 50
+ALL_SITES = ""
 
 
 class RegisterForm(FlaskForm):
@@ -38,3 +51,62 @@ class LoginForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A bare form: its CSRF token is what confirms a destructive POST."""
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+class ApiKeyForm(FlaskForm):
+    """Make an API key for `user`: a name, a scope, and all their sites or one of them."""
+
+    name = StringField(
+        "Name",
+        description="What will use the key, e.g. “Nightly export”.",
+        filters=[_strip],
+        validators=[DataRequired("Give the key a name."), Length(min=1, max=100)],
+    )
+    scope = SelectField(
+        "Access",
+        # {value: label}: WTForms 3.3 deprecates (value, label) tuples.
+        choices={scope: SCOPE_LABELS[scope] for scope in SCOPES},
+        default=READ,
+    )
+    # Checked in validate_site against the user's own sites, for a clearer message.
+    site = SelectField("Sites", default=ALL_SITES, validate_choice=False)
+
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self._sites: Mapping[str, Site] = {str(site.id): site for site in sites_of(user)}
+        self.site.choices = {
+            ALL_SITES: "All sites",
+            **{site_id: site.display_name for site_id, site in self._sites.items()},
+        }
+
+    @property
+    def selected_site(self) -> Site | None:
+        """Return the site the key is limited to, or None for all the user's sites."""
+        return self._sites.get(self.site.data or ALL_SITES)
+
+    def validate_site(self, field: SelectField) -> None:
+        """Accept "all sites" or one of the user's own sites, nothing else."""
+        if (field.data or ALL_SITES) != ALL_SITES and field.data not in self._sites:
+            raise ValidationError("Choose one of your sites, or All sites.")
+
+    def validate(self, extra_validators: Mapping[str, Sequence[Any]] | None = None) -> bool:
+        """Check the fields, then that the user may still have one more active key."""
+        if not super().validate(extra_validators):
+            return False
+        active = db.session.scalar(
+            select(func.count())
+            .select_from(ApiKey)
+            .where(ApiKey.user_id == self.user.id, ApiKey.revoked_at.is_(None))
+        )
+        if (active or 0) >= MAX_ACTIVE_KEYS:
+            self.form_errors.append(
+                f"You already have {MAX_ACTIVE_KEYS} active keys: revoke one you no longer use"
+                " before making another."
+            )
+            return False
+        return True

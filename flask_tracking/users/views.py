@@ -1,4 +1,4 @@
-"""Register, log in and log out."""
+"""Register, log in and log out; the settings page with its API keys."""
 
 from __future__ import annotations
 
@@ -6,23 +6,25 @@ import re
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     g,
+    make_response,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from flask_tracking.extensions import db, limiter, login_manager
 from flask_tracking.urls import is_safe_redirect
-from flask_tracking.users import accounts
-from flask_tracking.users.forms import ConfirmForm, LoginForm, RegisterForm
-from flask_tracking.users.models import User
+from flask_tracking.users import accounts, apikeys
+from flask_tracking.users.forms import ApiKeyForm, ConfirmForm, LoginForm, RegisterForm
+from flask_tracking.users.models import ApiKey, User
 
 users = Blueprint("users", __name__)
 
@@ -112,3 +114,61 @@ def logout() -> str | Response:
     if not current_user.is_authenticated:
         return redirect(url_for("tracking.index"))
     return render_template("users/logout.html", form=form)
+
+
+# -- settings: API keys ----------------------------------------------------------------------
+
+
+def _settings_page(
+    form: ApiKeyForm, new_key: ApiKey | None = None, secret: str | None = None
+) -> str:
+    return render_template(
+        "users/settings.html",
+        form=form,
+        confirm=ConfirmForm(),
+        keys=apikeys.keys_of(current_user),
+        scope_labels=apikeys.SCOPE_LABELS,
+        new_key=new_key,
+        secret=secret,
+    )
+
+
+@users.route("/settings/")
+@login_required
+def settings() -> str:
+    """Show the user's settings: their API keys, and a form to make one."""
+    return _settings_page(ApiKeyForm(current_user, formdata=None))
+
+
+@users.route("/settings/api-keys/", methods=["POST"])
+@login_required
+def create_api_key() -> Response | tuple[str, int]:
+    """Make an API key and show its secret, this once; a bad form is a 400 and makes nothing."""
+    form = ApiKeyForm(current_user)
+    if not form.validate_on_submit():
+        return _settings_page(form), 400
+    key, secret = apikeys.create_key(
+        current_user, form.name.data or "", form.scope.data, form.selected_site
+    )
+    response = make_response(_settings_page(ApiKeyForm(current_user, formdata=None), key, secret))
+    # The page holds a live secret: no browser or proxy may keep a copy of it.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@users.route("/settings/api-keys/<id:key_id>/revoke", methods=["POST"])
+@login_required
+def revoke_api_key(key_id: int) -> Response:
+    """Revoke one of the user's API keys: it stops working at once and stays listed."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400, description="The form expired; reload the page and try again.")
+    key = apikeys.key_of(current_user, key_id)
+    if key is None:
+        abort(404)
+    if key.active:
+        apikeys.revoke_key(key)
+        flash(f"Revoked the API key “{key.name}”. Programs using it can no longer connect.", "info")
+    else:
+        flash(f"The API key “{key.name}” was already revoked.", "info")
+    return redirect(url_for(".settings"))

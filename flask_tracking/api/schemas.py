@@ -1,0 +1,383 @@
+"""The API's request and response models: they validate requests and, through spec.py, are the
+OpenAPI document's schemas. Timestamps are aware UTC datetimes, serialised ISO 8601 with "Z".
+
+Request models forbid unknown fields, so a misspelt parameter is a 400 naming it rather than
+a silently ignored option. Semantic rules that JSON Schema cannot express (a site address that
+normalises, a network list, a custom period's dates) are then checked by the same functions
+the web forms and the dashboard use, and answered with the same 400 envelope.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, IPvAnyAddress
+
+from flask_tracking.ingest.hit import MAX_EVENT_LENGTH, MAX_REFERRER_LENGTH
+from flask_tracking.ingest.payload import MAX_PROP_KEY, MAX_PROPS
+from flask_tracking.reports.dimensions import MAX_FILTER_VALUE, MAX_FILTERS
+from flask_tracking.reports.params import MAX_EVENT_NAME
+from flask_tracking.reports.ranges import as_utc
+from flask_tracking.reports.stats import MAX_LIMIT
+from flask_tracking.tracking.forms import timezone_names
+
+UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
+Period = Literal[
+    "today", "yesterday", "7d", "30d", "month", "last_month", "year", "12mo", "all", "custom"
+]
+Metric = Literal[
+    "visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"
+]
+ChartMetric = Literal["visitors", "visits", "pageviews"]
+DimensionName = Literal[
+    "page",
+    "entry_page",
+    "exit_page",
+    "source",
+    "referrer",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "country",
+    "region",
+    "city",
+    "browser",
+    "os",
+    "device",
+    "screen",
+    "event",
+]
+Sort = Literal["visitors", "visits", "pageviews", "events"]
+FILTER_PATTERN = "^(" + "|".join(get_args(DimensionName)) + "):(is|is_not|contains):"
+PropValue = str | int | float | bool
+
+
+def _zones(schema: dict[str, Any]) -> None:
+    schema["enum"] = list(timezone_names())
+
+
+TimeZone = Annotated[
+    str,
+    Field(
+        max_length=64,
+        description="An IANA time zone: where the site's days, weeks and months begin.",
+        json_schema_extra=_zones,
+    ),
+]
+Lines = Annotated[list[Annotated[str, Field(max_length=2048)]], Field(max_length=1000)]
+
+
+class Input(BaseModel):
+    """A request's query string or body: unknown names are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# Errors -------------------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    """What went wrong."""
+
+    status: int = Field(description="The HTTP status, repeated.")
+    code: str = Field(description="A stable machine-readable code, e.g. `invalid_request`.")
+    message: str = Field(description="A sentence for people.")
+    details: dict[str, Any] = Field(description="For a 400: each bad field and its problem.")
+
+
+class ErrorEnvelope(BaseModel):
+    """The body of every 4xx and 5xx answer of the API."""
+
+    error: ErrorBody
+
+
+# Sites --------------------------------------------------------------------------------------
+
+
+class SiteOut(BaseModel):
+    """A site, as its owner sees it."""
+
+    id: int
+    name: str
+    base_url: str
+    display_name: str
+    timezone: str
+    excluded_ips: list[str] = Field(description="Addresses and CIDR ranges never counted.")
+    excluded_paths: list[str] = Field(description="Path patterns never counted, e.g. /admin/*.")
+    created_at: UtcDateTime
+
+
+class SiteList(BaseModel):
+    """The sites a key may see, oldest first."""
+
+    data: list[SiteOut]
+
+
+class SiteCreate(Input):
+    """A new site; fields are checked exactly as the web form checks them."""
+
+    base_url: str = Field(
+        min_length=1, max_length=2048, description="The site's address, e.g. https://example.com"
+    )
+    name: str = Field("", max_length=120)
+    timezone: TimeZone = "UTC"
+    excluded_ips: Lines = Field(default_factory=list)
+    excluded_paths: Lines = Field(default_factory=list)
+
+
+class SiteUpdate(Input):
+    """The fields to change; absent ones keep their value."""
+
+    base_url: str | None = Field(None, min_length=1, max_length=2048)
+    name: str | None = Field(None, max_length=120)
+    timezone: TimeZone | None = None
+    excluded_ips: Lines | None = None
+    excluded_paths: Lines | None = None
+
+
+# Stats --------------------------------------------------------------------------------------
+
+
+class RangeQuery(Input):
+    """Which period, in the site's time zone."""
+
+    period: Period = Field(
+        "30d", description="A preset; `custom` needs `from` and `to` (inclusive local days)."
+    )
+    from_: date | None = Field(None, alias="from", description="First day (YYYY-MM-DD).")
+    to: date | None = Field(None, description="Last day, included (YYYY-MM-DD).")
+
+
+Filters = Annotated[
+    list[Annotated[str, Field(pattern=FILTER_PATTERN, max_length=MAX_FILTER_VALUE + 40)]],
+    Field(
+        max_length=MAX_FILTERS,
+        description="`dimension:operator:value`, repeated to combine with AND; "
+        "e.g. `country:is:FR`, `page:contains:/blog`, `source:is:` (no source).",
+    ),
+]
+
+
+class StatsQuery(RangeQuery):
+    """A period and filters, as on the dashboard."""
+
+    filter: Filters = Field(default_factory=list)
+
+
+class AggregateQuery(StatsQuery):
+    """Which metrics, and whether to compare with the previous period."""
+
+    metrics: list[Metric] = Field(
+        default_factory=list, max_length=6, description="Metrics to return (default: all)."
+    )
+    compare: bool = Field(True, description="Also return the previous period's values.")
+
+
+class TimeseriesQuery(StatsQuery):
+    """Which metric per bucket."""
+
+    metric: ChartMetric = "visitors"
+    compare: bool = Field(True, description="Also return the previous period's values.")
+
+
+class BreakdownQuery(StatsQuery):
+    """One dimension, ranked and paginated."""
+
+    dimension: DimensionName
+    limit: int = Field(10, ge=1, le=MAX_LIMIT)
+    offset: int = Field(0, ge=0, le=1_000_000)
+    sort: Sort = "visitors"
+
+
+class PropertiesQuery(StatsQuery):
+    """A custom event's most frequent property values."""
+
+    event: str = Field(min_length=1, max_length=MAX_EVENT_NAME)
+    limit: int = Field(20, ge=1, le=MAX_LIMIT)
+
+
+class PeriodOut(BaseModel):
+    """A resolved period: [start, end) in UTC, from local midnights of the site's zone."""
+
+    preset: str
+    start: UtcDateTime
+    end: UtcDateTime
+    timezone: str
+    bucket: Literal["hour", "day", "week", "month"]
+
+
+class MetricValue(BaseModel):
+    """A metric, the previous period's value, and the change (percent; points for rates)."""
+
+    value: float
+    previous: float | None
+    change: float | None
+
+
+class AggregateResult(BaseModel):
+    """The period's metrics."""
+
+    site_id: int
+    period: PeriodOut
+    previous_period: PeriodOut | None
+    filters: list[str]
+    results: dict[str, MetricValue]
+
+
+class PointOut(BaseModel):
+    """One bucket."""
+
+    start: UtcDateTime
+    value: int
+    previous: int | None
+
+
+class TimeseriesResult(BaseModel):
+    """A metric per bucket; `previous` is the previous period's bucket of the same index."""
+
+    site_id: int
+    period: PeriodOut
+    filters: list[str]
+    metric: str
+    bucket: str
+    points: list[PointOut]
+
+
+class BreakdownRow(BaseModel):
+    """One value of the dimension."""
+
+    value: str = Field(description="The stored value; empty for 'not set'.")
+    label: str
+    visitors: int
+    visits: int
+    pageviews: int
+    events: int
+    bounce_rate: float
+    visit_duration: float
+    share: float = Field(description="Percent of the period's visitors.")
+
+
+class BreakdownResult(BaseModel):
+    """A page of a ranked dimension."""
+
+    site_id: int
+    period: PeriodOut
+    filters: list[str]
+    dimension: str
+    total: int = Field(description="How many distinct values there are.")
+    limit: int
+    offset: int
+    next_offset: int | None
+    results: list[BreakdownRow]
+
+
+class PropertyRow(BaseModel):
+    """One property value of the event."""
+
+    property: str
+    value: str
+    visitors: int
+    events: int
+
+
+class PropertiesResult(BaseModel):
+    """A custom event's property values, most frequent first."""
+
+    site_id: int
+    period: PeriodOut
+    filters: list[str]
+    event: str
+    results: list[PropertyRow]
+
+
+class RealtimeResult(BaseModel):
+    """Visitors seen in the last few minutes."""
+
+    site_id: int
+    visitors: int
+    window_seconds: int
+    at: UtcDateTime
+
+
+# Events -------------------------------------------------------------------------------------
+
+
+class ServerEvent(Input):
+    """An event sent by a server on behalf of a visitor: the fields of /api/event (without
+    `site`, which is in the path) plus the visitor's IP address and user agent."""
+
+    name: str = Field("pageview", min_length=1, max_length=MAX_EVENT_LENGTH)
+    url: str = Field(min_length=1, max_length=2048, description="The page's absolute URL.")
+    referrer: str | None = Field(None, max_length=MAX_REFERRER_LENGTH)
+    width: int | None = Field(None, ge=0, le=100_000, description="Screen width in pixels.")
+    props: dict[Annotated[str, Field(min_length=1, max_length=MAX_PROP_KEY)], PropValue] | None = (
+        Field(None, max_length=MAX_PROPS)
+    )
+    ip: IPvAnyAddress = Field(description="The visitor's IP address (for location, sessions).")
+    user_agent: str = Field(min_length=1, max_length=1024, description="The visitor's user agent.")
+
+
+class EventAccepted(BaseModel):
+    """The event is durably queued (`accepted`), or deliberately not counted (`dropped`)."""
+
+    status: Literal["accepted", "dropped"]
+    reason: str | None = Field(description="Why it was dropped: bot, excluded_ip, …")
+
+
+# Export -------------------------------------------------------------------------------------
+
+
+class ExportQuery(RangeQuery):
+    """A period of raw events, a page at a time."""
+
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: str | None = Field(
+        None, max_length=200, description="`next_cursor` of the previous page."
+    )
+
+
+class DownloadQuery(RangeQuery):
+    """A period of raw events as one file."""
+
+    format: Literal["csv", "ndjson"] = "ndjson"
+
+
+class RawEvent(BaseModel):
+    """One stored event. 64-bit ids are strings, as JavaScript numbers cannot hold them."""
+
+    id: int
+    date: UtcDateTime
+    name: str
+    url: str
+    pathname: str | None
+    hostname: str | None
+    referrer: str | None
+    referrer_source: str | None
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+    utm_term: str | None
+    utm_content: str | None
+    country_code: str | None
+    region: str | None
+    city: str | None
+    browser: str | None
+    browser_version: str | None
+    os: str | None
+    os_version: str | None
+    device: str | None
+    screen_size: str | None
+    screen_width: int | None
+    visitor_id: str | None
+    session_id: str | None
+    props: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    """A page of raw events, oldest first."""
+
+    data: list[RawEvent]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )

@@ -1,0 +1,145 @@
+"""GET/POST /sites, GET/PATCH/DELETE /sites/{site_id}.
+
+Field values go through the web form's own validators (tracking/forms.py), so the API accepts
+exactly what the settings page accepts, with the same messages.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from flask_tracking import ingest
+from flask_tracking.api.auth import Call
+from flask_tracking.api.errors import ApiError, invalid
+from flask_tracking.api.schemas import SiteCreate, SiteList, SiteOut, SiteUpdate
+from flask_tracking.api.spec import operation
+from flask_tracking.extensions import db
+from flask_tracking.tracking import sites
+from flask_tracking.tracking.forms import SiteSettingsForm
+from flask_tracking.tracking.models import Site
+from flask_tracking.users.apikeys import READ, READ_WRITE
+
+TAG = "Sites"
+
+
+def site_out(site: Site) -> SiteOut:
+    """Return the API's view of a site."""
+    return SiteOut(
+        id=site.id,
+        name=site.name,
+        base_url=site.base_url,
+        display_name=site.display_name,
+        timezone=site.timezone,
+        excluded_ips=site.excluded_ips.splitlines(),
+        excluded_paths=site.excluded_paths.splitlines(),
+        created_at=site.created_at,
+    )
+
+
+def checked(values: dict[str, str]) -> dict[str, str]:
+    """Run the site settings form's validators over the values; raise a 400 naming each error."""
+    form = SiteSettingsForm(formdata=MultiDict(values), meta={"csrf": False})
+    if not form.validate():
+        raise invalid({name: messages[0] for name, messages in form.errors.items()})
+    return values
+
+
+@operation("GET", "/sites", scope=READ, tag=TAG, response=SiteList, summary="List sites")
+def list_sites(call: Call) -> SiteList:
+    """The sites this key may see: all of its user's, or the one site it is limited to."""
+    query = select(Site).where(Site.owner_id == call.user.id).order_by(Site.id)
+    if call.key.site_id is not None:
+        query = query.where(Site.id == call.key.site_id)
+    return SiteList(data=[site_out(site) for site in db.session.scalars(query)])
+
+
+@operation(
+    "POST",
+    "/sites",
+    scope=READ_WRITE,
+    tag=TAG,
+    body=SiteCreate,
+    response=SiteOut,
+    status=201,
+    summary="Add a site",
+)
+def create_site(call: Call, body: SiteCreate) -> SiteOut:
+    """Add a site for the key's user. A key limited to one site cannot add others (403)."""
+    if call.key.site_id is not None:
+        raise ApiError(403, "insufficient_scope", "This key is limited to one site.")
+    values = checked(
+        {
+            "base_url": body.base_url,
+            "name": body.name,
+            "timezone": body.timezone,
+            "excluded_ips": "\n".join(body.excluded_ips),
+            "excluded_paths": "\n".join(body.excluded_paths),
+        }
+    )
+    site = sites.create_site(
+        call.user,
+        values["base_url"],
+        values["name"],
+        timezone=values["timezone"],
+        excluded_ips=values["excluded_ips"],
+        excluded_paths=values["excluded_paths"],
+    )
+    ingest.current_ingest().sites.invalidate()
+    return site_out(site)
+
+
+@operation("GET", "/sites/{site_id}", scope=READ, tag=TAG, response=SiteOut, summary="Read a site")
+def get_site(call: Call) -> SiteOut:
+    """One site and its settings."""
+    return site_out(call.own_site())
+
+
+@operation(
+    "PATCH",
+    "/sites/{site_id}",
+    scope=READ_WRITE,
+    tag=TAG,
+    body=SiteUpdate,
+    response=SiteOut,
+    summary="Change a site",
+)
+def update_site(call: Call, body: SiteUpdate) -> SiteOut:
+    """Change the fields sent; the others keep their values. Changing the time zone makes
+    reports read raw events until the rollups are rebuilt in the new zone."""
+    site = call.own_site()
+    values = checked(
+        {
+            "base_url": site.base_url if body.base_url is None else body.base_url,
+            "name": site.name if body.name is None else body.name,
+            "timezone": site.timezone if body.timezone is None else body.timezone,
+            "excluded_ips": site.excluded_ips
+            if body.excluded_ips is None
+            else "\n".join(body.excluded_ips),
+            "excluded_paths": site.excluded_paths
+            if body.excluded_paths is None
+            else "\n".join(body.excluded_paths),
+        }
+    )
+    sites.update_site(
+        site,
+        values["base_url"],
+        values["name"],
+        values["excluded_ips"],
+        values["excluded_paths"],
+        timezone=values["timezone"],
+    )
+    ingest.current_ingest().sites.invalidate()
+    return site_out(site)
+
+
+@operation(
+    "DELETE", "/sites/{site_id}", scope=READ_WRITE, tag=TAG, status=204, summary="Delete a site"
+)
+def delete_site(call: Call) -> Response:
+    """Delete the site and all of its data (events, sessions, rollups, shared links): this
+    cannot be undone."""
+    sites.delete_site(call.own_site())
+    ingest.current_ingest().sites.invalidate()
+    return Response(status=204)

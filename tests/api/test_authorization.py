@@ -1,0 +1,281 @@
+"""The authorization matrix: every operation of the API (read from its registry, so a new one is
+covered the day it is added) against every kind of caller that must be refused.
+
+For each refusal: the right status and code, the error envelope, nothing of user A's site in
+the answer, and nothing changed (the site is intact, nothing was spooled).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_tracking.api.spec import OPERATIONS, Operation
+from flask_tracking.extensions import db
+from flask_tracking.tracking.models import Site
+from flask_tracking.users import apikeys
+from flask_tracking.users.models import ApiKey, User
+from tests.api.conftest import bearer
+
+SITE_NAME = "Alice's secret shop"
+SITE_URL = "https://alice-secret.example"
+UA = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
+
+# A valid request for each operation that needs more than its path (checked by test_examples).
+QUERIES = {"breakdown": {"dimension": "page"}, "properties": {"event": "Signup"}}
+BODIES = {
+    "create_site": {"base_url": "https://new.example", "name": "New"},
+    "update_site": {"name": "Renamed"},
+    "send_event": {"url": SITE_URL + "/pricing", "ip": "203.0.113.7", "user_agent": UA},
+}
+SUCCESS = {"create_site": 201, "delete_site": 204, "send_event": 202}
+
+
+def op_id(op: Operation) -> str:
+    """Name the test case after the operation."""
+    return f"{op.method} {op.path}"
+
+
+def call(
+    client: FlaskClient, op: Operation, site_id: int, headers: dict[str, str], **extra: str
+) -> Any:
+    """Make a valid request for `op` on `site_id` with `headers`."""
+    path = "/api/v1" + op.path.replace("{site_id}", str(site_id))
+    query = {**QUERIES.get(op.name, {}), **extra}
+    body = BODIES.get(op.name)
+    return client.open(path, method=op.method, query_string=query, json=body, headers=headers)
+
+
+@pytest.fixture
+def world(app: Flask, make_user: Any, make_site: Any, make_key: Any) -> dict[str, Any]:
+    """User A with a site and keys of every kind; user B with a site and a read-write key."""
+    alice: User = make_user("alice@example.com")
+    bob: User = make_user("bob@example.com")
+    site = make_site(alice, SITE_URL, SITE_NAME)
+    other = make_site(alice, "https://alice-other.example", "Alice's other site")
+    bobs = make_site(bob, "https://bob.example", "Bob's site")
+    revoked = make_key(alice, apikeys.READ_WRITE, name="revoked")
+    with app.app_context():
+        key = apikeys.find_key(revoked)
+        assert key is not None
+        apikeys.revoke_key(key)
+    return {
+        "site": site,
+        "other": other,
+        "bobs": bobs,
+        "alice_rw": make_key(alice, apikeys.READ_WRITE),
+        "alice_read": make_key(alice, apikeys.READ),
+        "alice_other_only": make_key(alice, apikeys.READ_WRITE, site_id=other),
+        "bob_rw": make_key(bob, apikeys.READ_WRITE),
+        "revoked": revoked,
+    }
+
+
+def assert_untouched(app: Flask, site_id: int) -> None:
+    """The site is still there as it was, and nothing reached the spool."""
+    with app.app_context():
+        site = db.session.get(Site, site_id)
+        assert site is not None
+        assert (site.name, site.base_url) == (SITE_NAME, SITE_URL)
+        assert db.session.query(Site).count() == 3  # nothing created either
+    spool = Path(app.config["SPOOL_DIR"])
+    assert not any(path.stat().st_size for path in spool.rglob("*") if path.is_file())
+
+
+def assert_refused(response: Any, status: int, code: str) -> None:
+    """An error envelope with this status and code, and nothing of Alice's site in it."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    assert response.json["error"]["status"] == status
+    assert response.json["error"]["code"] == code
+    text = response.get_data(as_text=True)
+    assert SITE_NAME not in text and "alice-secret" not in text
+
+
+def test_the_matrix_covers_every_operation() -> None:
+    names = {op.name for op in OPERATIONS}
+    assert {"list_sites", "create_site", "get_site", "update_site", "delete_site"} <= names
+    assert {"aggregate", "timeseries", "breakdown", "realtime", "send_event"} <= names
+    assert {"list_events", "download"} <= names
+    assert set(QUERIES) | set(BODIES) <= names
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=op_id)
+def test_examples_succeed_with_the_owners_key(
+    app: Flask, client: FlaskClient, world: dict[str, Any], op: Operation
+) -> None:
+    """The matrix's requests are valid: with the right key they succeed."""
+    response = call(client, op, world["site"], bearer(world["alice_rw"]))
+    assert response.status_code == SUCCESS.get(op.name, 200), response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=op_id)
+def test_no_key_is_401(
+    app: Flask, client: FlaskClient, world: dict[str, Any], op: Operation
+) -> None:
+    response = call(client, op, world["site"], {})
+    assert_refused(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert_untouched(app, world["site"])
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=op_id)
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer ftk_" + "x" * 43,  # well-formed, unknown
+        "Bearer nonsense",
+        "Basic YWxpY2U6cGFzc3dvcmQ=",
+        "Bearer ",
+    ],
+)
+def test_unknown_or_malformed_key_is_401(
+    app: Flask, client: FlaskClient, world: dict[str, Any], op: Operation, header: str
+) -> None:
+    response = call(client, op, world["site"], {"Authorization": header})
+    assert response.status_code == 401
+    assert response.json["error"]["code"] in ("unauthorized", "invalid_key")
+    assert_untouched(app, world["site"])
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=op_id)
+def test_revoked_key_is_401(
+    app: Flask, client: FlaskClient, world: dict[str, Any], op: Operation
+) -> None:
+    response = call(client, op, world["site"], bearer(world["revoked"]))
+    assert_refused(response, 401, "invalid_key")
+    assert_untouched(app, world["site"])
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=op_id)
+@pytest.mark.parametrize("parameter", ["api_key", "key", "token", "access_token", "q"])
+def test_key_in_the_query_string_is_401_even_when_valid(
+    app: Flask, client: FlaskClient, world: dict[str, Any], op: Operation, parameter: str
+) -> None:
+    headers = bearer(world["alice_rw"])  # even alongside a good header
+    response = call(client, op, world["site"], headers, **{parameter: world["alice_rw"]})
+    assert_refused(response, 401, "key_in_url")
+    assert_untouched(app, world["site"])
+
+
+@pytest.mark.parametrize("op", [op for op in OPERATIONS if op.scope == "read-write"], ids=op_id)
+def test_read_key_on_a_write_operation_is_403(
+    app: Flask, client: FlaskClient, world: dict[str, Any], op: Operation
+) -> None:
+    response = call(client, op, world["site"], bearer(world["alice_read"]))
+    assert_refused(response, 403, "insufficient_scope")
+    assert_untouched(app, world["site"])
+
+
+@pytest.mark.parametrize("op", [op for op in OPERATIONS if op.scope == "read"], ids=op_id)
+def test_read_key_may_read(
+    app: Flask, client: FlaskClient, world: dict[str, Any], op: Operation
+) -> None:
+    response = call(client, op, world["site"], bearer(world["alice_read"]))
+    assert response.status_code == 200
+
+
+SITE_OPERATIONS = [op for op in OPERATIONS if "{site_id}" in op.path]
+
+
+@pytest.mark.parametrize("op", SITE_OPERATIONS, ids=op_id)
+def test_another_users_site_is_404_like_a_missing_one(
+    app: Flask, client: FlaskClient, world: dict[str, Any], op: Operation
+) -> None:
+    theirs = call(client, op, world["site"], bearer(world["bob_rw"]))
+    assert_refused(theirs, 404, "not_found")
+    missing = call(client, op, 999_999, bearer(world["bob_rw"]))
+    assert missing.status_code == 404
+    # The same answer but for the id it names: nothing tells "exists" from "missing".
+    assert theirs.json["error"]["message"].replace(str(world["site"]), "N") == missing.json[
+        "error"
+    ]["message"].replace("999999", "N")
+    assert_untouched(app, world["site"])
+
+
+@pytest.mark.parametrize("op", SITE_OPERATIONS, ids=op_id)
+def test_a_key_limited_to_one_site_sees_no_other(
+    app: Flask, client: FlaskClient, world: dict[str, Any], op: Operation
+) -> None:
+    response = call(client, op, world["site"], bearer(world["alice_other_only"]))
+    assert_refused(response, 404, "not_found")
+    assert_untouched(app, world["site"])
+
+
+def test_listing_shows_only_the_keys_sites(client: FlaskClient, world: dict[str, Any]) -> None:
+    bobs = client.get("/api/v1/sites", headers=bearer(world["bob_rw"])).json["data"]
+    assert [site["id"] for site in bobs] == [world["bobs"]]
+    limited = client.get("/api/v1/sites", headers=bearer(world["alice_other_only"])).json["data"]
+    assert [site["id"] for site in limited] == [world["other"]]
+    everything = client.get("/api/v1/sites", headers=bearer(world["alice_read"])).json["data"]
+    assert [site["id"] for site in everything] == [world["site"], world["other"]]
+
+
+def test_a_key_limited_to_one_site_cannot_add_sites(
+    app: Flask, client: FlaskClient, world: dict[str, Any]
+) -> None:
+    response = client.post(
+        "/api/v1/sites",
+        json=BODIES["create_site"],
+        headers=bearer(world["alice_other_only"]),
+    )
+    assert_refused(response, 403, "insufficient_scope")
+    assert_untouched(app, world["site"])
+
+
+def test_use_is_recorded_to_the_minute(
+    app: Flask, client: FlaskClient, world: dict[str, Any]
+) -> None:
+    with app.app_context():
+        key = apikeys.find_key(world["alice_read"])
+        assert key is not None and key.last_used_at is None
+    before = datetime.now(UTC).replace(microsecond=0)
+    client.get("/api/v1/sites", headers=bearer(world["alice_read"]))
+    with app.app_context():
+        used = db.session.get(ApiKey, key.id)
+        assert used is not None and used.last_used_at is not None
+        assert used.last_used_at.replace(tzinfo=UTC) >= before
+
+
+def test_rate_limit_is_per_key(app_factory: Any, site_in: Any, make_user: Any) -> None:
+    app = app_factory(API_RATE_LIMIT="3 per minute")
+    client = app.test_client()
+    site = site_in(app)
+    with app.app_context():
+        owner = db.session.get(Site, site).owner  # type: ignore[union-attr]
+        _key, first = apikeys.create_key(owner, "one", apikeys.READ)
+        _key, second = apikeys.create_key(owner, "two", apikeys.READ)
+    answers = [client.get("/api/v1/sites", headers=bearer(first)) for _ in range(4)]
+    assert [r.status_code for r in answers] == [200, 200, 200, 429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in answers[:3]] == ["2", "1", "0"]
+    assert answers[0].headers["X-RateLimit-Limit"] == "3"
+    limited = answers[3]
+    assert limited.json["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    # Another key of the same user has its own allowance.
+    assert client.get("/api/v1/sites", headers=bearer(second)).status_code == 200
+
+
+def test_the_document_and_reference_need_no_key(client: FlaskClient) -> None:
+    assert client.get("/api/v1/openapi.json").status_code == 200
+    assert client.get("/api/v1/docs").status_code == 200
+
+
+def test_unknown_api_paths_and_methods_answer_in_the_envelope(
+    client: FlaskClient, world: dict[str, Any]
+) -> None:
+    missing = client.get("/api/v1/nothing-here", headers=bearer(world["alice_rw"]))
+    assert missing.status_code == 404 and missing.json["error"]["code"] == "not_found"
+    wrong = client.put(f"/api/v1/sites/{world['site']}", headers=bearer(world["alice_rw"]))
+    assert wrong.status_code == 405 and wrong.json["error"]["status"] == 405
+    assert "PATCH" in wrong.headers["Allow"]
+
+
+def test_api_answers_are_not_cached(client: FlaskClient, world: dict[str, Any]) -> None:
+    response = client.get("/api/v1/sites", headers=bearer(world["alice_read"]))
+    assert response.headers["Cache-Control"] == "no-store"

@@ -9,20 +9,63 @@ the web forms and the dashboard use, and answered with the same 400 envelope.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import ipaddress
+import re
+from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, IPvAnyAddress
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from flask_tracking.ingest.hit import MAX_EVENT_LENGTH, MAX_REFERRER_LENGTH
 from flask_tracking.ingest.payload import MAX_PROP_KEY, MAX_PROPS
 from flask_tracking.reports.dimensions import MAX_FILTER_VALUE, MAX_FILTERS
 from flask_tracking.reports.params import MAX_EVENT_NAME
-from flask_tracking.reports.ranges import as_utc
+from flask_tracking.reports.ranges import as_utc, parse_date
 from flask_tracking.reports.stats import MAX_LIMIT
 from flask_tracking.tracking.forms import timezone_names
 
 UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+def _whole_number(value: Any) -> Any:
+    """A query string's number: ASCII digits only (not "1.0", "1e3", "٣" or " 1")."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{1,9}", value):
+        raise ValueError("Must be a whole number.")
+    return value
+
+
+def _true_or_false(value: Any) -> Any:
+    """A query string's boolean: exactly "true" or "false", as the document says."""
+    if isinstance(value, str):
+        if value not in ("true", "false"):
+            raise ValueError("Must be true or false.")
+        return value == "true"
+    return value
+
+
+# Query string values are text: these read them exactly as documented, not leniently.
+QueryInt = Annotated[int, BeforeValidator(_whole_number)]
+QueryBool = Annotated[bool, BeforeValidator(_true_or_false)]
+
+
+def _calendar_day(value: str) -> str:
+    """A YYYY-MM-DD that is a real day (not 2026-02-30)."""
+    parse_date(value)  # raises InvalidRange, a ValueError, with the dashboard's message
+    return value
+
+
+Day = Annotated[
+    str,
+    Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", json_schema_extra={"format": "date"}),
+    AfterValidator(_calendar_day),
+]
 Period = Literal[
     "today", "yesterday", "7d", "30d", "month", "last_month", "year", "12mo", "all", "custom"
 ]
@@ -64,6 +107,22 @@ TimeZone = Annotated[
         description="An IANA time zone: where the site's days, weeks and months begin.",
         json_schema_extra=_zones,
     ),
+]
+
+
+def _ip_address(value: str) -> str:
+    """An IPv4 or IPv6 address, written as the standard library writes it."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("Must be an IPv4 or IPv6 address.") from None
+
+
+# Text checked by the standard library (pydantic's IP types would take `false` for 0.0.0.0).
+IpAddress = Annotated[
+    str,
+    Field(max_length=64, json_schema_extra={"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
+    AfterValidator(_ip_address),
 ]
 Lines = Annotated[list[Annotated[str, Field(max_length=2048)]], Field(max_length=1000)]
 
@@ -145,8 +204,15 @@ class RangeQuery(Input):
     period: Period = Field(
         "30d", description="A preset; `custom` needs `from` and `to` (inclusive local days)."
     )
-    from_: date | None = Field(None, alias="from", description="First day (YYYY-MM-DD).")
-    to: date | None = Field(None, description="Last day, included (YYYY-MM-DD).")
+    from_: Day | None = Field(None, alias="from", description="First day (YYYY-MM-DD).")
+    to: Day | None = Field(None, description="Last day, included (YYYY-MM-DD).")
+
+    @model_validator(mode="after")
+    def _days_only_for_custom(self) -> RangeQuery:
+        """Dates with a preset would be silently ignored: say so instead."""
+        if self.period != "custom" and (self.from_ is not None or self.to is not None):
+            raise ValueError("`from` and `to` are read only with period=custom.")
+        return self
 
 
 Filters = Annotated[
@@ -171,22 +237,22 @@ class AggregateQuery(StatsQuery):
     metrics: list[Metric] = Field(
         default_factory=list, max_length=6, description="Metrics to return (default: all)."
     )
-    compare: bool = Field(True, description="Also return the previous period's values.")
+    compare: QueryBool = Field(True, description="Also return the previous period's values.")
 
 
 class TimeseriesQuery(StatsQuery):
     """Which metric per bucket."""
 
     metric: ChartMetric = "visitors"
-    compare: bool = Field(True, description="Also return the previous period's values.")
+    compare: QueryBool = Field(True, description="Also return the previous period's values.")
 
 
 class BreakdownQuery(StatsQuery):
     """One dimension, ranked and paginated."""
 
     dimension: DimensionName
-    limit: int = Field(10, ge=1, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0, le=1_000_000)
+    limit: QueryInt = Field(10, ge=1, le=MAX_LIMIT)
+    offset: QueryInt = Field(0, ge=0, le=1_000_000)
     sort: Sort = "visitors"
 
 
@@ -194,7 +260,7 @@ class PropertiesQuery(StatsQuery):
     """A custom event's most frequent property values."""
 
     event: str = Field(min_length=1, max_length=MAX_EVENT_NAME)
-    limit: int = Field(20, ge=1, le=MAX_LIMIT)
+    limit: QueryInt = Field(20, ge=1, le=MAX_LIMIT)
 
 
 class PeriodOut(BaseModel):
@@ -308,13 +374,18 @@ class ServerEvent(Input):
     `site`, which is in the path) plus the visitor's IP address and user agent."""
 
     name: str = Field("pageview", min_length=1, max_length=MAX_EVENT_LENGTH)
-    url: str = Field(min_length=1, max_length=2048, description="The page's absolute URL.")
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        pattern="^https?://[^/?#@\\s]",
+        description="The page's absolute http(s) URL.",
+    )
     referrer: str | None = Field(None, max_length=MAX_REFERRER_LENGTH)
     width: int | None = Field(None, ge=0, le=100_000, description="Screen width in pixels.")
     props: dict[Annotated[str, Field(min_length=1, max_length=MAX_PROP_KEY)], PropValue] | None = (
         Field(None, max_length=MAX_PROPS)
     )
-    ip: IPvAnyAddress = Field(description="The visitor's IP address (for location, sessions).")
+    ip: IpAddress = Field(description="The visitor's IPv4 or IPv6 address (location, sessions).")
     user_agent: str = Field(min_length=1, max_length=1024, description="The visitor's user agent.")
 
 
@@ -331,7 +402,7 @@ class EventAccepted(BaseModel):
 class ExportQuery(RangeQuery):
     """A period of raw events, a page at a time."""
 
-    limit: int = Field(100, ge=1, le=1000)
+    limit: QueryInt = Field(100, ge=1, le=1000)
     cursor: str | None = Field(
         None, max_length=200, description="`next_cursor` of the previous page."
     )

@@ -160,7 +160,7 @@ def parse_query(model: type[BaseModel], args: Any) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise invalid(_details(error), "The query string is not valid.") from None
+        raise invalid(_details(error, "query"), "The query string is not valid.") from None
 
 
 def parse_body(model: type[BaseModel]) -> Any:
@@ -178,7 +178,7 @@ def parse_body(model: type[BaseModel]) -> Any:
     except ValidationError as error:
         if any(problem["type"] == "json_invalid" for problem in error.errors()):
             raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
-        raise invalid(_details(error), "The body is not valid.") from None
+        raise invalid(_details(error, "body"), "The body is not valid.") from None
 
 
 def _is_list(annotation: Any) -> bool:
@@ -187,11 +187,12 @@ def _is_list(annotation: Any) -> bool:
     return any(get_origin(arg) is list for arg in get_args(annotation))
 
 
-def _details(error: ValidationError) -> dict[str, str]:
-    """Return {field: message} from pydantic's errors (the first message per field)."""
+def _details(error: ValidationError, whole: str) -> dict[str, str]:
+    """Return {field: message} from pydantic's errors (the first message per field); a
+    problem of no one field (a rule across fields) is named after the `whole` input."""
     details: dict[str, str] = {}
     for problem in error.errors(include_url=False, include_input=False):
-        where = ".".join(str(part) for part in problem["loc"]) or "body"
+        where = ".".join(str(part) for part in problem["loc"]) or whole
         message = str(problem["msg"])
         if problem["type"] == "extra_forbidden":
             message = "Unknown field or parameter."
@@ -298,6 +299,14 @@ def _query_parameters(model: type[BaseModel] | None) -> list[dict[str, Any]]:
     required = set(schema.get("required", ()))
     parameters = []
     for name, prop in schema.get("properties", {}).items():
+        # A query string has no null: an optional parameter is simply left out.
+        options = [option for option in prop.pop("anyOf", []) if option != {"type": "null"}]
+        if len(options) == 1:
+            prop.update(options[0])
+        elif options:
+            prop["anyOf"] = options
+        if prop.get("default", ...) is None:
+            del prop["default"]
         description = prop.pop("description", None)
         prop.pop("title", None)
         parameter: dict[str, Any] = {

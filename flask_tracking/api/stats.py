@@ -53,9 +53,9 @@ def report_query(site: Site, query: RangeQuery, now: datetime | None = None) -> 
     """Return the reporting layer's query for the site, period and filters asked for."""
     args: MultiDict[str, str] = MultiDict({"period": query.period})
     if query.from_ is not None:
-        args["from"] = query.from_.isoformat()
+        args["from"] = query.from_
     if query.to is not None:
-        args["to"] = query.to.isoformat()
+        args["to"] = query.to
     if isinstance(query, StatsQuery):
         for text in query.filter:
             args.add("filter", text)

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
+from flask_tracking.ingest.hit import storable
+
 MAX_PATH_PATTERNS = 100
 
 Network = IPv4Network | IPv6Network
@@ -59,7 +61,9 @@ def parse_path_patterns(text: str) -> tuple[str, ...]:
         if not pattern or pattern.startswith("#"):
             continue
         if not pattern.startswith("/"):
-            raise ValueError(f'Path pattern must start with "/": {pattern!r}')
+            raise ValueError(f'Path pattern must start with "/": {pattern[:80]!r}')
+        if not storable(pattern):
+            raise ValueError(f"Path pattern has control characters: {pattern[:80]!r}")
         if pattern not in patterns:
             patterns.append(pattern)
     if len(patterns) > MAX_PATH_PATTERNS:

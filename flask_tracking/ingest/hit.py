@@ -50,6 +50,14 @@ def has_control_chars(value: str) -> bool:
     return _CONTROL.search(value) is not None
 
 
+def storable(value: str) -> bool:
+    """Tell whether a line of text can be stored and shown: no control characters, and no lone
+    UTF-16 surrogates (JSON can escape one; no UTF-8 database column can hold it)."""
+    if has_control_chars(value):
+        return False
+    return value.isascii() or not any("\ud800" <= ch <= "\udfff" for ch in value)
+
+
 def check_url(value: str | None, max_length: int) -> str | None:
     """Return what is wrong with a page URL, or None."""
     if not value:

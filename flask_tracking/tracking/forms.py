@@ -10,6 +10,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from flask_tracking.ingest.exclusions import parse_networks, parse_path_patterns
+from flask_tracking.ingest.hit import storable
 from flask_tracking.tracking.sites import InvalidSiteURL, normalise_base_url
 
 # Present in the system's zone database but no place's time: "localtime" is whatever the
@@ -28,6 +29,11 @@ class SiteForm(FlaskForm):
 
     base_url = StringField("Site address", validators=[InputRequired(), Length(max=2048)])
     name = StringField("Name", validators=[Optional(), Length(max=120)])
+
+    def validate_name(self, field: StringField) -> None:
+        """Refuse what no page can show or column store (control characters, lone surrogates)."""
+        if field.data and not storable(field.data):
+            raise ValidationError("The name may not contain control characters.")
 
     def validate_base_url(self, field: StringField) -> None:
         """Accept only an http(s) address with a host."""

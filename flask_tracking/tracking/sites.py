@@ -7,6 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import select
 
 from flask_tracking.extensions import db
+from flask_tracking.ingest.hit import storable
 from flask_tracking.reports import rollups
 from flask_tracking.tracking.models import Site
 from flask_tracking.users.models import User
@@ -21,6 +22,8 @@ def normalise_base_url(raw: str) -> str:
     text = raw.strip()
     if not text:
         raise InvalidSiteURL("Enter the address of your site.")
+    if not storable(text):
+        raise InvalidSiteURL("That address contains characters no URL can hold.")
     if "://" not in text:
         text = "https://" + text
     try:
@@ -33,7 +36,10 @@ def normalise_base_url(raw: str) -> str:
     host = (parts.hostname or "").rstrip(".")
     if not host or any(ch.isspace() for ch in host) or parts.username or parts.password:
         raise InvalidSiteURL("That address has no valid host name.")
-    netloc = host.encode("idna").decode("ascii") if not host.isascii() else host.lower()
+    try:
+        netloc = host.encode("idna").decode("ascii") if not host.isascii() else host.lower()
+    except UnicodeError:  # a label too long, or characters IDNA refuses
+        raise InvalidSiteURL("That address has no valid host name.") from None
     if ":" in netloc:
         netloc = f"[{netloc}]"  # IPv6 literal
     if port is not None:

@@ -12,6 +12,7 @@ from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
 
 from flask_tracking.extensions import db
+from flask_tracking.ingest.hit import storable
 from flask_tracking.tracking.models import Site
 from flask_tracking.tracking.sites import sites_of
 from flask_tracking.users.accounts import find_user
@@ -88,6 +89,11 @@ class ApiKeyForm(FlaskForm):
     def selected_site(self) -> Site | None:
         """Return the site the key is limited to, or None for all the user's sites."""
         return self._sites.get(self.site.data or ALL_SITES)
+
+    def validate_name(self, field: StringField) -> None:
+        """Refuse what no page can show or column store (control characters, lone surrogates)."""
+        if field.data and not storable(field.data):
+            raise ValidationError("The name may not contain control characters.")
 
     def validate_site(self, field: SelectField) -> None:
         """Accept "all sites" or one of the user's own sites, nothing else."""

@@ -1,4 +1,5 @@
-"""What every browser test shares: Debian's chromium (one for the session) and live servers.
+"""What every browser test shares: Debian's chromium (one for the session) and live servers
+(tests/live.py).
 
 Never Playwright's own browser download: the system chromium, launched quiet and offline.
 """
@@ -6,13 +7,12 @@ Never Playwright's own browser download: the system chromium, launched quiet and
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from tests.live import LiveServer
 
 # A desktop Chrome: the default HeadlessChrome user agent is (rightly) dropped as a bot.
 CHROME = (
@@ -26,32 +26,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-
-
-class QuietHandler(WSGIRequestHandler):
-    """No access log lines in the test output."""
-
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-class LiveServer:
-    """A WSGI app on an ephemeral loopback port, served from a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.server: BaseWSGIServer = make_server(
-            "127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler
-        )
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+__all__ = ["CHROME", "CHROMIUM_ARGS", "LiveServer"]
 
 
 @pytest.fixture(scope="session")

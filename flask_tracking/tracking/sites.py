@@ -12,6 +12,8 @@ from flask_tracking.reports import rollups
 from flask_tracking.tracking.models import Site
 from flask_tracking.users.models import User
 
+MAX_BASE_URL = 2048  # the column's size
+
 
 class InvalidSiteURL(ValueError):
     """Raised for a base URL that cannot be a website's address."""
@@ -44,7 +46,10 @@ def normalise_base_url(raw: str) -> str:
         netloc = f"[{netloc}]"  # IPv6 literal
     if port is not None:
         netloc += f":{port}"
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
+    normalised = urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
+    if len(normalised) > MAX_BASE_URL:  # "https://" added, or a host grown by IDNA
+        raise InvalidSiteURL(f"That address is too long (at most {MAX_BASE_URL} characters).")
+    return normalised
 
 
 def sites_of(user: User) -> list[Site]:

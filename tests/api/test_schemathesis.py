@@ -14,7 +14,8 @@ One check is off: `positive_data_acceptance` asks that anything the JSON Schema 
 accepted, but some rules cannot be written in JSON Schema (a site address must normalise, a
 custom period needs both dates and `to` not before `from`, an excluded network must parse),
 and the API answers them with its documented 400, as test_sites.py and test_stats.py assert.
-413 joins the statuses that count as refusing invalid data: a body past MAX_API_BODY is.
+413 and 414 join the statuses that count as refusing invalid data (a body past MAX_API_BODY,
+a request line past the HTTP server's limit).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ CONFIG = """
 "path.site_id" = {site_id}
 
 [checks.negative_data_rejection]
-expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]
+expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 414, 415, 422, 428, 429]
 
 [checks.positive_data_acceptance]
 enabled = false

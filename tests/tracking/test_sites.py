@@ -41,6 +41,10 @@ def test_base_url_is_normalised(raw: str, normalised: str) -> None:
         "http://user:pw@example.com",
         "http://exa mple.com",
         "http://example.com:99999",
+        "\u008f\u00f4G9",  # IDNA refuses these characters in a host
+        "https://example.com/\x00",
+        "https://exa\ud800mple.com",
+        "example.com/" + "a" * 2030,  # 2048 typed, over 2048 once "https://" is added
     ],
 )
 def test_bad_base_urls_are_refused(raw: str) -> None:

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from flask import Flask
 
@@ -34,6 +35,8 @@ from flask_tracking.ingest import drain
 from flask_tracking.tracking.models import Site
 from flask_tracking.users import apikeys
 from tests.live import EnvelopeHandler, LiveServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 # Bounded so the suite stays fast; SCHEMATHESIS_MAX_EXAMPLES=500 digs deeper locally.
 MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25")

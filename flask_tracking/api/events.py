@@ -2,8 +2,9 @@
 
 The body has /api/event's fields (checked by the same parse_event_payload) plus the visitor's
 IP address and user agent, which a server sending on a visitor's behalf must pass explicitly:
-the request's own address and agent are the server's. Bot, exclusion and Do-Not-Track rules
-apply as for browser events; a 202 means the event is in the spool and will be stored.
+the request's own address and agent are the server's. Bot detection and the site's excluded
+addresses and paths apply as for browser events (Do-Not-Track is the caller's to honour: it
+sees the visitor's headers); a 202 means the event is in the spool and will be stored.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ DROPPED = "X-Tracking-Dropped"
 def send_event(call: Call, body: ServerEvent) -> Response:
     """Record a pageview (the default `name`) or a custom event for a visitor. The answer says
     whether the event was queued or deliberately not counted (a bot, an excluded address or
-    path, Do-Not-Track), with the reason. Events are stored within a second or so; reports
-    include them once stored."""
+    path), with the reason. Honour the visitor's Do-Not-Track yourself: send nothing. Events
+    are stored within a second or so; reports include them once stored."""
     site = call.own_site()
     fields = body.model_dump(exclude={"ip", "user_agent"}, exclude_none=True)
     try:

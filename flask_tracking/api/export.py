@@ -86,7 +86,7 @@ def download(call: Call, query: DownloadQuery) -> Response:
     rows = export.stream(site.id, period)
     lines = _csv(rows) if query.format == "csv" else _ndjson(rows)
     stamp = datetime.now(UTC).strftime("%Y%m%d")
-    response = Response(stream_with_context(lines), mimetype=MEDIA[query.format])
+    response = Response(stream_with_context(lines), content_type=MEDIA[query.format])
     response.headers["Content-Disposition"] = (
         f'attachment; filename="site-{site.id}-events-{stamp}.{query.format}"'
     )

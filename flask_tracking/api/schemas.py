@@ -100,6 +100,7 @@ def _zones(schema: dict[str, Any]) -> None:
     schema["enum"] = list(timezone_names())
 
 
+TimeZoneName = "TimeZone"  # its component in the OpenAPI document (see spec._shared_enums)
 TimeZone = Annotated[
     str,
     Field(
@@ -276,8 +277,8 @@ class PeriodOut(BaseModel):
 class MetricValue(BaseModel):
     """A metric, the previous period's value, and the change (percent; points for rates)."""
 
-    value: float
-    previous: float | None
+    value: int | float
+    previous: int | float | None
     change: float | None
 
 
@@ -415,7 +416,8 @@ class DownloadQuery(RangeQuery):
 
 
 class RawEvent(BaseModel):
-    """One stored event. 64-bit ids are strings, as JavaScript numbers cannot hold them."""
+    """One stored event. The 64-bit visitor and session ids are strings, as JavaScript numbers
+    cannot hold them exactly."""
 
     id: int
     date: UtcDateTime

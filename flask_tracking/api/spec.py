@@ -14,6 +14,7 @@ JSON body with the pydantic models (400, 413, 415), then the view. A view return
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,9 +27,19 @@ from werkzeug.wrappers import Response
 
 from flask_tracking.api.auth import Call, add_rate_limit_headers, authorize
 from flask_tracking.api.errors import ApiError, invalid
-from flask_tracking.api.schemas import ErrorEnvelope
+from flask_tracking.api.schemas import ErrorEnvelope, TimeZoneName
+from flask_tracking.tracking.forms import timezone_names
+from flask_tracking.users.apikeys import READ_WRITE
 
 PREFIX = "/api/v1"
+# The document's sections, in this order.
+TAGS_ABOUT = {
+    "Sites": "The sites a key may see: list, add, read, change, delete.",
+    "Stats": "The dashboard's reports, with the same periods, time zones and filters.",
+    "Events": "Server-side events, through the collector's durable pipeline.",
+    "Export": "Raw stored events: pages of JSON, or one streamed CSV or NDJSON file.",
+}
+TAGS = tuple(TAGS_ABOUT)
 ViewFunction = TypeVar("ViewFunction", bound=Callable[..., Any])
 
 # What each error status means on every operation that can answer it.
@@ -94,16 +105,19 @@ def operation(
     """Declare an operation of the API; see the module's docstring."""
 
     def register(view: ViewFunction) -> ViewFunction:
-        found = set(re.findall(r"\{(\w+)\}", path))
-        standard = (400, 401, 403, 404, 429) if found else (400, 401, 403, 429)
+        standard: tuple[int, ...] = (400, 401, 429)
+        if scope == READ_WRITE:
+            standard += (403,)  # a read key; or a key limited to one site, adding another
+        if re.search(r"\{\w+\}", path):
+            standard += (404,)
         if body is not None:
-            standard = (*standard, 413, 415)
+            standard += (413, 415)
         op = Operation(
             method=method,
             path=path,
             name=view.__name__,
             summary=summary,
-            description=(view.__doc__ or "").strip(),
+            description=inspect.cleandoc(view.__doc__ or ""),
             tag=tag,
             scope=scope,
             query=query,
@@ -121,6 +135,9 @@ def operation(
             arguments: dict[str, Any] = {}
             if op.query is not None:
                 arguments["query"] = parse_query(op.query, request.args)
+            elif request.args:
+                unknown = {name: "Unknown parameter." for name in request.args}
+                raise invalid(unknown, "This operation takes no query parameters.")
             if op.body is not None:
                 arguments["body"] = parse_body(op.body)
             result = view(call, **arguments)
@@ -196,6 +213,7 @@ def _details(error: ValidationError, whole: str) -> dict[str, str]:
         message = str(problem["msg"])
         if problem["type"] == "extra_forbidden":
             message = "Unknown field or parameter."
+        message = message.removeprefix("Value error, ")
         details.setdefault(where, message)
     return details
 
@@ -212,7 +230,7 @@ def openapi_document() -> dict[str, Any]:
         list(dict.fromkeys(models)), ref_template="#/components/schemas/{model}"
     )
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
+    for op in sorted(OPERATIONS, key=lambda op: TAGS.index(op.tag)):
         paths.setdefault(PREFIX + op.path, {})[op.method.lower()] = _operation(op, names)
     return {
         "openapi": "3.1.0",
@@ -229,10 +247,10 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "tags": [{"name": tag} for tag in dict.fromkeys(op.tag for op in OPERATIONS)],
+        "tags": [{"name": tag, "description": about} for tag, about in TAGS_ABOUT.items()],
         "paths": paths,
         "components": {
-            "schemas": definitions.get("$defs", {}),
+            "schemas": _shared_enums(definitions.get("$defs", {})),
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
@@ -244,6 +262,29 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
+def _shared_enums(schemas: dict[str, Any]) -> dict[str, Any]:
+    """Write the ~600 time zone names once, as a component every zone field refers to."""
+    zones = list(timezone_names())
+
+    def replace(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node.get("enum") == zones:
+                rest = {k: v for k, v in node.items() if k not in ("enum", "type", "maxLength")}
+                return {"$ref": f"#/components/schemas/{TimeZoneName}", **rest}
+            return {key: replace(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [replace(item) for item in node]
+        return node
+
+    shared = {name: replace(schema) for name, schema in schemas.items()}
+    shared[TimeZoneName] = {
+        "type": "string",
+        "enum": zones,
+        "description": "An IANA time zone name, e.g. UTC or Europe/Berlin.",
+    }
+    return shared
+
+
 def _operation(op: Operation, names: Mapping[Any, Any]) -> dict[str, Any]:
     envelope = names[(ErrorEnvelope, "serialization")]
     described: dict[str, Any] = {
@@ -251,6 +292,7 @@ def _operation(op: Operation, names: Mapping[Any, Any]) -> dict[str, Any]:
         "summary": op.summary,
         "description": op.description + f"\n\nNeeds a key with scope `{op.scope}`.",
         "tags": [op.tag],
+        "x-scope": op.scope,
         "parameters": [
             {
                 "name": name,

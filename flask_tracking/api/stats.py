@@ -102,8 +102,8 @@ def aggregate(call: Call, query: AggregateQuery) -> AggregateResult:
         filters=_filters(q),
         results={
             name: MetricValue(
-                value=round(result.current.value(name), 4),
-                previous=None if previous is None else round(previous.value(name), 4),
+                value=_number(result.current.value(name)),
+                previous=None if previous is None else _number(previous.value(name)),
                 change=_rounded(result.change(name)),
             )
             for name in names
@@ -229,6 +229,11 @@ def realtime(call: Call) -> RealtimeResult:
         window_seconds=int(stats.REALTIME_WINDOW.total_seconds()),
         at=now,
     )
+
+
+def _number(value: float) -> int | float:
+    """Counts as integers, rates and durations to 4 decimals."""
+    return int(value) if value.is_integer() else round(value, 4)
 
 
 def _rounded(value: float | None) -> float | None:

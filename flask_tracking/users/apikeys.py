@@ -80,7 +80,7 @@ def find_key(secret: str) -> ApiKey | None:
 
 def looks_like_key(text: str) -> bool:
     """Tell whether some text carries a key (to refuse keys sent where they leak, like URLs)."""
-    return PREFIX in text
+    return PREFIX in text and KEY_PATTERN.search(text) is not None
 
 
 def record_use(key: ApiKey, now: datetime | None = None) -> None:

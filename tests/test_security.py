@@ -85,3 +85,10 @@ def test_names_are_escaped_too(
         page = client.get(path).get_data(as_text=True)
         assert "<script>alert(1)</script>" not in page
         assert "&lt;script&gt;" in page
+
+
+def test_form_fields_carry_no_autocomplete_none(client: FlaskClient, logged_in: User) -> None:
+    """The field macro leaves out an autocomplete it was not given (it once wrote "None")."""
+    page = client.get("/sites/").get_data(as_text=True)
+    assert 'name="base_url"' in page
+    assert 'autocomplete="None"' not in page

@@ -279,3 +279,29 @@ def test_unknown_api_paths_and_methods_answer_in_the_envelope(
 def test_api_answers_are_not_cached(client: FlaskClient, world: dict[str, Any]) -> None:
     response = client.get("/api/v1/sites", headers=bearer(world["alice_read"]))
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_only_a_whole_key_in_the_url_is_refused(client: FlaskClient, world: dict[str, Any]) -> None:
+    path = f"/api/v1/sites/{world['site']}/stats/aggregate"
+    harmless = client.get(
+        path,
+        query_string={"filter": "page:contains:/ftk_docs"},
+        headers=bearer(world["alice_read"]),
+    )
+    assert harmless.status_code == 200
+    pasted = client.get(
+        path,
+        query_string={"filter": f"page:contains:{world['revoked']}"},
+        headers=bearer(world["alice_read"]),
+    )
+    assert pasted.status_code == 401 and pasted.json["error"]["code"] == "key_in_url"
+
+
+@pytest.mark.parametrize("op", [op for op in OPERATIONS if op.query is None], ids=op_id)
+def test_operations_without_parameters_refuse_unknown_ones(
+    app: Flask, client: FlaskClient, world: dict[str, Any], op: Operation
+) -> None:
+    response = call(client, op, world["site"], bearer(world["alice_rw"]), verbose="1")
+    assert response.status_code == 400
+    assert response.json["error"]["details"] == {"verbose": "Unknown parameter."}
+    assert_untouched(app, world["site"])

@@ -50,8 +50,10 @@ def raw_event(row: Any) -> RawEvent:
 )
 def list_events(call: Call, query: ExportQuery) -> EventPage:
     """The period's stored events, oldest first, `limit` at a time: pass `next_cursor` back
-    as `cursor` until it is null. Pages never skip or repeat an event, even while new ones
-    arrive. The visitor's IP address is never exported."""
+    as `cursor` until it is null. Pages never repeat an event, and events arriving meanwhile
+    are not skipped, except one stored a few seconds late with a time before the cursor:
+    for a complete copy, export a period once it has ended. The visitor's IP address is
+    never exported."""
     site = call.own_site()
     period = report_query(site, query).range
     try:

@@ -378,7 +378,7 @@ class ServerEvent(Input):
     url: str = Field(
         min_length=1,
         max_length=2048,
-        pattern="^https?://[^/?#@\\s]",
+        pattern="^\\s*[Hh][Tt][Tt][Pp][Ss]?://",
         description="The page's absolute http(s) URL.",
     )
     referrer: str | None = Field(None, max_length=MAX_REFERRER_LENGTH)

@@ -99,8 +99,8 @@ def parse_cursor(cursor: str) -> Position:
         moment, last_id = text.split("|")
         at = datetime.fromisoformat(moment)
         number = int(last_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        if at.tzinfo is None or not 0 < number < 2**63:
+            raise ValueError(text)
+        return as_utc(at), number
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursor("This cursor is not one the API returned.") from None
-    if at.tzinfo is None or not 0 < number < 2**63:
-        raise InvalidCursor("This cursor is not one the API returned.")
-    return as_utc(at), number

@@ -379,8 +379,9 @@ class Report:
         for value, *values, count in db.session.execute(ranked):
             found.append((value, _counts(values)))
             total = int(count)
-        if not found and offset:
-            total = len(self._rollup_values(dimension, MAX_LIMIT, 0, sort, prefix=prefix)[0])
+        if not found and offset:  # past the end: the window count had no row to ride on
+            distinct = select(rows.c.value).group_by(rows.c.value).subquery()
+            total = int(db.session.scalar(select(func.count()).select_from(distinct)) or 0)
         return found, total
 
 

@@ -62,7 +62,10 @@ class InvalidCursor(ValueError):
 def page(site_id: int, period: DateRange, after: Position | None, limit: int) -> list[Any]:
     """Return up to `limit` events of the period after `after`, oldest first, as rows."""
     columns = [getattr(Visit, name) for name in COLUMNS]
-    conditions = [Visit.site_id == site_id, Visit.date >= period.start, Visit.date < period.end]
+    start = period.start if after is None else max(period.start, after[0])
+    # One lower bound, computed here: given two, SQLite bounds its index scan by the period's
+    # start and filters its way to the cursor (a page at the end of a year took 8x longer).
+    conditions = [Visit.site_id == site_id, Visit.date >= start, Visit.date < period.end]
     if after is not None:
         moment, last_id = after
         conditions.append(or_(Visit.date > moment, and_(Visit.date == moment, Visit.id > last_id)))

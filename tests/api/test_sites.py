@@ -240,3 +240,17 @@ def test_markup_in_site_fields_comes_back_as_json_text(
     assert response.status_code == 201
     assert response.mimetype == "application/json"
     assert response.json["name"] == name
+
+
+def test_a_key_limited_to_a_deleted_site_goes_with_it(
+    app: Flask, client: FlaskClient, owner: Any, site: int, make_key: Any, writer: dict[str, str]
+) -> None:
+    """It must never survive as a key for all sites (its limit gone with the site)."""
+    limited = make_key(owner, apikeys.READ, site_id=site)
+    assert client.delete(f"/api/v1/sites/{site}", headers=writer).status_code == 204
+    with app.app_context():
+        assert apikeys.find_key(limited) is None
+    other = client.post("/api/v1/sites", headers=writer, json={"base_url": "https://b.example"})
+    assert other.status_code == 201
+    refused = client.get("/api/v1/sites", headers={"Authorization": f"Bearer {limited}"})
+    assert refused.status_code == 401

@@ -24,16 +24,18 @@ def timezone_names() -> tuple[str, ...]:
     return tuple(sorted(available_timezones() - _NOT_PLACES))
 
 
+def storable_text(_form: FlaskForm, field: StringField) -> None:
+    """A field validator: refuse what no page can show or column store (control characters,
+    lone surrogates)."""
+    if field.data and not storable(field.data):
+        raise ValidationError(f"The {field.label.text.lower()} may not contain control characters.")
+
+
 class SiteForm(FlaskForm):
     """Add or edit a site."""
 
     base_url = StringField("Site address", validators=[InputRequired(), Length(max=2048)])
-    name = StringField("Name", validators=[Optional(), Length(max=120)])
-
-    def validate_name(self, field: StringField) -> None:
-        """Refuse what no page can show or column store (control characters, lone surrogates)."""
-        if field.data and not storable(field.data):
-            raise ValidationError("The name may not contain control characters.")
+    name = StringField("Name", validators=[Optional(), Length(max=120), storable_text])
 
     def validate_base_url(self, field: StringField) -> None:
         """Accept only an http(s) address with a host."""

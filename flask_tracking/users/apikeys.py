@@ -12,7 +12,7 @@ import re
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from flask_tracking.extensions import db
 from flask_tracking.reports.ranges import as_utc
@@ -60,6 +60,16 @@ def keys_of(user: User) -> list[ApiKey]:
     """Return the user's keys, newest first, revoked ones included (they show as revoked)."""
     query = select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.id.desc())
     return list(db.session.scalars(query))
+
+
+def active_count(user: User) -> int:
+    """Return how many of the user's keys are not revoked."""
+    query = (
+        select(func.count())
+        .select_from(ApiKey)
+        .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+    )
+    return int(db.session.scalar(query) or 0)
 
 
 def key_of(user: User, key_id: int) -> ApiKey | None:

@@ -7,17 +7,16 @@ from typing import Any
 
 from flask import current_app
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
 
-from flask_tracking.extensions import db
-from flask_tracking.ingest.hit import storable
+from flask_tracking.tracking.forms import storable_text
 from flask_tracking.tracking.models import Site
 from flask_tracking.tracking.sites import sites_of
+from flask_tracking.users import apikeys
 from flask_tracking.users.accounts import find_user
 from flask_tracking.users.apikeys import READ, SCOPE_LABELS, SCOPES
-from flask_tracking.users.models import ApiKey, User
+from flask_tracking.users.models import User
 
 # More active keys than this is a sign of keys made and forgotten: revoke some first.
 MAX_ACTIVE_KEYS = 50
@@ -65,7 +64,7 @@ class ApiKeyForm(FlaskForm):
         "Name",
         description="What will use the key, e.g. “Nightly export”.",
         filters=[_strip],
-        validators=[DataRequired("Give the key a name."), Length(min=1, max=100)],
+        validators=[DataRequired("Give the key a name."), Length(min=1, max=100), storable_text],
     )
     scope = SelectField(
         "Access",
@@ -90,11 +89,6 @@ class ApiKeyForm(FlaskForm):
         """Return the site the key is limited to, or None for all the user's sites."""
         return self._sites.get(self.site.data or ALL_SITES)
 
-    def validate_name(self, field: StringField) -> None:
-        """Refuse what no page can show or column store (control characters, lone surrogates)."""
-        if field.data and not storable(field.data):
-            raise ValidationError("The name may not contain control characters.")
-
     def validate_site(self, field: SelectField) -> None:
         """Accept "all sites" or one of the user's own sites, nothing else."""
         if (field.data or ALL_SITES) != ALL_SITES and field.data not in self._sites:
@@ -104,12 +98,7 @@ class ApiKeyForm(FlaskForm):
         """Check the fields, then that the user may still have one more active key."""
         if not super().validate(extra_validators):
             return False
-        active = db.session.scalar(
-            select(func.count())
-            .select_from(ApiKey)
-            .where(ApiKey.user_id == self.user.id, ApiKey.revoked_at.is_(None))
-        )
-        if (active or 0) >= MAX_ACTIVE_KEYS:
+        if apikeys.active_count(self.user) >= MAX_ACTIVE_KEYS:
             self.form_errors.append(
                 f"You already have {MAX_ACTIVE_KEYS} active keys: revoke one you no longer use"
                 " before making another."

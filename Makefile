@@ -9,7 +9,7 @@ WORKERS ?= 2
 PYTEST_ARGS ?=
 
 .PHONY: run serve demo test lint typecheck pytest install install-dev assets clean bench-ingest \
-	bench-dashboard
+	bench-dashboard test-concurrency
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,13 @@ pytest:
 	  echo "== pytest on SQLite"; \
 	  $(BIN)/pytest $(PYTEST_ARGS); \
 	fi
+
+## make test-concurrency: only the mixed-writer load of tests/concurrency (many threads and
+## processes writing at once against a real server), for longer: CONCURRENCY_SECONDS (120).
+## `make test` runs it too, for 15 s, on each leg's database.
+CONCURRENCY_SECONDS ?= 120
+test-concurrency: install-dev
+	CONCURRENCY_SECONDS=$(CONCURRENCY_SECONDS) $(BIN)/pytest -m concurrency -s $(PYTEST_ARGS)
 
 ## make bench-ingest: load the production server on loopback with wrk (30 s a phase, three runs);
 ## prints events/s, stored/accepted, p50/p99, peak memory and the bare-WSGI ratio

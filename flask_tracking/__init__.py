@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import import_string
 
-from flask_tracking.config import DEFAULT_SECRET_KEY, configuration_from_environment
+from flask_tracking.config import PUBLISHED_SECRET_KEYS, configuration_from_environment
 
 __all__ = ["create_app"]
 
@@ -63,13 +64,19 @@ def database_uri(app: Flask) -> str:
 
 
 def refuse_default_secret(config: dict[str, Any]) -> None:
-    """Stop production from starting with a missing or well-known secret key."""
-    secret = config.get("SECRET_KEY")
-    if not secret or secret == DEFAULT_SECRET_KEY or len(str(secret)) < 16:
+    """Stop production from starting with a missing, short, guessable or published secret key."""
+    secret = str(config.get("SECRET_KEY") or "")
+    advice = (
+        "set SECRET_KEY to at least 16 random characters, e.g. "
+        "`python -c 'import secrets; print(secrets.token_hex(32))'`"
+    )
+    if re.sub(r"[\s_-]+", "", secret.lower()) in PUBLISHED_SECRET_KEYS:
         raise RuntimeError(
-            "Refusing to start: set SECRET_KEY (at least 16 random characters, e.g. "
-            "`python -c 'import secrets; print(secrets.token_hex(32))'`) for production."
+            "Refusing to start: SECRET_KEY is a value published in tutorials or templates; "
+            f"{advice}."
         )
+    if len(secret) < 16 or len(set(secret)) < 8:
+        raise RuntimeError(f"Refusing to start: SECRET_KEY is missing or too guessable; {advice}.")
 
 
 def configure_logging(app: Flask) -> None:

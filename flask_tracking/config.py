@@ -6,6 +6,34 @@ import os
 from typing import Any, ClassVar
 
 DEFAULT_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - the known value production refuses
+# Secret keys printed in tutorials and templates, which people paste and forget: anyone who has
+# read the same page can sign a session cookie for any user. Compared lower-cased, without
+# spaces, dashes and underscores. The first is the original Flask-Tracking series' own.
+PUBLISHED_SECRET_KEYS = frozenset(
+    {
+        "flasksessioninsecuresecretkey",
+        "devonlynotsecret",
+        "dev",
+        "development",
+        "developmentkey",
+        "secret",
+        "secretkey",
+        "mysecretkey",
+        "yoursecretkey",
+        "supersecret",
+        "supersecretkey",
+        "changeme",
+        "changethis",
+        "pleasechangeme",
+        "replaceme",
+        "youwillneverguess",
+        "hardtoguessstring",
+        "thisisasecret",
+        "notsecret",
+        "insecure",
+        "areallyreallyreallyreallylongsecretkey",
+    }
+)
 
 
 class BaseConfiguration:
@@ -18,6 +46,8 @@ class BaseConfiguration:
     # None means "the embedded SQLite database under instance/" (resolved in create_app).
     SQLALCHEMY_DATABASE_URI: str | None = None
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
+    # Seconds a SQLite write waits for another writer to finish (see database.py).
+    SQLITE_BUSY_TIMEOUT = 15.0
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     SESSION_COOKIE_HTTPONLY = True
@@ -49,10 +79,18 @@ class BaseConfiguration:
     INGEST_BATCH_SIZE = 5000
     INGEST_FLUSH_INTERVAL = 0.5  # seconds between writer passes
     INGEST_SITE_CACHE_SECONDS = 10.0
-    INGEST_SITE_MISS_INTERVAL = 1.0  # an unknown site id reloads the sites at most this often
+    INGEST_SITE_MISS_INTERVAL = 1.0  # an id found missing is not looked up again for this long
     # Query parameters kept in stored URLs besides utm_*; the rest may be private (tokens, e-mails).
     INGEST_ALLOWED_QUERY: ClassVar[list[str]] = ["ref", "source", "page", "lang"]
     MAX_EVENT_BODY = 8 * 1024
+    # Abuse limits on the collector, per worker process: events a second per visitor address
+    # and per site, and the bursts they may save up. Over them an event is dropped as
+    # "rate_limited" (202 and the drop header, never a 429). 0 turns a limit off. Why these
+    # numbers: docs/security.md#collector-rate-limits.
+    COLLECTOR_IP_RATE = 20.0
+    COLLECTOR_IP_BURST = 100.0
+    COLLECTOR_SITE_RATE = 2_000.0
+    COLLECTOR_SITE_BURST = 20_000.0
     # Reports: the writer recomputes the rollups of days that got events at most this often, so
     # unfiltered reports lag stored events by up to this many seconds (realtime never does).
     ROLLUP_INTERVAL = 10.0

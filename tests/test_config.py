@@ -178,9 +178,19 @@ def test_without_a_url_the_database_is_sqlite_under_the_instance_path(
         "",
         "short",
         "fifteen-chars!!",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",  # long, but guessable: few distinct characters
+        "abababababababababab1212",
+        # Published in tutorials: the original Flask-Tracking series, Flask's, microblog's…
+        "flask-session-insecure-secret-key",
+        "FLASK_SESSION_INSECURE_SECRET_KEY",
+        "you-will-never-guess",
+        "hard to guess string",
+        "super secret key",
+        "change-me",
+        "a really really really really long secret key",
     ],
 )
-def test_production_refuses_a_missing_default_or_short_secret_key(
+def test_production_refuses_a_missing_default_short_or_published_secret_key(
     production_env: pytest.MonkeyPatch, secret: str | None
 ) -> None:
     if secret is not None:

@@ -6,8 +6,9 @@ import os
 
 from flask import Flask
 
-from flask_tracking.ingest.collect import Incoming, Ingest, current_ingest
+from flask_tracking.ingest.collect import Incoming, Ingest, RateLimits, current_ingest
 from flask_tracking.ingest.hit import Hit, InvalidHit, UnknownSite, validate
+from flask_tracking.ingest.limits import KeyedBuckets
 from flask_tracking.ingest.sitecache import SiteCache
 from flask_tracking.ingest.spool import Spool, SpoolFull
 from flask_tracking.ingest.writer import Writer, WriterSettings
@@ -52,6 +53,14 @@ def init_app(app: Flask) -> None:
         writer=writer,
         respect_dnt=bool(config["RESPECT_DNT"]),
         writer_mode=str(config["INGEST_WRITER"]),
+        limits=RateLimits(
+            per_ip=KeyedBuckets(
+                float(config["COLLECTOR_IP_RATE"]), float(config["COLLECTOR_IP_BURST"])
+            ),
+            per_site=KeyedBuckets(
+                float(config["COLLECTOR_SITE_RATE"]), float(config["COLLECTOR_SITE_BURST"])
+            ),
+        ),
     )
 
 

@@ -14,6 +14,7 @@ from flask import Flask, current_app
 from flask_tracking.ingest.bots import is_bot, is_prefetch
 from flask_tracking.ingest.exclusions import ip_excluded, path_excluded
 from flask_tracking.ingest.hit import UnknownSite
+from flask_tracking.ingest.limits import KeyedBuckets
 from flask_tracking.ingest.pages import parse_page_url
 from flask_tracking.ingest.records import DropRecord, EventRecord
 from flask_tracking.ingest.referrers import is_referrer_spam
@@ -40,9 +41,28 @@ class Incoming:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RateLimits:
+    """The collector's abuse limits: a token bucket per (site, visitor address) and per site.
+
+    An address is limited per site, so that many people behind one address (an office, a
+    carrier's NAT) visiting different sites never add up against each other.
+    """
+
+    per_ip: KeyedBuckets
+    per_site: KeyedBuckets
+
+    def allow(self, event: Incoming) -> bool:
+        """Take a token from the event's address and site; False when either has none."""
+        now = time.monotonic()
+        if event.ip and not self.per_ip.take((event.site_id, event.ip), now):
+            return False
+        return self.per_site.take(event.site_id, now)
+
+
 @dataclass
 class Ingest:
-    """The collector's per-app state: its spool, site cache, and (maybe) writer thread."""
+    """The collector's per-app state: its spool, site cache, limits, and (maybe) writer thread."""
 
     app: Flask
     spool: Spool
@@ -50,6 +70,7 @@ class Ingest:
     writer: Writer
     respect_dnt: bool
     writer_mode: str
+    limits: RateLimits
     _thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -58,7 +79,13 @@ class Ingest:
         site = self.sites.get(event.site_id)
         if site is None:
             raise UnknownSite(event.site_id)
-        reason = drop_reason(event, site, self.respect_dnt)
+        # Over a limit is a drop like any other: counted, answered 202 (never a 429 that
+        # browsers would retry), and checked first, so a flood costs as little as possible.
+        reason = (
+            "rate_limited"
+            if not self.limits.allow(event)
+            else drop_reason(event, site, self.respect_dnt)
+        )
         now_ms = int(time.time() * 1000)
         if reason:
             self.spool.append(DropRecord(site.id, now_ms, reason).to_line())

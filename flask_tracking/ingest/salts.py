@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from flask_tracking.database import write_transaction
 from flask_tracking.extensions import db
 from flask_tracking.ingest.visitors import new_salt
 from flask_tracking.tracking.analytics import Salt
@@ -38,8 +39,8 @@ class Salts:
             return bytes(salt)
         try:
             # Committed on its own: a hash made with a salt must never outlive a rolled-back salt.
-            db.session.add(Salt(day=day, salt=new_salt()))
-            db.session.commit()
+            with write_transaction():
+                db.session.add(Salt(day=day, salt=new_salt()))
         except IntegrityError:
-            db.session.rollback()  # another writer made it first; use theirs
+            pass  # another writer made it first; use theirs
         return bytes(db.session.scalar(select(Salt.salt).where(Salt.day == day)) or b"")

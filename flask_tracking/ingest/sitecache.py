@@ -9,12 +9,15 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from cachetools import TTLCache
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from flask_tracking.database import reading
 from flask_tracking.extensions import db
 from flask_tracking.ingest.exclusions import parse_networks, parse_path_patterns
+from flask_tracking.ingest.limits import TokenBucket
 from flask_tracking.tracking.models import Site
 
 logger = logging.getLogger("flask_tracking.ingest")
@@ -44,33 +47,61 @@ def site_info(site: Site) -> SiteInfo:
 
 
 class SiteCache:
-    """All sites, reloaded every `ttl` seconds, or on a miss at most every `miss_interval`."""
+    """All sites, reloaded every `ttl` seconds; an id it does not know is looked up at once.
 
-    def __init__(self, app: Flask, ttl: float, miss_interval: float) -> None:
+    A site added a moment ago (in another worker) must collect from its first event, so a miss
+    asks the database for that one id. Floods of made-up ids stay cheap: an id found missing
+    is not asked about again for `miss_interval` seconds, and at most `max_lookups` misses a
+    second reach the database at all (the rest are unknown until the next reload).
+    """
+
+    def __init__(
+        self, app: Flask, ttl: float, miss_interval: float, max_lookups: float = 50.0
+    ) -> None:
         self.app = app
         self.ttl = ttl
         self.miss_interval = miss_interval
         self._sites: dict[int, SiteInfo] = {}
         self._loaded_at = -1e9
         self._lock = threading.Lock()
+        self._missing: TTLCache[int, bool] = TTLCache(maxsize=10_000, ttl=max(miss_interval, 1e-9))
+        self._lookups = TokenBucket(rate=max_lookups, burst=max_lookups)
 
     def get(self, site_id: int) -> SiteInfo | None:
         """Return the site, or None when it does not exist (as far as a fresh look can tell)."""
-        age = time.monotonic() - self._loaded_at
-        site = self._sites.get(site_id)
-        if age > self.ttl or (site is None and age >= self.miss_interval):
+        if time.monotonic() - self._loaded_at > self.ttl:
             self._reload()
-            site = self._sites.get(site_id)
+        site = self._sites.get(site_id)
+        if site is None:
+            site = self._look_up(site_id)
         return site
 
     def invalidate(self) -> None:
         """Forget everything, so the next lookup reloads (after a site is added or changed)."""
         self._loaded_at = -1e9
 
+    def _look_up(self, site_id: int) -> SiteInfo | None:
+        with self._lock:
+            if site_id in self._missing or not self._lookups.take(time.monotonic()):
+                return None
+            try:
+                with self.app.app_context(), reading():
+                    site = db.session.get(Site, site_id)
+                    info = site_info(site) if site is not None else None
+                    db.session.remove()
+            except SQLAlchemyError as error:
+                logger.warning("could not look up site %s: %s", site_id, error)
+                return None
+            if info is None:
+                self._missing[site_id] = True
+                return None
+            self._sites = {**self._sites, site_id: info}  # a new dict: readers take no lock
+            return info
+
     def _reload(self) -> None:
         with self._lock:
             try:
-                with self.app.app_context():
+                with self.app.app_context(), reading():
                     sites = {site.id: site_info(site) for site in db.session.scalars(select(Site))}
                     db.session.remove()
             except SQLAlchemyError as error:
@@ -81,4 +112,5 @@ class SiteCache:
                 self._loaded_at = time.monotonic()
                 return
             self._sites = sites
+            self._missing.clear()
             self._loaded_at = time.monotonic()

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -17,11 +18,11 @@ from flask import Flask
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from flask_tracking.database import upsert
+from flask_tracking.database import reading, upsert, write_transaction, writing
 from flask_tracking.extensions import db
 from flask_tracking.geo import GeoData
 from flask_tracking.ingest import spool as spool_files
-from flask_tracking.ingest.enrich import EnrichContext, enrich
+from flask_tracking.ingest.enrich import EnrichContext, enrich, truncate_ip
 from flask_tracking.ingest.records import DropRecord, EventRecord, parse_line
 from flask_tracking.ingest.salts import Salts
 from flask_tracking.ingest.sessions import as_utc, assign_sessions
@@ -30,6 +31,8 @@ from flask_tracking.tracking.analytics import DroppedCount, RejectedEvent, Spool
 from flask_tracking.tracking.models import Visit
 
 logger = logging.getLogger("flask_tracking.ingest")
+# An "ip" field in a line that is not valid JSON (a truncated or corrupted spool record).
+_IP_FIELD = re.compile(r'"ip"\s*:\s*"[^"]*"')
 VISIT_DEFAULTS: dict[str, Any] = {
     column.name: None for column in Visit.__table__.columns if column.name != "id"
 }
@@ -64,7 +67,8 @@ class Writer:
         Then bring the rollups up to date, when `refresh` or when ROLLUP_INTERVAL has passed.
         """
         stored = 0
-        with self.app.app_context():
+        # Reads stay plain reads; each write takes the write lock in a short transaction.
+        with self.app.app_context(), reading():
             try:
                 self._rotate_salts()
                 while True:
@@ -119,22 +123,26 @@ class Writer:
     def _store(self, segment: str, lines: list[bytes], end: int) -> int:
         """Store one batch, its sessions, drop counts and checkpoint in one transaction."""
         rows, drops, rejected = self._prepare(lines)
-        rows = self._without_stored(rows)
-        try:
+        # Enrichment is done: end the reads so far, and take the write lock only now, for the
+        # short transaction that stores the batch (see database.py).
+        db.session.commit()
+        with writing():
+            rows = self._without_stored(rows)
+            try:
+                return self._write(rows, drops, rejected, segment, end)
+            except OperationalError:
+                raise  # the database is unavailable, not the data wrong: retry the whole batch
+            except DBAPIError:
+                db.session.rollback()
+            # The database refused something: set aside the rows it refuses, store the rest.
+            poison = self._find_poison(rows)
+            rejected += [
+                (json.dumps(row, default=str), poison[row["event_id"]])
+                for row in rows
+                if row["event_id"] in poison
+            ]
+            rows = [row for row in rows if row["event_id"] not in poison]
             return self._write(rows, drops, rejected, segment, end)
-        except OperationalError:
-            raise  # the database is unavailable, not the data wrong: retry the whole batch
-        except DBAPIError:
-            db.session.rollback()
-        # The database refused something: find the rows it refuses, set them aside, store the rest.
-        poison = self._find_poison(rows)
-        rejected += [
-            (json.dumps(row, default=str), poison[row["event_id"]])
-            for row in rows
-            if row["event_id"] in poison
-        ]
-        rows = [row for row in rows if row["event_id"] not in poison]
-        return self._write(rows, drops, rejected, segment, end)
 
     def _write(
         self,
@@ -190,9 +198,7 @@ class Writer:
                     continue
                 rows.append(enrich(record, self._context(record, today, geo_cache)))
             except Exception as error:  # one bad record must not block the rest
-                rejected.append(
-                    (line.decode("utf-8", "replace"), f"{type(error).__name__}: {error}")
-                )
+                rejected.append((_scrubbed(line), f"{type(error).__name__}: {error}"))
         return rows, drops, rejected
 
     def _context(
@@ -253,14 +259,16 @@ class Writer:
         """Delete a fully stored, finished segment, then its checkpoint."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(segment.path)
-        db.session.execute(delete(SpoolCheckpoint).where(SpoolCheckpoint.segment == segment.name))
-        db.session.commit()
+        with write_transaction():
+            db.session.execute(
+                delete(SpoolCheckpoint).where(SpoolCheckpoint.segment == segment.name)
+            )
         if self._offsets is not None:
             self._offsets.pop(segment.name, None)
 
     def _rotate_salts(self) -> None:
-        self.salts.rotate(datetime.now(UTC).date())
-        db.session.commit()
+        with write_transaction():
+            self.salts.rotate(datetime.now(UTC).date())
 
     def run(self, stop: threading.Event) -> None:
         """Drain every interval until `stop` is set, backing off on errors; once more at the end."""
@@ -291,6 +299,23 @@ class Writer:
 def _complete(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Give every row every column, as one executemany needs (missing ones are None)."""
     return [{**VISIT_DEFAULTS, **row} for row in rows]
+
+
+def _scrubbed(line: bytes) -> str:
+    """Return a spool line as it may be kept for an operator: without the visitor's address.
+
+    A line the writer cannot read is kept to be looked at, but the raw IP must not outlive the
+    spool (docs/security.md): replace it when the line parses, or keep only a prefix of the
+    line's other fields when it does not.
+    """
+    text = line.decode("utf-8", "replace")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return _IP_FIELD.sub('"ip":"(removed)"', text)
+    if isinstance(data, dict) and data.get("ip"):
+        data["ip"] = truncate_ip(str(data["ip"])) or "(removed)"
+    return json.dumps(data, ensure_ascii=False)
 
 
 def _day(timestamp_ms: int) -> date:

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import Date, and_, delete, func, insert, literal, select
 
-from flask_tracking.database import upsert
+from flask_tracking.database import upsert, write_transaction
 from flask_tracking.extensions import db
 from flask_tracking.reports import raw
 from flask_tracking.reports.dimensions import DIMENSIONS
@@ -79,53 +79,87 @@ def mark_dirty(pairs: Iterable[tuple[int, date]]) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A site's rollup rows for local days first..last, computed and ready to replace theirs."""
+
+    site_id: int
+    first: date
+    last: date
+    start: datetime  # first's local midnight, in UTC
+    end: datetime  # the local midnight after last, in UTC
+    hours: list[dict[str, object]]
+    days: list[dict[str, object]]
+
+
+def compute_days(site_id: int, tz: str, first: date, last: date) -> Span:
+    """Count a site's local days first..last from raw events (reads only).
+
+    One query per dimension for the whole span, grouped by day and value: a month reads each
+    row a few times, not once per dimension and day.
+    """
+    zone = zone_named(tz)
+    start, end = local_midnight(first, zone), local_midnight(last + timedelta(days=1), zone)
+    scope = raw.Scope(site_id, start, end, timezone=tz)
+    hours = raw.by_hour(scope)
+    totals: dict[date, raw.Counts] = {}
+    for epoch, counts in hours.items():
+        day = datetime.fromtimestamp(epoch, UTC).astimezone(zone).date()
+        totals.setdefault(day, raw.Counts()).add(counts)
+    hour_rows: list[dict[str, object]] = [
+        {"site_id": site_id, "start": datetime.fromtimestamp(epoch, UTC), **_values(counts)}
+        for epoch, counts in sorted(hours.items())
+    ]
+    rows = [_day_row(site_id, day, TOTAL, "", counts) for day, counts in totals.items()]
+    if hours:
+        for dim in DIMENSIONS.values():
+            values = raw.by_day_and_value(scope, dim)
+            rows += [_day_row(site_id, d, dim.name, v, c) for (d, v), c in values.items()]
+        for event in _events_with_props(scope):
+            for (day, key, value), counts in raw.props_by_day(scope, event).items():
+                joined = PROP_SEPARATOR.join((event, key, value))
+                rows.append(_day_row(site_id, day, PROP, joined, counts))
+    return Span(site_id, first, last, start, end, hour_rows, rows)
+
+
+def store_days(span: Span) -> None:
+    """Replace the span's rollups with its rows, then the sums of the months it touches.
+
+    Call inside a write transaction: it only deletes and inserts, so it is short.
+    """
+    site_id = span.site_id
+    db.session.execute(
+        delete(RollupHour).where(
+            RollupHour.site_id == site_id,
+            RollupHour.start >= span.start,
+            RollupHour.start < span.end,
+        )
+    )
+    db.session.execute(
+        delete(RollupDay).where(
+            RollupDay.site_id == site_id, RollupDay.day >= span.first, RollupDay.day <= span.last
+        )
+    )
+    if span.hours:
+        db.session.execute(insert(RollupHour.__table__), span.hours)
+    if span.days:
+        db.session.execute(insert(RollupDay.__table__), span.days)
+    month = span.first.replace(day=1)
+    while month <= span.last:
+        build_month(site_id, month)
+        month = next_month(month)
+
+
 def build_day(site_id: int, tz: str, day: date) -> None:
     """Replace a site's rollups of local day `day` (in zone `tz`) with raw events' counts."""
     build_days(site_id, tz, day, day)
 
 
 def build_days(site_id: int, tz: str, first: date, last: date) -> None:
-    """Replace a site's rollups of local days first..last with counts from raw events.
-
-    One query per dimension for the whole span, grouped by day and value: rebuilding a month
-    reads each row a few times, not once per dimension and day.
-    """
-    zone = zone_named(tz)
-    start, end = local_midnight(first, zone), local_midnight(last + timedelta(days=1), zone)
-    scope = raw.Scope(site_id, start, end, timezone=tz)
-    db.session.execute(
-        delete(RollupHour).where(
-            RollupHour.site_id == site_id, RollupHour.start >= start, RollupHour.start < end
-        )
-    )
-    db.session.execute(
-        delete(RollupDay).where(
-            RollupDay.site_id == site_id, RollupDay.day >= first, RollupDay.day <= last
-        )
-    )
-    hours = raw.by_hour(scope)
-    if not hours:
-        return
-    totals: dict[date, raw.Counts] = {}
-    for epoch, counts in hours.items():
-        day = datetime.fromtimestamp(epoch, UTC).astimezone(zone).date()
-        totals.setdefault(day, raw.Counts()).add(counts)
-    db.session.execute(
-        insert(RollupHour.__table__),
-        [
-            {"site_id": site_id, "start": datetime.fromtimestamp(epoch, UTC), **_values(counts)}
-            for epoch, counts in sorted(hours.items())
-        ],
-    )
-    rows = [_day_row(site_id, day, TOTAL, "", counts) for day, counts in totals.items()]
-    for dim in DIMENSIONS.values():
-        values = raw.by_day_and_value(scope, dim)
-        rows += [_day_row(site_id, d, dim.name, v, c) for (d, v), c in values.items()]
-    for event in _events_with_props(scope):
-        for (day, key, value), counts in raw.props_by_day(scope, event).items():
-            joined = PROP_SEPARATOR.join((event, key, value))
-            rows.append(_day_row(site_id, day, PROP, joined, counts))
-    db.session.execute(insert(RollupDay.__table__), rows)
+    """Replace a site's rollups of local days first..last (and their months), and commit."""
+    span = compute_days(site_id, tz, first, last)
+    with write_transaction():
+        store_days(span)
 
 
 def build_month(site_id: int, first: date) -> None:
@@ -136,35 +170,32 @@ def build_month(site_id: int, first: date) -> None:
     )
     sums = [func.sum(getattr(RollupDay, name)) for name in COUNT_COLUMNS]
     source = (
-        select(RollupDay.site_id, RollupDay.dimension, RollupDay.value, *sums)
+        select(
+            RollupDay.site_id,
+            RollupDay.dimension,
+            RollupDay.value,
+            literal(first, Date).label("month"),
+            *sums,
+        )
         .where(RollupDay.site_id == site_id, RollupDay.day >= first, RollupDay.day < following)
         .group_by(RollupDay.site_id, RollupDay.dimension, RollupDay.value)
     )
-    rows = [
-        {
-            "site_id": row[0],
-            "dimension": row[1],
-            "value": row[2],
-            "month": first,
-            **dict(zip(COUNT_COLUMNS, row[3:], strict=True)),
-        }
-        for row in db.session.execute(source)
-    ]
-    if rows:
-        db.session.execute(insert(RollupMonth.__table__), rows)
+    names = ["site_id", "dimension", "value", "month", *COUNT_COLUMNS]
+    db.session.execute(insert(RollupMonth.__table__).from_select(names, source))
 
 
 def rebuild_site(site_id: int, tz: str) -> int:
     """Recompute all of a site's rollups in zone `tz`; return the local days built.
 
     The site's state row is removed first and written last, so reports read raw events for
-    it while the rebuild runs, and never a mix of two zones.
+    it while the rebuild runs, and never a mix of two zones. Each month is counted by reading
+    and then stored in a short write transaction of its own.
     """
     zone = zone_named(tz)
-    db.session.execute(delete(RollupState).where(RollupState.site_id == site_id))
-    for model in (RollupHour, RollupDay, RollupMonth):
-        db.session.execute(delete(model).where(model.site_id == site_id))
-    db.session.commit()
+    with write_transaction():
+        db.session.execute(delete(RollupState).where(RollupState.site_id == site_id))
+        for model in (RollupHour, RollupDay, RollupMonth):
+            db.session.execute(delete(model).where(model.site_id == site_id))
     first, last = db.session.execute(
         select(func.min(Visit.date), func.max(Visit.date)).where(Visit.site_id == site_id)
     ).one()
@@ -175,13 +206,12 @@ def rebuild_site(site_id: int, tz: str) -> int:
         while day <= stop:  # a calendar month at a time: short transactions, bounded memory
             month_end = min(next_month(day) - timedelta(days=1), stop)
             build_days(site_id, tz, day, month_end)
-            build_month(site_id, day.replace(day=1))
-            db.session.commit()
             days += (month_end - day).days + 1
             day = month_end + timedelta(days=1)
-    db.session.execute(delete(RollupDirty).where(RollupDirty.site_id == site_id))
-    db.session.add(RollupState(site_id=site_id, timezone=tz, built_at=utcnow()))
-    db.session.commit()
+    with write_transaction():
+        db.session.execute(delete(RollupDirty).where(RollupDirty.site_id == site_id))
+        db.session.execute(delete(RollupState).where(RollupState.site_id == site_id))
+        db.session.add(RollupState(site_id=site_id, timezone=tz, built_at=utcnow()))
     return days
 
 
@@ -220,21 +250,20 @@ def refresh() -> RefreshResult:
         zone = zone_named(tz)
         own = [(day, at) for sid, day, at in marks if sid == site_id]
         local = sorted({d for day, _at in own for d in local_days_of(day, zone)})
-        for day in local:
-            build_day(site_id, tz, day)
-        for month in sorted({day.replace(day=1) for day in local}):
-            build_month(site_id, month)
-        for day, at in own:  # a mark renewed meanwhile has a later time and stays
-            db.session.execute(
-                delete(RollupDirty).where(
-                    and_(
-                        RollupDirty.site_id == site_id,
-                        RollupDirty.day == day,
-                        RollupDirty.marked_at == at,
+        spans = [compute_days(site_id, tz, day, day) for day in local]
+        with write_transaction():
+            for span in spans:
+                store_days(span)
+            for day, at in own:  # a mark renewed meanwhile has a later time and stays
+                db.session.execute(
+                    delete(RollupDirty).where(
+                        and_(
+                            RollupDirty.site_id == site_id,
+                            RollupDirty.day == day,
+                            RollupDirty.marked_at == at,
+                        )
                     )
                 )
-            )
-        db.session.commit()
         days += len(local)
     return RefreshResult(days, rebuilt, time.monotonic() - began)
 

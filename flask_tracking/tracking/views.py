@@ -34,6 +34,7 @@ DROP_REASONS = {
     "referrer_spam": "from referrer spam",
     "excluded_ip": "from excluded addresses",
     "excluded_path": "on excluded paths",
+    "rate_limited": "over the collector's rate limits",
 }
 tracking.add_app_template_test(is_http_url, "http_url")
 

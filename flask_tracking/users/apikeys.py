@@ -12,8 +12,9 @@ import re
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from flask_tracking.database import write_transaction
 from flask_tracking.extensions import db
 from flask_tracking.reports.ranges import as_utc
 from flask_tracking.tracking.models import Site
@@ -94,11 +95,20 @@ def looks_like_key(text: str) -> bool:
 
 
 def record_use(key: ApiKey, now: datetime | None = None) -> None:
-    """Remember when the key was last used, to the minute."""
+    """Remember when the key was last used, to the minute (so at most one write a minute).
+
+    In a short write transaction of its own, so that a read request can record it.
+    """
     now = now or datetime.now(UTC)
     if key.last_used_at is None or now - as_utc(key.last_used_at) >= LAST_USE_PRECISION:
-        key.last_used_at = now
-        db.session.commit()
+        key_id = key.id
+        with write_transaction():
+            db.session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == key_id)
+                .values(last_used_at=now)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def revoke_key(key: ApiKey) -> None:

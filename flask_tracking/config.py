@@ -75,6 +75,9 @@ class BaseConfiguration:
     SPOOL_DIR: str | None = None  # default: instance/spool
     SPOOL_MAX_BYTES = 1024**3  # past this the collector answers 503 instead of growing
     SPOOL_SEGMENT_BYTES = 16 * 1024**2
+    # A segment is sealed at this age, so the writer can delete it (with the raw addresses it
+    # holds) soon after storing it, however quiet the site.
+    SPOOL_SEGMENT_SECONDS = 2.0
     INGEST_WRITER = "thread"  # "thread": in the serving process; "off": `flask-tracking writer`
     INGEST_BATCH_SIZE = 5000
     INGEST_FLUSH_INTERVAL = 0.5  # seconds between writer passes

@@ -44,7 +44,12 @@ def init_app(app: Flask) -> None:
     )
     app.extensions["ingest"] = Ingest(
         app=app,
-        spool=Spool(directory, int(config["SPOOL_MAX_BYTES"]), int(config["SPOOL_SEGMENT_BYTES"])),
+        spool=Spool(
+            directory,
+            int(config["SPOOL_MAX_BYTES"]),
+            int(config["SPOOL_SEGMENT_BYTES"]),
+            max_age=float(config["SPOOL_SEGMENT_SECONDS"]),
+        ),
         sites=SiteCache(
             app,
             float(config["INGEST_SITE_CACHE_SECONDS"]),

@@ -2,13 +2,20 @@
 
 Each process appends to its own segment file with one `os.write` per record (O_APPEND), so an
 acknowledged record is in the kernel's page cache before the answer leaves: it survives a
-`kill -9` of any process. A segment is sealed (renamed) when it grows past its size; the
-writer reads sealed and open segments alike, up to the last complete line, and deletes a
-segment once it is sealed (or its process is gone) and fully stored.
+`kill -9` of any process. A segment is sealed (renamed) when it grows past its size or its
+age; the writer reads sealed and open segments alike, up to the last complete line, and
+deletes a segment once it is sealed (or its process is gone) and fully stored.
+
+Records hold visitors' raw addresses until the writer has hashed them, so segments must not
+linger: a process's segment is sealed once it is `max_age` seconds old, by the next append or,
+on a quiet site, by a small timer thread of that process — a few seconds after an event is
+stored, no copy of its address is left on disk (docs/security.md).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import threading
 import time
@@ -16,6 +23,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+logger = logging.getLogger("flask_tracking.ingest")
 OPEN = ".open"
 SEALED = ".sealed"
 READ_CHUNK = 4 * 1024 * 1024
@@ -34,25 +42,33 @@ class Spool:
         max_bytes: int,
         segment_bytes: int = 16 * 1024 * 1024,
         size_check_interval: float = 0.25,
+        max_age: float = 2.0,
     ) -> None:
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
         self.size_check_interval = size_check_interval
+        self.max_age = max_age
         self._lock = threading.Lock()
         self._pid = 0
         self._fd = -1
         self._path = ""
+        self._opened_at = 0.0
         self._written = 0
         self._total = 0
         self._checked_at = 0.0
+        self._timer: threading.Thread | None = None
 
     def append(self, line: bytes) -> None:
         """Write one newline-terminated record durably, or raise SpoolFull."""
         with self._lock:
             if self._pid != os.getpid():
                 # First use, or a forked child: it must not share the parent's file.
+                self._fd = -1
+            elif self._fd >= 0 and time.monotonic() - self._opened_at >= self.max_age:
+                self._seal()
+            if self._fd < 0:
                 self._open_segment()
             self._check_capacity(len(line))
             os.write(self._fd, line)
@@ -60,7 +76,6 @@ class Spool:
             self._total += len(line)
             if self._written >= self.segment_bytes:
                 self._seal()
-                self._open_segment()
 
     def close(self) -> None:
         """Seal this process's segment (at shutdown)."""
@@ -69,21 +84,53 @@ class Spool:
                 self._seal()
             self._pid = 0
 
+    def _start_timer(self) -> None:
+        """Seal the open segment at its age even if no record comes after it (under the lock).
+
+        One daemon thread while a segment is open; it ends with the segment, and the next
+        segment starts another, so an idle spool holds no thread.
+        """
+        if self._timer is not None and self._timer.is_alive():
+            return
+        interval = max(self.max_age / 4, 0.02)
+
+        def tick() -> None:
+            while True:
+                time.sleep(interval)
+                with self._lock:
+                    if self._pid != os.getpid() or self._fd < 0:
+                        self._timer = None  # sealed meanwhile: the next segment's timer takes over
+                        return
+                    if time.monotonic() - self._opened_at >= self.max_age:
+                        self._timer = None
+                        try:
+                            self._seal()
+                        except OSError:  # the next append opens a new segment all the same
+                            logger.exception("could not seal spool segment %s", self._path)
+                        return
+
+        self._timer = threading.Thread(target=tick, name="flask-tracking-spool-sealer", daemon=True)
+        self._timer.start()
+
     def _open_segment(self) -> None:
         self._pid = os.getpid()
         # Names sort by creation time, so the writer stores segments roughly in arrival order.
         name = f"{time.time_ns():020d}-{self._pid}-{uuid.uuid4().hex[:8]}{OPEN}"
         self._path = os.path.join(self.directory, name)
         self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._opened_at = time.monotonic()
         self._written = 0
+        self._start_timer()
 
     def _seal(self) -> None:
         os.close(self._fd)
         self._fd = -1
-        if self._written:
-            os.rename(self._path, self._path[: -len(OPEN)] + SEALED)
-        else:
-            os.unlink(self._path)
+        # Gone already (an operator emptied the spool): there is nothing left to seal.
+        with contextlib.suppress(FileNotFoundError):
+            if self._written:
+                os.rename(self._path, self._path[: -len(OPEN)] + SEALED)
+            else:
+                os.unlink(self._path)
 
     def _check_capacity(self, incoming: int) -> None:
         now = time.monotonic()

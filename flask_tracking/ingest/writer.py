@@ -116,8 +116,8 @@ class Writer:
                 stored += self._store(segment.name, lines, end)
                 offsets[segment.name] = end
                 progress = True
-            elif finished and end >= segment.size:
-                self._forget(segment)
+            if finished and end >= segment.size:
+                self._forget(segment)  # stored to the end and closed: its addresses go now
         return progress, stored
 
     def _store(self, segment: str, lines: list[bytes], end: int) -> int:

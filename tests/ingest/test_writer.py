@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -187,6 +189,27 @@ def test_a_malformed_spool_line_is_set_aside(app: Flask, site_id: int) -> None:
     assert count(app, RejectedEvent) == 2
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"k": "e", "id": "x", "ip": "81.2.69.142", "ua": "Firefox"}\n',  # incomplete
+        b'{"k": "e", "id": "x", "ip": "81.2.69.142", "ua": "Fire\n',  # cut off: not JSON
+        b'{"k": "e", "s": "nope", "ip": "2a02:c7f:1234:5678::1", "t": 1}\n',
+    ],
+)
+def test_a_set_aside_line_keeps_no_raw_address(app: Flask, site_id: int, line: bytes) -> None:
+    app.extensions["ingest"].spool.append(line)
+    drain(app)
+    [rejected] = rows(app, RejectedEvent)
+    assert "81.2.69.142" not in rejected.payload
+    assert "2a02:c7f:1234:5678" not in rejected.payload
+    assert (
+        "81.2.69.0" in rejected.payload
+        or "(removed)" in rejected.payload
+        or ("2a02:c7f:1234::" in rejected.payload)
+    )
+
+
 def test_a_partly_written_last_line_waits(app: Flask, site_id: int) -> None:
     spool_event(app, site_id, START, "/complete")
     record = EventRecord(
@@ -253,10 +276,41 @@ def test_stored_segments_are_deleted(app: Flask, site_id: int) -> None:
     ingest = app.extensions["ingest"]
     spool_event(app, site_id, START, "/a")
     ingest.spool.close()  # seal, as at shutdown
-    drain(app)
-    drain(app)  # the pass after storing finds the segment finished and deletes it
+    drain(app)  # stored to the end of a sealed segment: deleted in the same pass
     assert spool.segments(ingest.writer.settings.directory) == []
     assert count(app, SpoolCheckpoint) == 0
+
+
+def test_a_quiet_segment_is_sealed_at_its_age_and_deleted_once_stored(
+    app_factory: Any, site_in: Any
+) -> None:
+    app = app_factory(SPOOL_SEGMENT_SECONDS=0.3)
+    site_id = site_in(app)
+    ingest = app.extensions["ingest"]
+    spool_event(app, site_id, START, "/a", ip="81.2.69.142")
+    directory = ingest.writer.settings.directory
+    [segment] = spool.segments(directory)
+    assert not segment.sealed
+    # No more events come: the segment's own timer seals it anyway.
+    deadline = time.monotonic() + 5
+    while not all(s.sealed for s in spool.segments(directory)):
+        assert time.monotonic() < deadline, "the quiet segment was never sealed"
+        time.sleep(0.02)
+    assert drain(app) == 1
+    assert spool.segments(directory) == []
+    assert not any(b"81.2.69.142" in path.read_bytes() for path in Path(directory).iterdir())
+
+
+def test_a_busy_segment_is_sealed_at_its_age_by_the_next_event(
+    app_factory: Any, site_in: Any
+) -> None:
+    app = app_factory(SPOOL_SEGMENT_SECONDS=0.2)
+    site_id = site_in(app)
+    directory = app.extensions["ingest"].writer.settings.directory
+    spool_event(app, site_id, START, "/a")
+    time.sleep(0.25)
+    spool_event(app, site_id, START, "/b")
+    assert [s.sealed for s in spool.segments(directory)] == [True, False]
 
 
 def test_a_full_spool_answers_503_and_accepts_nothing(app_factory: Any, make_user: Any) -> None:

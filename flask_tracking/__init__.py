@@ -23,6 +23,7 @@ def create_app(config: type | str | None = None) -> Flask:
     configure_logging(app)
     register_extensions(app)
     register_blueprints(app)
+    register_security(app)
     register_errorhandlers(app)
     register_commands(app)
     register_middleware(app)
@@ -119,6 +120,13 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(collector)
     app.register_blueprint(api)
     csrf.exempt(api)
+
+
+def register_security(app: Flask) -> None:
+    """Cap URL lengths; send security headers (CSP, nosniff, framing, HSTS) with every answer."""
+    from flask_tracking import security
+
+    security.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -56,15 +56,25 @@ class BaseConfiguration:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     HASH_ROUNDS = 210_000
+    # A login session ends this many days after logging in, or after this many days unused.
+    LOGIN_SESSION_DAYS = 30
+    LOGIN_SESSION_IDLE_DAYS = 7
     MIN_PASSWORD_LENGTH = 8
     LOGIN_RATE_LIMIT_IP = "20 per 10 minutes"
     LOGIN_RATE_LIMIT_EMAIL = "5 per 10 minutes"
+    # Every registration attempt counts, made or not: listing addresses by trying them is slow.
+    REGISTER_RATE_LIMIT_IP = "10 per hour"
+    REGISTER_RATE_LIMIT_EMAIL = "3 per hour"
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     PROXY_COUNT = 0
     STORE_VISITOR_IP = False
     RESPECT_DNT = True
-    MAX_URL_LENGTH = 2048
+    MAX_URL_LENGTH = 2048  # of a tracked page's URL
+    # The longest request URL (path and query string) the app reads: longer ones get a 414 in
+    # the usual error envelope. Granian itself refuses URLs over 64 KiB with a bare 414.
+    MAX_REQUEST_URL_LENGTH = 16 * 1024
+    HSTS_SECONDS = 365 * 24 * 3600  # sent over HTTPS only; 0 leaves HSTS to the proxy
     VISITS_PER_PAGE = 50
     GEOIP_PROVIDER = "mmdb"
     GEOIP_DATABASE_PATH: str | None = None

@@ -19,6 +19,7 @@ from flask_tracking.api.schemas import EventAccepted, ServerEvent
 from flask_tracking.api.spec import json_response, operation
 from flask_tracking.collector.http import accept
 from flask_tracking.ingest.payload import parse_event_payload
+from flask_tracking.ingest.sitecache import site_info
 from flask_tracking.users.apikeys import READ_WRITE
 
 DROPPED = "X-Tracking-Dropped"
@@ -38,8 +39,9 @@ DROPPED = "X-Tracking-Dropped"
 def send_event(call: Call, body: ServerEvent) -> Response:
     """Record a pageview (the default `name`) or a custom event for a visitor. The answer says
     whether the event was queued or deliberately not counted (a bot, an excluded address or
-    path), with the reason. Honour the visitor's Do-Not-Track yourself: send nothing. Events
-    are stored within a second or so; reports include them once stored."""
+    path, over the collector's rate limits), with the reason. Honour the visitor's
+    Do-Not-Track yourself: send nothing. Events are stored within a second or so; reports
+    include them once stored."""
     site = call.own_site()
     fields = body.model_dump(exclude={"ip", "user_agent"}, exclude_none=True)
     try:
@@ -60,7 +62,8 @@ def send_event(call: Call, body: ServerEvent) -> Response:
         do_not_track=False,
     )
     queued = json_response(EventAccepted(status="accepted", reason=None), 202)
-    answer = accept(ingest.current_ingest(), event, queued)
+    # The site was just read to authorise the key: never "unknown" to the collector's cache.
+    answer = accept(ingest.current_ingest(), event, queued, site_info(site))
     if answer is queued and DROPPED in answer.headers:
         reason = answer.headers[DROPPED]
         answer.set_data(EventAccepted(status="dropped", reason=reason).model_dump_json())

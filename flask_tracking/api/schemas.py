@@ -394,7 +394,10 @@ class EventAccepted(BaseModel):
     """The event is durably queued (`accepted`), or deliberately not counted (`dropped`)."""
 
     status: Literal["accepted", "dropped"]
-    reason: str | None = Field(description="Why it was dropped: bot, excluded_ip, …")
+    reason: str | None = Field(
+        description="Why it was dropped: bot, prefetch, referrer_spam, excluded_ip, "
+        "excluded_path or rate_limited."
+    )
 
 
 # Export -------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, get_args, get_origin
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, has_app_context, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from werkzeug.wrappers import Response
@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response
 from flask_tracking.api.auth import Call, add_rate_limit_headers, authorize
 from flask_tracking.api.errors import ApiError, invalid
 from flask_tracking.api.schemas import ErrorEnvelope, TimeZoneName
+from flask_tracking.config import BaseConfiguration
 from flask_tracking.tracking.forms import timezone_names
 from flask_tracking.users.apikeys import READ_WRITE
 
@@ -50,6 +51,7 @@ ERROR_MEANINGS = {
     403: "The key's scope does not allow this operation.",
     404: "No such site, or not one this key may see (the same answer for both).",
     413: "The body is larger than the server accepts.",
+    414: "The URL (path and query string) is longer than the server reads.",
     415: "The body is not `application/json`.",
     429: "The key's rate limit is used up; retry after `Retry-After` seconds.",
     503: "The collector is overloaded; retry after `Retry-After` seconds.",
@@ -106,7 +108,7 @@ def operation(
     """Declare an operation of the API; see the module's docstring."""
 
     def register(view: ViewFunction) -> ViewFunction:
-        standard: tuple[int, ...] = (400, 401, 429)
+        standard: tuple[int, ...] = (400, 401, 414, 429)
         if scope == READ_WRITE:
             standard += (403,)  # a read key; or a key limited to one site, adding another
         if re.search(r"\{\w+\}", path):
@@ -247,7 +249,9 @@ def openapi_document() -> dict[str, Any]:
                 "Send an API key (create one on your settings page) as "
                 "`Authorization: Bearer <key>`. Every answer is JSON, every timestamp ISO 8601 "
                 "in UTC, and every error the same envelope: "
-                '`{"error": {"status", "code", "message", "details"}}`.'
+                '`{"error": {"status", "code", "message", "details"}}`. '
+                f"URLs (path and query string) may be at most {_url_limit()} bytes long; "
+                "a longer one is answered 414."
             ),
         },
         "servers": [{"url": "/"}],
@@ -265,6 +269,13 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+
+
+def _url_limit() -> int:
+    """Return the longest URL the app reads (the configured one when an app is running)."""
+    if has_app_context():
+        return int(current_app.config["MAX_REQUEST_URL_LENGTH"])
+    return int(BaseConfiguration.MAX_REQUEST_URL_LENGTH)
 
 
 def _shared_enums(schemas: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from flask_tracking import ingest
 from flask_tracking.collector.http import accept, cors, incoming, invalid
 from flask_tracking.errors import json_error
 from flask_tracking.ingest.payload import parse_event_payload
+from flask_tracking.security import url_length
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -36,13 +37,18 @@ class EventEndpoint:
         self.next_app = next_app
         self.max_body = int(app.config["MAX_EVENT_BODY"])
         self.max_url_length = int(app.config["MAX_URL_LENGTH"])
+        self.max_request_url = int(app.config["MAX_REQUEST_URL_LENGTH"])
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Route /api/event here and everything else to Flask."""
         if environ.get("PATH_INFO") != PATH:
             return self.next_app(environ, start_response)
         try:
-            response = self.answer(Request(environ))
+            if url_length(environ) > self.max_request_url:
+                message = f"The URL is longer than {self.max_request_url} bytes."
+                response = json_error(414, "request_uri_too_long", message)
+            else:
+                response = self.answer(Request(environ))
         except Exception:  # never a traceback, never an HTML page, for a collector client
             logger.exception("unhandled exception in %s", PATH)
             response = json_error(500, "internal_server_error", "The event was not recorded.")

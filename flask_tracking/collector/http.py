@@ -8,6 +8,7 @@ from werkzeug.wrappers import Request, Response
 
 from flask_tracking import ingest
 from flask_tracking.errors import json_error
+from flask_tracking.ingest.sitecache import SiteInfo
 
 logger = logging.getLogger("flask_tracking.collector")
 # Headers bot/prefetch detection looks at; nothing else of the request reaches the pipeline.
@@ -39,10 +40,15 @@ def incoming(
     )
 
 
-def accept(pipeline: ingest.Ingest, event: ingest.Incoming, answer: Response) -> Response:
+def accept(
+    pipeline: ingest.Ingest,
+    event: ingest.Incoming,
+    answer: Response,
+    site: SiteInfo | None = None,
+) -> Response:
     """Hand the event to the pipeline; return `answer`, or the error that replaces it."""
     try:
-        reason = pipeline.accept(event)
+        reason = pipeline.accept(event, site)
     except ingest.UnknownSite:
         return json_error(404, "unknown_site", f"There is no site {event.site_id}.")
     except ingest.SpoolFull:
@@ -62,6 +68,9 @@ def invalid(error: ingest.InvalidHit, code: str = "invalid_event") -> Response:
 
 def cors(response: Response) -> Response:
     """Let any origin send events (without credentials), and never cache the answer."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # Other sites' pages load this: even those that isolate themselves (COEP require-corp).
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
     response.headers["Access-Control-Allow-Headers"] = "Content-Type"

@@ -32,6 +32,7 @@ from flask_tracking.reports import stats, worldmap
 from flask_tracking.reports.dimensions import DIMENSIONS, Filter, InvalidQuery
 from flask_tracking.reports.params import parse_view, query_for
 from flask_tracking.reports.ranges import LABELS, PRESETS, InvalidRange
+from flask_tracking.security import frame_ancestors
 from flask_tracking.tracking import sites as site_rules
 from flask_tracking.tracking.models import SharedLink, Site
 from flask_tracking.tracking.snippet import snippet_for
@@ -155,6 +156,7 @@ def shares(site_id: int) -> str | Response:
             name=(form.name.data or "").strip(),
             token=secrets.token_urlsafe(32),
             password_hash=hash_password(password, rounds) if password else None,
+            embed_origins=form.embed_origins.data or "",
         )
         db.session.add(link)
         db.session.commit()
@@ -206,6 +208,7 @@ def _unlocked(link: SharedLink) -> bool:
 def shared(token: str) -> str | Response:
     """Show a shared dashboard, after its password when it has one."""
     link = _shared_or_404(token)
+    frame_ancestors(link.origins)  # the owner's embed option: who may show it in a frame
     if not _unlocked(link):
         form = UnlockForm()
         if form.validate_on_submit():

@@ -74,9 +74,13 @@ class Ingest:
     _thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
-    def accept(self, event: Incoming) -> str | None:
-        """Spool the event, or count it as dropped; return the drop reason, if any."""
-        site = self.sites.get(event.site_id)
+    def accept(self, event: Incoming, site: SiteInfo | None = None) -> str | None:
+        """Spool the event, or count it as dropped; return the drop reason, if any.
+
+        `site` is for callers that have just read the site themselves (the API); others get
+        it from the cache, which asks the database about an id it does not know.
+        """
+        site = site or self.sites.get(event.site_id)
         if site is None:
             raise UnknownSite(event.site_id)
         # Over a limit is a drop like any other: counted, answered 202 (never a 429 that

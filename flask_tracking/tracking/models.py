@@ -133,5 +133,13 @@ class SharedLink(db.Model):  # type: ignore[name-defined]
     token: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Origins (scheme://host[:port]) allowed to show the dashboard in a frame, one per line;
+    # empty: no site may frame it (clickjacking). See security.py.
+    embed_origins: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     site: Mapped[Site] = relationship()
+
+    @property
+    def origins(self) -> list[str]:
+        """Return the origins allowed to embed this dashboard."""
+        return [line for line in self.embed_origins.splitlines() if line]

@@ -64,3 +64,12 @@ def authenticate(email: str, password: str) -> User | None:
         user.password_hash = hash_password(password, rounds)
         db.session.commit()
     return user
+
+
+def change_password(user: User, current: str, new: str) -> bool:
+    """Set a new password if `current` is the user's password; False (and nothing) otherwise."""
+    if not verify_password(current, user.password_hash):
+        return False
+    user.password_hash = hash_password(new, int(current_app.config["HASH_ROUNDS"]))
+    db.session.commit()
+    return True

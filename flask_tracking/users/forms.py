@@ -14,7 +14,6 @@ from flask_tracking.tracking.forms import storable_text
 from flask_tracking.tracking.models import Site
 from flask_tracking.tracking.sites import sites_of
 from flask_tracking.users import apikeys
-from flask_tracking.users.accounts import find_user
 from flask_tracking.users.apikeys import READ, SCOPE_LABELS, SCOPES
 from flask_tracking.users.models import User
 
@@ -30,16 +29,26 @@ class RegisterForm(FlaskForm):
     email = EmailField("Email", validators=[InputRequired(), Email(), Length(max=254)])
     password = PasswordField("Password", validators=[InputRequired(), Length(max=1024)])
 
-    def validate_email(self, field: EmailField) -> None:
-        """Refuse an email that already has an account."""
-        if field.data and find_user(field.data) is not None:
-            raise ValidationError("A user with that email already exists.")
-
     def validate_password(self, field: PasswordField) -> None:
         """Require the configured minimum length."""
-        minimum = int(current_app.config["MIN_PASSWORD_LENGTH"])
-        if len(field.data or "") < minimum:
-            raise ValidationError(f"The password must be at least {minimum} characters long.")
+        _long_enough(field.data)
+
+
+class ChangePasswordForm(FlaskForm):
+    """Change the password: the current one, and the new one."""
+
+    current = PasswordField("Current password", validators=[InputRequired(), Length(max=1024)])
+    new = PasswordField("New password", validators=[InputRequired(), Length(max=1024)])
+
+    def validate_new(self, field: PasswordField) -> None:
+        """Require the configured minimum length."""
+        _long_enough(field.data)
+
+
+def _long_enough(password: str | None) -> None:
+    minimum = int(current_app.config["MIN_PASSWORD_LENGTH"])
+    if len(password or "") < minimum:
+        raise ValidationError(f"The password must be at least {minimum} characters long.")
 
 
 class LoginForm(FlaskForm):

@@ -1,4 +1,4 @@
-"""The User account and its API keys."""
+"""The User account, its login sessions and its API keys."""
 
 from __future__ import annotations
 
@@ -38,6 +38,27 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
+
+
+class LoginSession(db.Model):  # type: ignore[name-defined]
+    """A browser logged in as a user: the cookie holds a random token, the table its SHA-256.
+
+    Logging out, changing the password and "log out everywhere" revoke rows, so a copy of the
+    cookie stops working at once (see users/logins.py).
+    """
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What the user sees in their list of sessions: the browser and system, not the raw agent.
+    device: Mapped[str] = mapped_column(String(120), default="")
+
+    user: Mapped[User] = relationship()
 
 
 class ApiKey(db.Model):  # type: ignore[name-defined]

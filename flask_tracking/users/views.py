@@ -1,4 +1,4 @@
-"""Register, log in and log out; the settings page with its API keys."""
+"""Register, log in and log out; the settings page: password, login sessions, API keys."""
 
 from __future__ import annotations
 
@@ -20,10 +20,16 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from flask_tracking.extensions import db, limiter, login_manager
+from flask_tracking.extensions import limiter, login_manager
 from flask_tracking.urls import is_safe_redirect
-from flask_tracking.users import accounts, apikeys
-from flask_tracking.users.forms import ApiKeyForm, ConfirmForm, LoginForm, RegisterForm
+from flask_tracking.users import accounts, apikeys, logins
+from flask_tracking.users.forms import (
+    ApiKeyForm,
+    ChangePasswordForm,
+    ConfirmForm,
+    LoginForm,
+    RegisterForm,
+)
 from flask_tracking.users.models import ApiKey, User
 
 users = Blueprint("users", __name__)
@@ -32,19 +38,34 @@ login_manager.login_view = "users.login"
 login_manager.login_message_category = "info"
 
 
+SESSION_TOKEN = "login"  # noqa: S105 - the session cookie key holding the login token
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """Return the user stored in the session, if it still exists."""
+    """Return the user of the cookie's login session, if that session is still live."""
     # ASCII digits only, and few enough for an INTEGER: "²".isdigit() is True but int() refuses it.
     if not re.fullmatch(r"[0-9]{1,10}", user_id) or int(user_id) >= 2**31:
         return None
-    return db.session.get(User, int(user_id))
+    token = session.get(SESSION_TOKEN)
+    if not isinstance(token, str):
+        return None
+    return logins.user_for(int(user_id), token)
 
 
 def _start_session(user: User) -> None:
     """Log the user in with a fresh session, so a planted session id is worthless."""
     session.clear()
+    logins.forget_old(user)
+    session[SESSION_TOKEN] = logins.start(user, request.headers.get("User-Agent", ""))
     login_user(user)
+
+
+def _end_session() -> None:
+    """Log out this browser: its login session is revoked, so no copy of the cookie works."""
+    logins.end(session.get(SESSION_TOKEN))
+    logout_user()
+    session.clear()
 
 
 def _login_failed() -> bool:
@@ -52,12 +73,28 @@ def _login_failed() -> bool:
     return bool(g.get("login_failed", False))
 
 
-def _email_key() -> str:
-    return "login-email:" + accounts.normalise_email(request.form.get("email", ""))
+def _email_key(kind: str = "login") -> str:
+    return f"{kind}-email:" + accounts.normalise_email(request.form.get("email", ""))
+
+
+# Neither the form nor its answer may tell whether an address has an account: an attacker
+# could list a tool's users that way. Only a complete, valid registration reaches the unique
+# index, and a taken address then gets this, which fits every reason the account might not
+# be made. (Once email exists, the owner of the address will be told instead.)
+NOT_REGISTERED = (
+    "We could not create an account with these details. If you already have an account, "
+    "log in instead."
+)
 
 
 @users.route("/register/", methods=["GET", "POST"])
-def register() -> str | Response:
+@limiter.limit(lambda: current_app.config["REGISTER_RATE_LIMIT_IP"], methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["REGISTER_RATE_LIMIT_EMAIL"],
+    methods=["POST"],
+    key_func=lambda: _email_key("register"),
+)
+def register() -> str | Response | tuple[str, int]:
     """Create an account and log straight into it."""
     form = RegisterForm()
     if form.validate_on_submit():
@@ -66,7 +103,8 @@ def register() -> str | Response:
                 form.email.data or "", form.password.data or "", form.name.data or ""
             )
         except accounts.EmailTaken:
-            form.email.errors = ["A user with that email already exists."]
+            form.form_errors.append(NOT_REGISTERED)
+            return render_template("users/register.html", form=form), 200
         else:
             _start_session(user)
             flash("Welcome! Add your first site below.", "success")
@@ -107,8 +145,7 @@ def logout() -> str | Response:
     """Log out on a CSRF-checked POST; a GET only asks for confirmation."""
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
-        logout_user()
-        session.clear()
+        _end_session()
         flash("You have been logged out.", "info")
         return redirect(url_for("tracking.index"))
     if not current_user.is_authenticated:
@@ -116,18 +153,24 @@ def logout() -> str | Response:
     return render_template("users/logout.html", form=form)
 
 
-# -- settings: API keys ----------------------------------------------------------------------
+# -- settings: password, sessions, API keys --------------------------------------------------
 
 
 def _settings_page(
-    form: ApiKeyForm, new_key: ApiKey | None = None, secret: str | None = None
+    form: ApiKeyForm | None = None,
+    new_key: ApiKey | None = None,
+    secret: str | None = None,
+    password_form: ChangePasswordForm | None = None,
 ) -> str:
     return render_template(
         "users/settings.html",
-        form=form,
+        form=form or ApiKeyForm(current_user, formdata=None),
+        password_form=password_form or ChangePasswordForm(formdata=None),
         confirm=ConfirmForm(),
         keys=apikeys.keys_of(current_user),
         scope_labels=apikeys.SCOPE_LABELS,
+        sessions=logins.live_sessions(current_user),
+        this_session=logins.current_id(session.get(SESSION_TOKEN)),
         new_key=new_key,
         secret=secret,
     )
@@ -136,8 +179,61 @@ def _settings_page(
 @users.route("/settings/")
 @login_required
 def settings() -> str:
-    """Show the user's settings: their API keys, and a form to make one."""
-    return _settings_page(ApiKeyForm(current_user, formdata=None))
+    """Show the user's settings: password, sessions, API keys."""
+    return _settings_page()
+
+
+@users.route("/settings/password", methods=["POST"])
+@login_required
+@limiter.limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT_EMAIL"],
+    key_func=lambda: f"password-change:{current_user.get_id()}",
+    deduct_when=lambda _response: _login_failed(),
+)
+def change_password() -> Response | tuple[str, int]:
+    """Change the password: every other session ends, and this one starts afresh."""
+    form = ChangePasswordForm()
+    if not form.validate_on_submit():
+        return _settings_page(password_form=form), 400
+    user = current_user._get_current_object()
+    if not accounts.change_password(user, form.current.data or "", form.new.data or ""):
+        g.login_failed = True
+        form.current.errors = ["That is not your current password."]
+        return _settings_page(password_form=form), 400
+    logins.end_all(user)
+    _start_session(user)
+    flash("Your password is changed. Every other browser has been logged out.", "success")
+    return redirect(url_for(".settings"))
+
+
+@users.route("/settings/sessions/<id:session_id>/end", methods=["POST"])
+@login_required
+def end_session(session_id: int) -> Response:
+    """End one of the user's other login sessions (a browser they no longer use)."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400, description="The form expired; reload the page and try again.")
+    if not logins.end_one(current_user, session_id):
+        abort(404)
+    if session_id == logins.current_id(session.get(SESSION_TOKEN)):
+        logout_user()
+        session.clear()
+        flash("You have been logged out.", "info")
+        return redirect(url_for(".login"))
+    flash("That session has ended: the browser is logged out.", "info")
+    return redirect(url_for(".settings") + "#sessions")
+
+
+@users.route("/settings/sessions/end-all", methods=["POST"])
+@login_required
+def end_all_sessions() -> Response:
+    """Log out everywhere, this browser included."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400, description="The form expired; reload the page and try again.")
+    logins.end_all(current_user)
+    logout_user()
+    session.clear()
+    flash("You have been logged out everywhere.", "info")
+    return redirect(url_for(".login"))
 
 
 @users.route("/settings/api-keys/", methods=["POST"])
@@ -150,7 +246,7 @@ def create_api_key() -> Response | tuple[str, int]:
     key, secret = apikeys.create_key(
         current_user, form.name.data or "", form.scope.data, form.selected_site
     )
-    response = make_response(_settings_page(ApiKeyForm(current_user, formdata=None), key, secret))
+    response = make_response(_settings_page(new_key=key, secret=secret))
     # The page holds a live secret: no browser or proxy may keep a copy of it.
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -253,7 +253,12 @@ def run_mixed_load(server: Server) -> None:
 def test_mixed_writers_store_everything_and_never_answer_500(tmp_path: Path) -> None:
     """On this leg's database: SQLite, or PostgreSQL when TEST_DATABASE_URL is set."""
     with leg_database() as url:
-        server = Server(tmp_path, database_url=url, SESSION_COOKIE_SECURE="false")
+        server = Server(
+            tmp_path,
+            database_url=url,
+            SESSION_COOKIE_SECURE="false",
+            REGISTER_RATE_LIMIT_IP='"1000 per hour"',  # every actor registers from 127.0.0.1
+        )
         try:
             server.prepare()
             run_mixed_load(server)

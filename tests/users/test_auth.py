@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -110,9 +111,63 @@ def test_register_validation(
     assert user_count(app) == 0
 
 
-def test_register_refuses_a_duplicate_email(client: FlaskClient, app: Flask, owner: User) -> None:
+def test_register_refuses_a_duplicate_email_without_saying_it_exists(
+    client: FlaskClient, app: Flask, owner: User
+) -> None:
     response = client.post("/register/", data={"email": owner.email.upper(), "password": PASSWORD})
-    assert b"A user with that email already exists" in response.data
+    assert response.status_code == 200
+    assert b"could not create an account with these details" in response.data
+    assert b"already exists" not in response.data
+    assert user_count(app) == 1
+
+
+@pytest.mark.parametrize("password", ["short", ""])
+def test_an_invalid_registration_answers_alike_for_taken_and_free_addresses(
+    client: FlaskClient, app: Flask, owner: User, password: str
+) -> None:
+    """Nothing is created either way, so nothing may tell the two addresses apart."""
+    taken = client.post("/register/", data={"email": owner.email, "password": password})
+    free = client.post("/register/", data={"email": "free@example.com", "password": password})
+    assert taken.status_code == free.status_code == 200
+
+    def errors(page: bytes) -> list[str]:
+        return re.findall(r'<p class="error"[^>]*>(.*?)</p>', page.decode())
+
+    assert errors(taken.data) == errors(free.data) != []
+    assert user_count(app) == 1
+
+
+def test_registration_is_rate_limited_per_address(app_factory: Any) -> None:
+    app = app_factory(REGISTER_RATE_LIMIT_EMAIL="3 per hour", REGISTER_RATE_LIMIT_IP="100/hour")
+    client = app.test_client()
+    answers = [
+        client.post("/register/", data={"email": "target@example.com", "password": "x"}).status_code
+        for _ in range(5)
+    ]
+    assert answers == [200, 200, 200, 429, 429]
+    # Another address from the same browser is not held back by it.
+    fresh = client.post("/register/", data={"email": "other@example.com", "password": PASSWORD})
+    assert fresh.status_code == 302
+
+
+def test_registration_is_rate_limited_per_ip(app_factory: Any) -> None:
+    app = app_factory(REGISTER_RATE_LIMIT_IP="4 per hour")
+    client = app.test_client()
+    answers = [
+        client.post(
+            "/register/",
+            data={"email": f"user{number}@example.com", "password": "x"},
+            environ_base={"REMOTE_ADDR": "203.0.113.5"},
+        ).status_code
+        for number in range(6)
+    ]
+    assert answers == [200, 200, 200, 200, 429, 429]
+    other = client.post(
+        "/register/",
+        data={"email": "someone@example.com", "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": "203.0.113.6"},
+    )
+    assert other.status_code == 302
     assert user_count(app) == 1
 
 

@@ -136,7 +136,8 @@ def test_scope_and_site_are_saved(
     assert (reader.scope, reader.site_id) == (apikeys.READ, None)
 
     page = client.get("/settings/").get_data(as_text=True)
-    rows = re.findall(r"<tr>.*?</tr>", page, re.S)[1:]  # after the header row
+    keys = page[page.index('<table class="keys">') :]
+    rows = re.findall(r"<tr>.*?</tr>", keys, re.S)[1:]  # after the header row
     assert "Writer" in rows[1] and "Read and write" in rows[1] and "Blog" in rows[1]
     assert "Reader" in rows[0] and "All sites" in rows[0]  # newest first
     assert ">Read<" in rows[0]

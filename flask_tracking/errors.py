@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import Flask, current_app, render_template, request
@@ -10,9 +11,10 @@ from jinja2 import TemplateNotFound
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
-# Paths whose clients are programs, not people: they always get JSON.
+# Paths whose clients are programs, not people: they always get JSON (matched on the path, so
+# that a request the router refuses, such as a wrong method, is answered in JSON too).
 JSON_PATH_PREFIXES = ("/api/",)
-JSON_ENDPOINTS = frozenset({"tracking.add_visit"})
+JSON_PATHS = re.compile(r"/sites/[^/]+/visit/?")
 
 
 def init_app(app: Flask) -> None:
@@ -31,7 +33,7 @@ def json_error(
 
 def wants_json() -> bool:
     """Tell whether this request should be answered in JSON rather than HTML."""
-    if request.endpoint in JSON_ENDPOINTS or request.path.startswith(JSON_PATH_PREFIXES):
+    if request.path.startswith(JSON_PATH_PREFIXES) or JSON_PATHS.fullmatch(request.path):
         return True
     accept = request.accept_mimetypes
     return accept["application/json"] > accept["text/html"]
@@ -56,6 +58,6 @@ def handle_error(error: Exception) -> Response | tuple[str, int]:
         page = render_template("errors/generic.html", error=error)
     response = Response(page, status=status, mimetype="text/html")
     for name, value in error.get_headers():
-        if name.lower() == "retry-after":
+        if name.lower() in ("retry-after", "allow", "www-authenticate"):
             response.headers[name] = value
     return response

@@ -370,9 +370,8 @@ class RealtimeResult(BaseModel):
 # Events -------------------------------------------------------------------------------------
 
 
-class ServerEvent(Input):
-    """An event sent by a server on behalf of a visitor: the fields of /api/event (without
-    `site`, which is in the path) plus the visitor's IP address and user agent."""
+class EventFields(Input):
+    """What an event says: its name, page, referrer, screen width and properties."""
 
     name: str = Field("pageview", min_length=1, max_length=MAX_EVENT_LENGTH)
     url: str = Field(
@@ -386,8 +385,36 @@ class ServerEvent(Input):
     props: dict[Annotated[str, Field(min_length=1, max_length=MAX_PROP_KEY)], PropValue] | None = (
         Field(None, max_length=MAX_PROPS)
     )
+
+
+class ServerEvent(EventFields):
+    """An event sent by a server on behalf of a visitor: the fields of /api/event (without
+    `site`, which is in the path) plus the visitor's IP address and user agent."""
+
     ip: IpAddress = Field(description="The visitor's IPv4 or IPv6 address (location, sessions).")
     user_agent: str = Field(min_length=1, max_length=1024, description="The visitor's user agent.")
+
+
+class CollectedEvent(EventFields):
+    """An event as the tracker script sends it to /api/event, for the site `site`."""
+
+    site: int | Annotated[str, Field(pattern="^[0-9]{1,10}$")] = Field(
+        description="The site's id (a number, or its digits as a string)."
+    )
+
+
+class Visit(Input):
+    """The query string of the image pixel, /sites/{site_id}/visit."""
+
+    url: str | None = Field(
+        None,
+        max_length=2048,
+        description="The page's absolute http(s) URL; the Referer header when left out.",
+    )
+    ref: str | None = Field(None, max_length=MAX_REFERRER_LENGTH, description="The referrer.")
+    event: str | None = Field(
+        None, max_length=MAX_EVENT_LENGTH, description="The event's name (default pageview)."
+    )
 
 
 class EventAccepted(BaseModel):

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from werkzeug.wrappers import Response
 
+from flask_tracking.api import collection
 from flask_tracking.api.auth import Call, add_rate_limit_headers, authorize
 from flask_tracking.api.errors import ApiError, invalid
 from flask_tracking.api.schemas import ErrorEnvelope, TimeZoneName
@@ -228,6 +229,7 @@ def _details(error: ValidationError, whole: str) -> dict[str, str]:
 def openapi_document() -> dict[str, Any]:
     """Return the OpenAPI 3.1 document of every declared operation."""
     models: list[tuple[type[BaseModel], Any]] = [(ErrorEnvelope, "serialization")]
+    models += [(model, "validation") for model in collection.MODELS]
     for op in OPERATIONS:
         if op.body is not None:
             models.append((op.body, "validation"))
@@ -239,6 +241,10 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in sorted(OPERATIONS, key=lambda op: TAGS.index(op.tag)):
         paths.setdefault(PREFIX + op.path, {})[op.method.lower()] = _operation(op, names)
+    schema_of = {model: names[(model, "validation")]["$ref"] for model in collection.MODELS}
+    paths.update(
+        collection.paths(schema_of, names[(ErrorEnvelope, "serialization")], _query_parameters)
+    )
     return {
         "openapi": "3.1.0",
         "info": {
@@ -256,7 +262,10 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "tags": [{"name": tag, "description": about} for tag, about in TAGS_ABOUT.items()],
+        "tags": [
+            *({"name": tag, "description": about} for tag, about in TAGS_ABOUT.items()),
+            {"name": collection.TAG, "description": collection.ABOUT},
+        ],
         "paths": paths,
         "components": {
             "schemas": _shared_enums(definitions.get("$defs", {})),

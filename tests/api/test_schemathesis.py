@@ -1,7 +1,8 @@
 """Schemathesis against the served OpenAPI document, over real HTTP on loopback.
 
-The `st run` command loads /api/v1/openapi.json from a live server and, for every operation,
-runs its phases: coverage (each constraint's boundaries and violations), fuzzing (random valid
+The `st run` command loads /api/v1/openapi.json from a live server and, for every operation
+(the API's, and the collector's /api/event and /sites/{id}/visit, which the document describes
+too), runs its phases: coverage (each constraint's boundaries and violations), fuzzing (random valid
 and invalid requests) and stateful (create a site, then use and delete it). It checks every
 answer: never a 5xx, a documented status and content type, a body and headers that match the
 documented schema, invalid data refused with a 4xx, auth actually enforced, a deleted site gone.

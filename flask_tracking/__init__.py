@@ -40,24 +40,25 @@ def configure(app: Flask, config: type | str | None) -> None:
     for key, value in app.config.items():
         if isinstance(value, dict | list):
             app.config[key] = copy.deepcopy(value)
-    for plain in ("DATABASE_URL", "SECRET_KEY"):
+    for plain in ("DATABASE_URL", "EVENTS_DATABASE_URL", "SECRET_KEY"):
         if os.environ.get(plain):
             key = "SQLALCHEMY_DATABASE_URI" if plain == "DATABASE_URL" else plain
             app.config[key] = os.environ[plain]
     app.config.from_prefixed_env("FLASK_TRACKING")
     # from_prefixed_env parses JSON, so a numeric key would arrive as an int sessions can't use.
     app.config["SECRET_KEY"] = str(app.config["SECRET_KEY"])
+    app.config["DATA_DIR"] = str(app.config.get("DATA_DIR") or app.instance_path)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
     if app.config.get("REQUIRE_SECRET_KEY"):
         refuse_default_secret(app.config)
 
 
 def database_uri(app: Flask) -> str:
-    """Return the SQLAlchemy URL, defaulting to SQLite under instance/ and psycopg 3 for PG."""
+    """Return the SQLAlchemy URL, defaulting to SQLite in DATA_DIR and psycopg 3 for PG."""
     uri = str(app.config.get("SQLALCHEMY_DATABASE_URI") or "")
     if not uri:
-        os.makedirs(app.instance_path, exist_ok=True)
-        return "sqlite:///" + os.path.join(app.instance_path, "flask_tracking.db")
+        os.makedirs(app.config["DATA_DIR"], exist_ok=True)
+        return "sqlite:///" + os.path.join(app.config["DATA_DIR"], "flask_tracking.db")
     for prefix in ("postgres://", "postgresql://"):
         if uri.startswith(prefix):
             return "postgresql+psycopg://" + uri.removeprefix(prefix)
@@ -88,8 +89,8 @@ def configure_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the extension singletons and the GeoIP provider to this app."""
-    from flask_tracking import database, geo, ingest
+    """Bind the extension singletons, the event store and the GeoIP provider to this app."""
+    from flask_tracking import database, events, geo, ingest
     from flask_tracking.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -99,6 +100,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     geo.init_app(app)
+    events.init_app(app)
     ingest.init_app(app)
 
 

@@ -27,7 +27,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(serve)
     app.cli.add_command(writer)
     app.cli.add_command(demo)
-    app.cli.add_command(rollups)
+    app.cli.add_command(events)
 
 
 @click.command()
@@ -63,11 +63,21 @@ def writer() -> None:
 
     from flask_tracking.ingest.collect import run_exclusive
 
+    from flask_tracking.serving import store_server
+
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda _signum, _frame: stop.set())
-    click.echo("Writing spooled events to the database (Ctrl+C to stop)")
-    run_exclusive(current_app.extensions["ingest"].writer, stop)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    served = store_server(app)
+    if served is not None:
+        click.echo(f"Serving the event store to workers on {served.path} (EVENTS_SOCKET)")
+    click.echo("Writing spooled events to the event store (Ctrl+C to stop)")
+    try:
+        run_exclusive(current_app.extensions["ingest"].writer, stop)
+    finally:
+        if served is not None:
+            served.stop()
 
 
 @click.command()
@@ -92,32 +102,60 @@ def demo(email: str, password: str, days: int, visits: int) -> None:
 
 
 @click.group()
-def rollups() -> None:
-    """Report rollups: the pre-aggregated tables unfiltered reports read."""
+def events() -> None:
+    """The event store: moving old events in, re-deriving sessions and rollups, a summary."""
 
 
-@rollups.command("rebuild")
+@events.command("migrate")
 @click.option("--site", "site_ids", type=int, multiple=True, help="Only this site (repeatable).")
 @with_appcontext
-def rebuild_rollups(site_ids: tuple[int, ...]) -> None:
-    """Recompute rollups from raw events (all sites, or those given), in each site's zone."""
+def migrate_events(site_ids: tuple[int, ...]) -> None:
+    """Move events from the SQL database's old `visits` table into the event store."""
     import time
 
-    from flask_tracking.reports import rollups as rollup_tables
+    from flask_tracking.events import current_store
+    from flask_tracking.events.migrate import migrate
+    from flask_tracking.extensions import db
+    from flask_tracking.reports import rollups
 
-    began = time.monotonic()
-    days = rollup_tables.rebuild(site_ids or None)
-    click.echo(f"Rebuilt {days} site-days of rollups in {time.monotonic() - began:.1f}s.")
-
-
-@rollups.command("refresh")
-@with_appcontext
-def refresh_rollups() -> None:
-    """Recompute the days that got events since the last refresh (the writer does this too)."""
-    from flask_tracking.reports import rollups as rollup_tables
-
-    result = rollup_tables.refresh()
+    store = current_store()
+    result = migrate(db.session.connection(), store, list(site_ids) or None, progress=click.echo)
+    db.session.commit()
+    store.derive(int(time.time() * 1000), rollups.build)  # type: ignore[attr-defined]
     click.echo(
-        f"Recomputed {result.days} site-days ({result.sites_rebuilt} sites rebuilt) "
-        f"in {result.seconds:.1f}s."
+        f"Moved {result.events} events of {result.sites} site(s) into the event store "
+        f"({result.skipped} already moved); totals verified."
     )
+
+
+@events.command("rebuild")
+@click.option("--site", "site_ids", type=int, multiple=True, help="Only this site (repeatable).")
+@with_appcontext
+def rebuild_events(site_ids: tuple[int, ...]) -> None:
+    """Recompute stored events' local days, markers and rollups (in each site's zone)."""
+    import time
+
+    from flask_tracking.events import current_store
+    from flask_tracking.extensions import db
+    from flask_tracking.reports import rollups
+    from flask_tracking.tracking.models import Site
+
+    query = db.select(Site.id, Site.timezone).order_by(Site.id)
+    if site_ids:
+        query = query.where(Site.id.in_(site_ids))
+    store = current_store()
+    began = time.monotonic()
+    sites = db.session.execute(query).all()
+    for site_id, zone in sites:
+        store.rezone(site_id, zone, rollups.build)  # type: ignore[attr-defined]
+    click.echo(f"Rebuilt {len(sites)} site(s) in {time.monotonic() - began:.1f}s.")
+
+
+@events.command("info")
+@with_appcontext
+def events_info() -> None:
+    """Say where the events are and how many there are."""
+    from flask_tracking.events.info import describe
+
+    for line in describe():
+        click.echo(line)

@@ -43,8 +43,19 @@ class BaseConfiguration:
     TESTING = False
     SECRET_KEY = DEFAULT_SECRET_KEY
     REQUIRE_SECRET_KEY = False
-    # None means "the embedded SQLite database under instance/" (resolved in create_app).
+    # Where the app keeps its data: the SQLite database, the event store, the spool. None means
+    # the instance folder (resolved in create_app).
+    DATA_DIR: str | None = None
+    # None means "the embedded SQLite database in DATA_DIR" (resolved in create_app).
     SQLALCHEMY_DATABASE_URI: str | None = None
+    # The event store (events/): None means the embedded DuckDB file DATA_DIR/events.duckdb;
+    # or clickhouse://user:password@host:8123/database. EVENTS_MEMORY_LIMIT and EVENTS_THREADS
+    # bound the embedded engine ("" and 0: DuckDB's defaults, 80 % of memory and every core).
+    EVENTS_DATABASE_URL: str | None = None
+    EVENTS_MEMORY_LIMIT = "1GB"
+    EVENTS_THREADS = 0
+    # Set by `serve` for its workers: the socket of the process that owns the embedded store.
+    EVENTS_SOCKET: str | None = None
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
     # Seconds a SQLite write waits for another writer to finish (see database.py).
     SQLITE_BUSY_TIMEOUT = 15.0
@@ -82,7 +93,7 @@ class BaseConfiguration:
     GEOIP_HTTP_TIMEOUT = 0.5
     GEOIP_CACHE_SIZE = 10_000
     # Collection: accepted events go to a local spool; a writer stores them in batches.
-    SPOOL_DIR: str | None = None  # default: instance/spool
+    SPOOL_DIR: str | None = None  # default: DATA_DIR/spool
     SPOOL_MAX_BYTES = 1024**3  # past this the collector answers 503 instead of growing
     SPOOL_SEGMENT_BYTES = 16 * 1024**2
     # A segment is sealed at this age, so the writer can delete it (with the raw addresses it
@@ -104,9 +115,9 @@ class BaseConfiguration:
     COLLECTOR_IP_BURST = 100.0
     COLLECTOR_SITE_RATE = 2_000.0
     COLLECTOR_SITE_BURST = 20_000.0
-    # Reports: the writer recomputes the rollups of days that got events at most this often, so
-    # unfiltered reports lag stored events by up to this many seconds (realtime never does).
-    ROLLUP_INTERVAL = 10.0
+    # Reports: the writer recomputes the open days' sessions and markers at most this often, so
+    # reports lag stored events by up to this many seconds (realtime never does).
+    ROLLUP_INTERVAL = 5.0
     # The JSON API (/api/v1): per-key rate limits, and the largest JSON body it reads.
     API_RATE_LIMIT = "600 per minute"
     API_EVENTS_RATE_LIMIT = "100 per second"
@@ -131,6 +142,9 @@ class TestConfiguration(BaseConfiguration):
 
     TESTING = True
     SQLALCHEMY_DATABASE_URI = "sqlite://"
+    EVENTS_DATABASE_URL = "duckdb:///:memory:"
+    EVENTS_MEMORY_LIMIT = "500MB"
+    EVENTS_THREADS = 2
     WTF_CSRF_ENABLED = False
     HASH_ROUNDS = 1
     GEOIP_PROVIDER = "none"

@@ -10,6 +10,8 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,10 +22,13 @@ from sqlalchemy import func, select, text
 
 from flask_tracking import create_app
 from flask_tracking.config import TestConfiguration
+from flask_tracking.events import current_store
+from flask_tracking.events.tables import tables
 from flask_tracking.extensions import db
 from flask_tracking.geo import GeoData
 from flask_tracking.ingest import drain
-from flask_tracking.tracking.models import Site, Visit
+from flask_tracking.reports.export import StoredEvent, read
+from flask_tracking.tracking.models import Site
 from flask_tracking.users import accounts
 from flask_tracking.users.models import User
 
@@ -157,34 +162,118 @@ def site_in() -> Callable[..., int]:
     return factory
 
 
+def stored_events(app: Flask) -> list[StoredEvent]:
+    """Write what the collector spooled; return every stored event of the app, oldest first."""
+    drain(app)  # enrichment (the geo lookup among it) happens in the writer
+    with app.app_context():
+        store = current_store()
+        found = [
+            event
+            for site_id in db.session.scalars(select(Site.id))
+            for event in read(store, site_id, 0, 2**62, limit=10**9)
+        ]
+    return sorted(found, key=lambda event: (event.date, event.id))
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """A stored session, its dimension values as text ("" when not set)."""
+
+    sid: int
+    vd: int
+    start: datetime
+    pageviews: int
+    events: int
+    bounce: bool
+    seconds: float
+    source: str
+    referrer: str
+    entry: str
+    exit: str
+    browser: str
+    device: str
+    screen: str
+    country: str
+
+
+def stored_sessions(app: Flask) -> list[StoredSession]:
+    """Write what was spooled and derive; return every stored session, oldest first."""
+    drain(app)
+    with app.app_context():
+        store = current_store()
+        s = tables(store.engine).all_sessions.c
+        text = store.encoding.text
+        dims = {
+            "source": "source",
+            "referrer": "url",
+            "entry": "page",
+            "exit": "page",
+            "browser": "browser",
+            "device": "device",
+            "screen": "screen",
+            "country": "country",
+        }
+        rows = store.fetch(
+            select(
+                s.sid,
+                s.vd,
+                s.ts,
+                s.pageviews,
+                s.events,
+                s.bounce,
+                s.ms,
+                *(text(s[name], kind) for name, kind in dims.items()),
+            ).order_by(s.ts, s.sid)
+        )
+    return [
+        StoredSession(
+            int(sid),
+            int(vd),
+            datetime.fromtimestamp(ts / 1000, UTC),
+            int(pageviews),
+            int(events),
+            bool(bounce),
+            ms / 1000,
+            *map(str, texts),
+        )
+        for sid, vd, ts, pageviews, events, bounce, ms, *texts in rows
+    ]
+
+
 @pytest.fixture
-def visits_in() -> Callable[[Flask], list[Visit]]:
-    """visits_in(app): write what the collector spooled, then the app's visits, oldest first.
+def visits_in() -> Callable[[Flask], list[StoredEvent]]:
+    """visits_in(app): write what the collector spooled, then the app's events, oldest first."""
+    return stored_events
 
-    The rows are detached from the session, so their attributes can be read afterwards.
-    """
 
-    def stored(app: Flask) -> list[Visit]:
-        drain(app)  # enrichment (the geo lookup among it) happens in the writer
-        with app.app_context():
-            rows = list(db.session.scalars(select(Visit).order_by(Visit.id)))
-            for row in rows:
-                db.session.expunge(row)
-            return rows
+def count_rows(app: Flask, table: Any) -> int:
+    """Write what was spooled and derive; count a model's rows (SQL), or a store table's by
+    name ("events" and "sessions" count open and closed days alike)."""
+    drain(app)
+    with app.app_context():
+        if not isinstance(table, str):
+            return db.session.scalar(select(func.count()).select_from(table)) or 0
+        store = current_store()
+        t = tables(store.engine)
+        source = {"events": t.all_events, "sessions": t.all_sessions}.get(table)
+        source = source if source is not None else getattr(t, table)
+        return int(store.fetch(select(func.count()).select_from(source))[0][0] or 0)
 
-    return stored
+
+def drop_counts(app: Flask) -> dict[tuple[int, str], int]:
+    """Write what was spooled; return the dropped-event counts per (site, reason)."""
+    drain(app)
+    with app.app_context():
+        store = current_store()
+        d = tables(store.engine).drops.c
+        rows = store.fetch(select(d.site_id, d.reason, func.sum(d.count)).group_by(d.site_id, d.reason))
+        return {(int(site), str(reason)): int(count) for site, reason, count in rows}
 
 
 @pytest.fixture
 def row_count() -> Callable[[Flask, Any], int]:
-    """row_count(app, Model): write what the collector spooled, then count the model's rows."""
-
-    def count(app: Flask, model: Any) -> int:
-        drain(app)
-        with app.app_context():
-            return db.session.scalar(select(func.count()).select_from(model)) or 0
-
-    return count
+    """row_count(app, Model or "events"): write what was spooled, then count rows."""
+    return count_rows
 
 
 @pytest.fixture

@@ -19,8 +19,12 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import sqlalchemy
 import sqlalchemy.pool
+
+from flask_tracking.events.remote import RemoteStore
+from flask_tracking.events.schema import DICTIONARY_IDS
 
 BIN = Path(sys.executable).parent
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
@@ -46,6 +50,7 @@ class Server:
             "SECRET_KEY": secrets.token_hex(32),
             "FLASK_TRACKING_SQLALCHEMY_DATABASE_URI": self.database_url,
             "FLASK_TRACKING_SPOOL_DIR": str(root / "spool"),
+            "FLASK_TRACKING_DATA_DIR": str(root),
             "FLASK_TRACKING_GEOIP_PROVIDER": "none",
             "FLASK_TRACKING_INGEST_FLUSH_INTERVAL": "0.2",
             # The load generator is one address sending thousands of events a second.
@@ -137,11 +142,31 @@ class Server:
         with sqlite3.connect(self.database, timeout=30) as connection:
             return connection.execute(statement).fetchall()
 
+    def store(self, statement: str) -> list[tuple[object, ...]]:
+        """Query the event store: through the running server, or its file once it stopped."""
+        running = self.process is not None and self.process.poll() is None
+        if running:
+            remote = RemoteStore(str(self.root / "events.sock"))
+            try:
+                rows = remote._ask({"op": "fetch", "sql": statement, "params": []})
+            finally:
+                remote.close()
+            return [tuple(row) for row in rows]
+        connection = duckdb.connect(str(self.root / "events.duckdb"), read_only=True)
+        try:
+            return connection.execute(statement).fetchall()
+        finally:
+            connection.close()
+
     def stored_paths(self) -> list[str]:
-        return [
-            str(row[0])
-            for row in self.sql("SELECT pathname FROM visits WHERE pathname LIKE '/load/%'")
-        ]
+        """The pages of the stored load events (every stored event: open days and closed)."""
+        page = DICTIONARY_IDS["page"]
+        rows = self.store(
+            f"SELECT d.value FROM (SELECT site_id, page FROM recent UNION ALL "  # noqa: S608
+            f"SELECT site_id, page FROM events) e JOIN dict d ON d.dictionary = {page} "
+            "AND d.code = e.page WHERE d.value LIKE '/load/%'"
+        )
+        return [str(row[0]) for row in rows]
 
 
 def children(pid: int) -> list[int]:

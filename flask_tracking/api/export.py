@@ -29,9 +29,9 @@ FIELDS = tuple("name" if column == "event" else column for column in export.COLU
 MEDIA = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 
 
-def raw_event(row: Any) -> RawEvent:
+def raw_event(row: export.StoredEvent) -> RawEvent:
     """Return the API's view of an exported row (64-bit ids as strings)."""
-    values = dict(zip(FIELDS, row, strict=True))
+    values = dict(zip(FIELDS, row.values(), strict=True))
     values["date"] = as_utc(values["date"])
     for name in ("visitor_id", "session_id"):
         values[name] = None if values[name] is None else str(values[name])
@@ -95,12 +95,12 @@ def download(call: Call, query: DownloadQuery) -> Response:
     return response
 
 
-def _ndjson(rows: Iterator[Any]) -> Iterator[str]:
+def _ndjson(rows: Iterator[export.StoredEvent]) -> Iterator[str]:
     for row in rows:
         yield raw_event(row).model_dump_json() + "\n"
 
 
-def _csv(rows: Iterator[Any]) -> Iterator[str]:
+def _csv(rows: Iterator[export.StoredEvent]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(FIELDS)
@@ -108,7 +108,7 @@ def _csv(rows: Iterator[Any]) -> Iterator[str]:
         event = raw_event(row)
         cells: list[Any] = [getattr(event, name) for name in FIELDS]
         for name in ("visitor_id", "session_id"):  # numbers in a spreadsheet, not text
-            cells[FIELDS.index(name)] = row._mapping[name]
+            cells[FIELDS.index(name)] = getattr(row, name)
         cells[FIELDS.index("date")] = event.date.isoformat().replace("+00:00", "Z")
         cells[FIELDS.index("props")] = json.dumps(event.props, ensure_ascii=False)
         writer.writerow([neutralise(cell) for cell in cells])

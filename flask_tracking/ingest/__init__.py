@@ -30,7 +30,12 @@ __all__ = [
 def init_app(app: Flask) -> None:
     """Set up this app's spool, site cache and writer from its configuration."""
     config = app.config
-    directory = config.get("SPOOL_DIR") or os.path.join(app.instance_path, "spool")
+    directory = config.get("SPOOL_DIR") or os.path.join(config["DATA_DIR"], "spool")
+    sites = SiteCache(
+        app,
+        float(config["INGEST_SITE_CACHE_SECONDS"]),
+        float(config["INGEST_SITE_MISS_INTERVAL"]),
+    )
     writer = Writer(
         app,
         WriterSettings(
@@ -40,7 +45,9 @@ def init_app(app: Flask) -> None:
             store_visitor_ip=bool(config["STORE_VISITOR_IP"]),
             allowed_query=frozenset(config["INGEST_ALLOWED_QUERY"]),
             rollup_interval=float(config["ROLLUP_INTERVAL"]),
+            node=str(config.get("NODE_NAME") or ""),
         ),
+        sites,
     )
     app.extensions["ingest"] = Ingest(
         app=app,
@@ -50,11 +57,7 @@ def init_app(app: Flask) -> None:
             int(config["SPOOL_SEGMENT_BYTES"]),
             max_age=float(config["SPOOL_SEGMENT_SECONDS"]),
         ),
-        sites=SiteCache(
-            app,
-            float(config["INGEST_SITE_CACHE_SECONDS"]),
-            float(config["INGEST_SITE_MISS_INTERVAL"]),
-        ),
+        sites=sites,
         writer=writer,
         respect_dnt=bool(config["RESPECT_DNT"]),
         writer_mode=str(config["INGEST_WRITER"]),

@@ -1,10 +1,15 @@
-"""Writer-side enrichment: a spooled event becomes a visits row, step by named step."""
+"""Writer-side enrichment: a spooled event becomes a row of the store, step by named step.
+
+The row has the columns of the store's `recent` table (events/schema.py), dimension values as
+text; the store encodes them its own way.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from flask_tracking import geo
@@ -16,29 +21,36 @@ from flask_tracking.ingest.useragent import parse_user_agent
 from flask_tracking.ingest.visitors import visitor_id
 
 Row = dict[str, Any]
+# "PageLoad" is what the original tutorial's image snippet sends for a page view.
+PAGEVIEW_NAMES = frozenset({"pageview", "PageLoad"})
 
 
 @dataclass(frozen=True, slots=True)
 class EnrichContext:
-    """What enrichment needs besides the event: the day's salt and the operator's choices."""
+    """What enrichment needs besides the event: the day's salt, the site's local day, and the
+    operator's choices."""
 
     salt: bytes
     store_visitor_ip: bool
     allowed_query: frozenset[str]
-    # Lookups made for this batch: a batch holds many events of the same few visitors.
+    # The site-local day (days since 1970-01-01) of a moment (epoch ms) on a site.
+    local_day: Callable[[int, int], int] = lambda _site, ts: ts // 86_400_000
+    # Lookups made so far: the same visitors come back (bounded by the writer).
     geo_cache: dict[str, GeoData | None] = field(default_factory=dict)
 
 
 def enrich(event: EventRecord, context: EnrichContext) -> Row:
-    """Run every step and return the row to insert."""
+    """Run every step and return the row to store."""
     row: Row = {
-        "event_id": event.event_id,
         "site_id": event.site_id,
-        "date": datetime.fromtimestamp(event.timestamp_ms / 1000, UTC),
-        "event": event.name,
-        "url": event.url,
-        "referrer": event.referrer,
-        "props": event.props or None,
+        "ts": event.timestamp_ms,
+        "day": context.local_day(event.site_id, event.timestamp_ms),
+        "name": event.name,
+        "pv": event.name in PAGEVIEW_NAMES,
+        "ref": event.referrer,
+        "props": json.dumps(event.props, ensure_ascii=False, separators=(",", ":"))
+        if event.props
+        else "",
     }
     put_url(row, event, context)
     put_referrer(row, event)
@@ -55,7 +67,7 @@ def put_url(row: Row, event: EventRecord, context: EnrichContext) -> None:
     row.update(
         url=page.url,
         hostname=page.hostname[:255],
-        pathname=page.pathname[:2048],
+        page=page.pathname[:2048],
         utm_source=page.utm_source,
         utm_medium=page.utm_medium,
         utm_campaign=page.utm_campaign,
@@ -67,7 +79,7 @@ def put_url(row: Row, event: EventRecord, context: EnrichContext) -> None:
 def put_referrer(row: Row, event: EventRecord) -> None:
     """The referrer's source name; self-referrals have none."""
     source = referrer_source(event.referrer, row.get("hostname"))
-    row["referrer_source"] = source[:255] if source else None
+    row["source"] = source[:255] if source else None
 
 
 def put_user_agent(row: Row, event: EventRecord) -> None:
@@ -85,7 +97,7 @@ def put_user_agent(row: Row, event: EventRecord) -> None:
 def put_screen(row: Row, event: EventRecord) -> None:
     """The screen width and its size class."""
     width = event.width if isinstance(event.width, int) and 0 < event.width < 100_000 else None
-    row.update(screen_width=width, screen_size=screen_size(width))
+    row.update(width=width or 0, screen=screen_size(width))
 
 
 def put_geolocation(row: Row, event: EventRecord, context: EnrichContext) -> None:
@@ -97,21 +109,23 @@ def put_geolocation(row: Row, event: EventRecord, context: EnrichContext) -> Non
     data = context.geo_cache[event.ip]
     if data is None:
         return
+    coordinates = None
+    if data.latitude is not None and data.longitude is not None:
+        coordinates = f"{data.latitude:.4f},{data.longitude:.4f}"
     row.update(
         city=_cut(data.city, 128),
-        postal_code=_cut(data.postal_code, 32),
+        postal=_cut(data.postal_code, 32),
         region=_cut(data.region, 128),
-        country_code=_cut(data.country_code, 2),
+        country=_cut(data.country_code, 2),
         country_name=_cut(data.country_name, 128),
-        latitude=data.latitude,
-        longitude=data.longitude,
+        coordinates=coordinates,
     )
 
 
 def put_visitor(row: Row, event: EventRecord, context: EnrichContext) -> None:
     """The cookieless visitor id; the IP itself is kept only truncated, and only if asked."""
-    row["visitor_id"] = visitor_id(context.salt, event.site_id, event.ip or "", event.user_agent)
-    row["ip_address"] = truncate_ip(event.ip) if context.store_visitor_ip and event.ip else None
+    row["visitor"] = visitor_id(context.salt, event.site_id, event.ip or "", event.user_agent)
+    row["ip"] = truncate_ip(event.ip) if context.store_visitor_ip and event.ip else None
 
 
 def truncate_ip(ip: str) -> str | None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from flask_tracking.database import reading
 from flask_tracking.extensions import db
 from flask_tracking.ingest.exclusions import parse_networks, parse_path_patterns
+from flask_tracking.events.zones import DayCache
 from flask_tracking.ingest.limits import TokenBucket
 from flask_tracking.tracking.models import Site
 
@@ -32,6 +33,7 @@ class SiteInfo:
     host: str
     excluded_networks: tuple[Network, ...]
     excluded_paths: tuple[str, ...]
+    timezone: str = "UTC"
 
 
 def site_info(site: Site) -> SiteInfo:
@@ -43,7 +45,7 @@ def site_info(site: Site) -> SiteInfo:
         logger.warning("site %s has invalid exclusions: %s", site.id, error)
         networks, paths = (), ()
     host = (urlsplit(site.base_url).hostname or "").lower()
-    return SiteInfo(site.id, host, networks, paths)
+    return SiteInfo(site.id, host, networks, paths, site.timezone or "UTC")
 
 
 class SiteCache:
@@ -66,6 +68,7 @@ class SiteCache:
         self._lock = threading.Lock()
         self._missing: TTLCache[int, bool] = TTLCache(maxsize=10_000, ttl=max(miss_interval, 1e-9))
         self._lookups = TokenBucket(rate=max_lookups, burst=max_lookups)
+        self._days = DayCache()
 
     def get(self, site_id: int) -> SiteInfo | None:
         """Return the site, or None when it does not exist (as far as a fresh look can tell)."""
@@ -79,6 +82,16 @@ class SiteCache:
     def invalidate(self) -> None:
         """Forget everything, so the next lookup reloads (after a site is added or changed)."""
         self._loaded_at = -1e9
+
+    def zones(self) -> dict[int, str]:
+        """Return every site's time zone, reloading first (the writer's view of zone changes)."""
+        self._reload()
+        return {site_id: info.timezone for site_id, info in self._sites.items()}
+
+    def local_day(self, site_id: int, ts_ms: int) -> int:
+        """Return the site-local day of a moment (days since 1970-01-01)."""
+        site = self._sites.get(site_id)
+        return self._days.day(site.timezone if site else "UTC", ts_ms)
 
     def _look_up(self, site_id: int) -> SiteInfo | None:
         with self._lock:

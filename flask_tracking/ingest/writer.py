@@ -1,4 +1,11 @@
-"""The batch writer: spooled records into the database, exactly once, whatever fails."""
+"""The batch writer: spooled records into the event store, exactly once, whatever fails.
+
+Each batch of spool lines becomes one append to the store: the enriched events, the drop
+counts and the spool position they reach, all or nothing, so a replay after a crash finds
+its position and stores nothing twice. Every ROLLUP_INTERVAL the writer also lets the store
+derive sessions and markers for the open days, close the UTC days that ended, and re-mark
+the sites whose time zone changed.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import json
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -15,27 +23,24 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
-from flask_tracking.database import reading, upsert, write_transaction, writing
+from flask_tracking.database import reading, write_transaction
+from flask_tracking.events import Batch, store_of
 from flask_tracking.extensions import db
 from flask_tracking.geo import GeoData
 from flask_tracking.ingest import spool as spool_files
 from flask_tracking.ingest.enrich import EnrichContext, enrich, truncate_ip
 from flask_tracking.ingest.records import DropRecord, EventRecord, parse_line
 from flask_tracking.ingest.salts import Salts
-from flask_tracking.ingest.sessions import as_utc, assign_sessions
+from flask_tracking.ingest.sitecache import SiteCache
 from flask_tracking.reports import rollups
-from flask_tracking.tracking.analytics import DroppedCount, RejectedEvent, SpoolCheckpoint
-from flask_tracking.tracking.models import Visit
+from flask_tracking.tracking.analytics import RejectedEvent
 
 logger = logging.getLogger("flask_tracking.ingest")
 # An "ip" field in a line that is not valid JSON (a truncated or corrupted spool record).
 _IP_FIELD = re.compile(r'"ip"\s*:\s*"[^"]*"')
-VISIT_DEFAULTS: dict[str, Any] = {
-    column.name: None for column in Visit.__table__.columns if column.name != "id"
-}
+GEO_CACHE_SIZE = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,29 +53,40 @@ class WriterSettings:
     max_backoff: float = 5.0
     store_visitor_ip: bool = False
     allowed_query: frozenset[str] = frozenset()
-    rollup_interval: float = 10.0
+    rollup_interval: float = 5.0
+    node: str = ""
 
 
 class Writer:
     """Stores what the spool holds; one per spool directory at a time (see run())."""
 
-    def __init__(self, app: Flask, settings: WriterSettings) -> None:
+    def __init__(self, app: Flask, settings: WriterSettings, sites: SiteCache) -> None:
         self.app = app
         self.settings = settings
+        self.node = settings.node or socket.gethostname()
+        self.sites = sites
         self.salts = Salts()
         self._offsets: dict[str, int] | None = None
-        self._refreshed_at = float("-inf")
+        self._derived_at = float("-inf")
+        self._geo: dict[str, GeoData | None] = {}
+
+    @property
+    def store(self) -> Any:
+        """Return the app's event store (opened by this process: it writes)."""
+        return store_of(self.app)
 
     def drain(self, *, refresh: bool = False) -> int:
         """Store everything spooled so far; return how many events were stored.
 
-        Then bring the rollups up to date, when `refresh` or when ROLLUP_INTERVAL has passed.
+        Then derive sessions, markers and rollups, when `refresh` or ROLLUP_INTERVAL has passed.
         """
         stored = 0
-        # Reads stay plain reads; each write takes the write lock in a short transaction.
         with self.app.app_context(), reading():
             try:
                 self._rotate_salts()
+                # The sites as they are now: events of a site deleted meanwhile are set aside,
+                # and local days follow the zones (one query a pass).
+                self.sites.invalidate()
                 while True:
                     progress, count = self._pass()
                     stored += count
@@ -81,29 +97,37 @@ class Writer:
                 self._offsets = None  # re-read the committed checkpoints after any failure
                 raise
             else:
-                self._refresh_rollups(force=refresh)
+                # Asked for (a test, a command): failures are the caller's to see.
+                self.derive(force=refresh, quiet=not refresh)
                 return stored
             finally:
                 db.session.remove()
 
-    def _refresh_rollups(self, *, force: bool) -> None:
+    def derive(self, *, force: bool = False, quiet: bool = True, now_ms: int | None = None) -> None:
+        """Let the store re-mark sites whose zone changed, close finished days, refresh open
+        ones; unless `quiet`, a failure is raised rather than logged."""
         now = time.monotonic()
-        if not force and now - self._refreshed_at < self.settings.rollup_interval:
+        if not force and now - self._derived_at < self.settings.rollup_interval:
             return
-        self._refreshed_at = now
+        self._derived_at = now
         try:
-            result = rollups.refresh()
+            self._rezone_changed_sites()
+            closed = self.store.derive(now_ms or int(time.time() * 1000), rollups.build)
         except Exception:  # stale reports for a while, but storing events must go on
-            db.session.rollback()
-            logger.exception("could not refresh the report rollups; the marks are kept")
+            if not quiet:
+                raise
+            logger.exception("could not derive sessions and rollups; will try again")
             return
-        if result.days:
-            logger.info(
-                "rollups: %d local days recomputed, %d sites rebuilt in %.2fs",
-                result.days,
-                result.sites_rebuilt,
-                result.seconds,
-            )
+        if closed:
+            logger.info("closed %d UTC day(s) of events", closed)
+
+    def _rezone_changed_sites(self) -> None:
+        """Re-mark the stored rows of sites whose time zone is not the one they were marked in."""
+        stored = self.store.zones()
+        for site_id, zone in self.sites.zones().items():
+            if stored.get(site_id) != zone:
+                self.sites.invalidate()
+                self.store.rezone(site_id, zone, rollups.build)
 
     def _pass(self) -> tuple[bool, int]:
         offsets = self._load_offsets()
@@ -121,148 +145,66 @@ class Writer:
         return progress, stored
 
     def _store(self, segment: str, lines: list[bytes], end: int) -> int:
-        """Store one batch, its sessions, drop counts and checkpoint in one transaction."""
+        """Store one batch: its events, drop counts and spool position, all or nothing."""
         rows, drops, rejected = self._prepare(lines)
-        # Enrichment is done: end the reads so far, and take the write lock only now, for the
-        # short transaction that stores the batch (see database.py).
-        db.session.commit()
-        with writing():
-            rows = self._without_stored(rows)
-            try:
-                return self._write(rows, drops, rejected, segment, end)
-            except OperationalError:
-                raise  # the database is unavailable, not the data wrong: retry the whole batch
-            except DBAPIError:
-                db.session.rollback()
-            # The database refused something: set aside the rows it refuses, store the rest.
-            poison = self._find_poison(rows)
-            rejected += [
-                (json.dumps(row, default=str), poison[row["event_id"]])
-                for row in rows
-                if row["event_id"] in poison
-            ]
-            rows = [row for row in rows if row["event_id"] not in poison]
-            return self._write(rows, drops, rejected, segment, end)
-
-    def _write(
-        self,
-        rows: list[dict[str, Any]],
-        drops: Counter[tuple[int, date, str]],
-        rejected: list[tuple[str, str]],
-        segment: str,
-        end: int,
-    ) -> int:
-        assign_sessions(rows)
-        if rows:
-            # Core, not the ORM: one executemany, no unit of work for rows never read back.
-            db.session.execute(insert(Visit.__table__), _complete(rows))
-            rollups.mark_dirty((row["site_id"], as_utc(row["date"]).date()) for row in rows)
-        self._count_drops(drops)
-        for payload, error in rejected:
-            db.session.add(RejectedEvent(payload=payload, error=error[:2000]))
-            logger.error("set aside a spooled record: %s", error)
-        self._checkpoint(segment, end)
-        db.session.commit()
+        if rejected:
+            # Kept for an operator before the batch is stored: a crash in between may keep a
+            # line twice here, never lose it.
+            with write_transaction():
+                for payload, error in rejected:
+                    db.session.add(RejectedEvent(payload=payload, error=error[:2000]))
+                    logger.error("set aside a spooled record: %s", error)
+        self.store.append(Batch(self.node, segment, end, rows, drops))
         return len(rows)
-
-    @staticmethod
-    def _find_poison(rows: list[dict[str, Any]]) -> dict[str, str]:
-        """Try each row alone (then undo them all); return the refused ones with the error."""
-        poison: dict[str, str] = {}
-        for row in rows:
-            try:
-                with db.session.begin_nested():
-                    db.session.execute(
-                        insert(Visit.__table__), _complete([{**row, "session_id": None}])
-                    )
-            except OperationalError:
-                raise
-            except DBAPIError as error:
-                poison[row["event_id"]] = f"{type(error.orig).__name__}: {error.orig}"
-        db.session.rollback()
-        return poison
 
     def _prepare(
         self, lines: list[bytes]
-    ) -> tuple[list[dict[str, Any]], Counter[tuple[int, date, str]], list[tuple[str, str]]]:
+    ) -> tuple[list[dict[str, Any]], Counter[tuple[int, int, str]], list[tuple[str, str]]]:
         rows: list[dict[str, Any]] = []
-        drops: Counter[tuple[int, date, str]] = Counter()
+        drops: Counter[tuple[int, int, str]] = Counter()
         rejected: list[tuple[str, str]] = []
         today = datetime.now(UTC).date()
-        geo_cache: dict[str, GeoData | None] = {}
+        if len(self._geo) > GEO_CACHE_SIZE:
+            self._geo.clear()
+        seen: set[str] = set()
         for line in lines:
             try:
                 record = parse_line(line)
                 if isinstance(record, DropRecord):
-                    drops[(record.site_id, _day(record.timestamp_ms), record.reason)] += 1
+                    drops[(record.site_id, record.timestamp_ms // 86_400_000, record.reason)] += 1
                     continue
-                rows.append(enrich(record, self._context(record, today, geo_cache)))
+                if record.event_id in seen:
+                    continue  # the same line twice (a replayed write): stored once
+                seen.add(record.event_id)
+                if self.sites.get(record.site_id) is None:
+                    raise LookupError(f"site {record.site_id} no longer exists")
+                rows.append(enrich(record, self._context(record, today)))
+            except SQLAlchemyError:
+                raise  # the database is unavailable, not the record wrong: retry the batch
             except Exception as error:  # one bad record must not block the rest
                 rejected.append((_scrubbed(line), f"{type(error).__name__}: {error}"))
         return rows, drops, rejected
 
-    def _context(
-        self, record: EventRecord, today: date, geo_cache: dict[str, GeoData | None]
-    ) -> EnrichContext:
+    def _context(self, record: EventRecord, today: date) -> EnrichContext:
         salt = self.salts.for_day(_day(record.timestamp_ms), today)
         return EnrichContext(
-            salt, self.settings.store_visitor_ip, self.settings.allowed_query, geo_cache
-        )
-
-    @staticmethod
-    def _without_stored(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Drop rows already stored, so a replayed batch counts nothing twice."""
-        ids = [row["event_id"] for row in rows]
-        stored: set[str] = set()
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            stored.update(
-                db.session.scalars(select(Visit.event_id).where(Visit.event_id.in_(chunk)))
-            )
-        unique: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            if row["event_id"] not in stored:
-                unique.setdefault(row["event_id"], row)
-        return list(unique.values())
-
-    def _count_drops(self, drops: Counter[tuple[int, date, str]]) -> None:
-        for (site_id, day, reason), count in drops.items():
-            values = {"site_id": site_id, "day": day, "reason": reason[:32], "count": count}
-            statement = upsert(
-                DroppedCount,
-                values,
-                ["site_id", "day", "reason"],
-                {"count": DroppedCount.count + count},
-            )
-            try:
-                with db.session.begin_nested():
-                    db.session.execute(statement)
-            except OperationalError:
-                raise
-            except DBAPIError as error:  # the site was deleted meanwhile
-                logger.warning("dropped-event count for site %s not kept: %s", site_id, error.orig)
-
-    def _checkpoint(self, segment: str, end: int) -> None:
-        db.session.execute(
-            upsert(
-                SpoolCheckpoint, {"segment": segment, "offset": end}, ["segment"], {"offset": end}
-            )
+            salt,
+            self.settings.store_visitor_ip,
+            self.settings.allowed_query,
+            self.sites.local_day,
+            self._geo,
         )
 
     def _load_offsets(self) -> dict[str, int]:
         if self._offsets is None:
-            rows = db.session.execute(select(SpoolCheckpoint.segment, SpoolCheckpoint.offset))
-            self._offsets = {segment: offset for segment, offset in rows}
+            self._offsets = self.store.offsets()
         return self._offsets
 
     def _forget(self, segment: spool_files.Segment) -> None:
         """Delete a fully stored, finished segment, then its checkpoint."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(segment.path)
-        with write_transaction():
-            db.session.execute(
-                delete(SpoolCheckpoint).where(SpoolCheckpoint.segment == segment.name)
-            )
+        self.store.forget(segment.name)
         if self._offsets is not None:
             self._offsets.pop(segment.name, None)
 
@@ -294,11 +236,6 @@ class Writer:
             logger.exception(
                 "could not store the spool at shutdown; it will be stored at the next start"
             )
-
-
-def _complete(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Give every row every column, as one executemany needs (missing ones are None)."""
-    return [{**VISIT_DEFAULTS, **row} for row in rows]
 
 
 def _scrubbed(line: bytes) -> str:

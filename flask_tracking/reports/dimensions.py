@@ -27,32 +27,36 @@ class InvalidQuery(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Dimension:
-    """A breakdown: its name in URLs, its column, and whether it belongs to events or sessions."""
+    """A breakdown: its name in URLs, its number in rollups, its column in the event store
+    (and the dictionary its values come from), and whether it belongs to events or sessions."""
 
     name: str
+    number: int
     label: str
     column: str
+    dictionary: str
     level: Level
     none_label: str = "(not set)"
 
 
+# Numbers are stored in rollups: never reuse one. 0 is the day's total (reports/rollups.py).
 _DIMENSIONS = (
-    Dimension("page", "Page", "pathname", "event"),
-    Dimension("entry_page", "Entry page", "entry_page", "session"),
-    Dimension("exit_page", "Exit page", "exit_page", "session"),
-    Dimension("source", "Source", "referrer_source", "session", "Direct / None"),
-    Dimension("referrer", "Referrer", "referrer", "session", "Direct / None"),
-    Dimension("utm_source", "UTM source", "utm_source", "session"),
-    Dimension("utm_medium", "UTM medium", "utm_medium", "session"),
-    Dimension("utm_campaign", "UTM campaign", "utm_campaign", "session"),
-    Dimension("country", "Country", "country_code", "session", "Unknown"),
-    Dimension("region", "Region", "region", "session", "Unknown"),
-    Dimension("city", "City", "city", "session", "Unknown"),
-    Dimension("browser", "Browser", "browser", "session", "Unknown"),
-    Dimension("os", "Operating system", "os", "session", "Unknown"),
-    Dimension("device", "Device", "device", "session", "Unknown"),
-    Dimension("screen", "Screen size", "screen_size", "session", "Unknown"),
-    Dimension("event", "Custom event", "event", "event"),
+    Dimension("page", 1, "Page", "page", "page", "event"),
+    Dimension("entry_page", 2, "Entry page", "entry", "page", "session"),
+    Dimension("exit_page", 3, "Exit page", "exit", "page", "session"),
+    Dimension("source", 4, "Source", "source", "source", "session", "Direct / None"),
+    Dimension("referrer", 5, "Referrer", "referrer", "url", "session", "Direct / None"),
+    Dimension("utm_source", 6, "UTM source", "utm_source", "utm_source", "session"),
+    Dimension("utm_medium", 7, "UTM medium", "utm_medium", "utm_medium", "session"),
+    Dimension("utm_campaign", 8, "UTM campaign", "utm_campaign", "utm_campaign", "session"),
+    Dimension("country", 9, "Country", "country", "country", "session", "Unknown"),
+    Dimension("region", 10, "Region", "region", "region", "session", "Unknown"),
+    Dimension("city", 11, "City", "city", "city", "session", "Unknown"),
+    Dimension("browser", 12, "Browser", "browser", "browser", "session", "Unknown"),
+    Dimension("os", 13, "Operating system", "os", "os", "session", "Unknown"),
+    Dimension("device", 14, "Device", "device", "device", "session", "Unknown"),
+    Dimension("screen", 15, "Screen size", "screen", "screen", "session", "Unknown"),
+    Dimension("event", 16, "Custom event", "name", "name", "event"),
 )
 DIMENSIONS: dict[str, Dimension] = {d.name: d for d in _DIMENSIONS}
 SESSION_DIMENSIONS = tuple(d for d in _DIMENSIONS if d.level == "session")

@@ -1,4 +1,4 @@
-"""The visits report: a page of raw visits and 30-day aggregates."""
+"""The raw visits page: a page of stored events, newest first, and 30-day aggregates."""
 
 from __future__ import annotations
 
@@ -6,20 +6,23 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 
-from flask_tracking.extensions import db
-from flask_tracking.tracking.analytics import DroppedCount
-from flask_tracking.tracking.models import Visit
+from flask_tracking.events import current_store
+from flask_tracking.events.sql import intdiv
+from flask_tracking.events.store import EventStore
+from flask_tracking.events.tables import tables
+from flask_tracking.reports.export import StoredEvent, read
 
 TOP_N = 10
+DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
 class VisitPage:
-    """One page of visits, newest first."""
+    """One page of stored events, newest first."""
 
-    visits: list[Visit]
+    visits: list[StoredEvent]
     page: int
     per_page: int
     total: int
@@ -32,7 +35,7 @@ class VisitPage:
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """A value and how many visits had it."""
+    """A value and how many events had it."""
 
     value: str
     count: int
@@ -53,75 +56,110 @@ class VisitSummary:
     dropped: list[Ranked]
 
 
-def visit_page(site_id: int, page: int, per_page: int) -> VisitPage:
-    """Return page `page` (1-based) of a site's visits, newest first."""
-    total = db.session.scalar(select(func.count()).where(Visit.site_id == site_id)) or 0
+def visit_page(
+    site_id: int, page: int, per_page: int, store: EventStore | None = None
+) -> VisitPage:
+    """Return page `page` (1-based) of a site's events, newest first."""
+    store = store or current_store()
+    e = _tables(store).all_events.c
+    total = int(store.fetch(select(func.count()).where(e.site_id == site_id))[0][0] or 0)
     page = min(max(page, 1), max(1, -(-total // per_page)))
-    rows = db.session.scalars(
-        select(Visit)
-        .where(Visit.site_id == site_id)
-        .order_by(Visit.date.desc(), Visit.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+    rows = read(
+        store, site_id, 0, 2**62, limit=per_page, newest_first=True, offset=(page - 1) * per_page
     )
-    return VisitPage(list(rows), page, per_page, total)
+    return VisitPage(rows, page, per_page, total)
 
 
-def summarise(site_id: int, days: int = 30, now: datetime | None = None) -> VisitSummary:
-    """Return visits per day and top values over the last `days` days."""
+def summarise(
+    site_id: int, days: int = 30, now: datetime | None = None, store: EventStore | None = None
+) -> VisitSummary:
+    """Return events per UTC day and top values over the last `days` days."""
+    store = store or current_store()
+    t = _tables(store)
     now = now or datetime.now(UTC)
     end = now.date()
     start = end - timedelta(days=days - 1)
-    since = datetime(start.year, start.month, start.day, tzinfo=UTC)
-    in_window = (Visit.site_id == site_id, Visit.date >= since)
-    counts = _per_day(in_window)
-    per_day = [
-        (start + timedelta(days=n), counts.get(start + timedelta(days=n), 0)) for n in range(days)
-    ]
-    location = func.coalesce(Visit.city, Visit.country_name)
+    since = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp() * 1000)
+    e, s = t.all_events.c, t.all_sessions.c
+    day = intdiv(e.ts, DAY_MS)
+    counts = {
+        int(number): int(count)
+        for number, count in store.fetch(
+            select(day, func.count()).where(e.site_id == site_id, e.ts >= since).group_by(day)
+        )
+    }
+    first = (start - date(1970, 1, 1)).days
+    per_day = [(start + timedelta(days=n), counts.get(first + n, 0)) for n in range(days)]
+    events = [e.site_id == site_id, e.ts >= since]
     return VisitSummary(
         start=start,
         end=end,
         total=sum(counts.values()),
         per_day=per_day,
-        top_pages=_top(Visit.url, in_window),
-        top_referrers=_top(Visit.referrer, in_window),
-        top_locations=_top(location, in_window),
-        top_browsers=_top(Visit.browser, in_window),
-        dropped=_dropped(site_id, start),
+        top_pages=_top(store, e.url, "url", events),
+        top_referrers=_top(store, e.ref, "url", events),
+        top_locations=_top_locations(store, site_id, since),
+        top_browsers=_top(store, e.browser, "browser", events),
+        dropped=_dropped(store, site_id, first),
     )
 
 
-def _dropped(site_id: int, since: date) -> list[Ranked]:
-    """Return how many events were not counted in the window, per reason."""
-    total = func.sum(DroppedCount.count).label("n")
-    rows = db.session.execute(
-        select(DroppedCount.reason, total)
-        .where(DroppedCount.site_id == site_id, DroppedCount.day >= since)
-        .group_by(DroppedCount.reason)
-        .order_by(total.desc(), DroppedCount.reason)
-    )
-    return [Ranked(reason, int(n)) for reason, n in rows]
+def _tables(store: EventStore) -> Any:
+    return tables("duckdb" if store.engine == "duckdb" else "clickhouse")
 
 
-def _per_day(where: tuple[ColumnElement[bool], ...]) -> dict[date, int]:
-    day = func.date(Visit.date)
-    rows = db.session.execute(select(day, func.count()).where(*where).group_by(day))
-    return {_as_date(value): count for value, count in rows}
-
-
-def _as_date(value: Any) -> date:
-    # SQLite returns 'YYYY-MM-DD' text, PostgreSQL a date.
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
-def _top(column: Any, where: tuple[ColumnElement[bool], ...]) -> list[Ranked]:
-    count = func.count().label("n")
-    rows = db.session.execute(
-        select(column, count)
-        .where(*where, column.is_not(None))
+def _top(store: EventStore, column: Any, dictionary: str, where: list[Any]) -> list[Ranked]:
+    """Rank a column's values by how many events have them (grouped by the stored value, then
+    turned into text: an engine groups its own values fastest)."""
+    grouped = (
+        select(column.label("stored"), func.count().label("n"))
+        .where(*where, store.encoding.condition(column, dictionary, "is_not", ""))
         .group_by(column)
-        .order_by(count.desc(), column)
+        .subquery()
+    )
+    text = store.encoding.text(grouped.c.stored, dictionary)
+    rows = store.fetch(
+        select(text.label("value"), grouped.c.n).order_by(grouped.c.n.desc(), text).limit(TOP_N)
+    )
+    return [Ranked(str(value), int(n)) for value, n in rows]
+
+
+def _top_locations(store: EventStore, site_id: int, since: int) -> list[Ranked]:
+    """Rank the visits' places: the city, else the country's name (events counted)."""
+    t = _tables(store)
+    e, s = t.all_events.c, t.all_sessions.c
+    text = store.encoding.text
+    grouped = (
+        select(s.city, s.country_name, func.count().label("n"))
+        .join_from(t.all_events, t.all_sessions, (s.site_id == e.site_id) & (s.sid == e.sid))
+        .where(e.site_id == site_id, e.ts >= since, s.ts >= since - DAY_MS)
+        .group_by(s.city, s.country_name)
+        .subquery()
+    )
+    g = grouped.c
+    place = func.coalesce(
+        func.nullif(text(g.city, "city"), ""), func.nullif(text(g.country_name, "country_name"), "")
+    )
+    places = select(place.label("place"), g.n).subquery()
+    total = func.sum(places.c.n)
+    rows = store.fetch(
+        select(places.c.place, total)
+        .where(places.c.place.is_not(None))
+        .group_by(places.c.place)
+        .order_by(total.desc(), places.c.place)
         .limit(TOP_N)
     )
-    return [Ranked(str(value), n) for value, n in rows]
+    return [Ranked(str(value), int(n)) for value, n in rows]
+
+
+def _dropped(store: EventStore, site_id: int, since: int) -> list[Ranked]:
+    """Return how many events were not counted in the window, per reason."""
+    d = _tables(store).drops.c
+    total = func.sum(d.count).label("n")
+    rows = store.fetch(
+        select(d.reason, total)
+        .where(d.site_id == site_id, d.day >= since)
+        .group_by(d.reason)
+        .order_by(total.desc(), d.reason)
+    )
+    return [Ranked(str(reason), int(n)) for reason, n in rows]

@@ -6,9 +6,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import select
 
+from flask_tracking.events import current_store
 from flask_tracking.extensions import db
 from flask_tracking.ingest.hit import storable
-from flask_tracking.reports import rollups
 from flask_tracking.tracking.models import Site
 from flask_tracking.users.models import User
 
@@ -102,14 +102,17 @@ def update_site(
         site.excluded_ips = excluded_ips.strip()
     if excluded_paths is not None:
         site.excluded_paths = excluded_paths.strip()
-    if timezone is not None and timezone != site.timezone:
+    if timezone is not None:
+        # The writer notices the new zone and re-marks the site's stored events in it.
         site.timezone = timezone
-        rollups.invalidate(site.id)  # reports read raw events until the writer rebuilds them
     db.session.commit()
     return site
 
 
 def delete_site(site: Site) -> None:
-    """Delete a site and, through the foreign key cascade, all its visits."""
+    """Delete a site: its events from the store first, then the site (and, through the
+    foreign key cascade, its shared links and keys). If the store cannot be reached the site
+    stays, so no events are left behind for an id SQLite may give out again."""
+    current_store().delete_site(site.id)
     db.session.delete(site)
     db.session.commit()

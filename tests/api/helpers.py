@@ -3,19 +3,25 @@ real writer, or as rows), a frozen clock for the API, and a snapshot of everythi
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
-from sqlalchemy import insert, select
+from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
+from flask_tracking.events import current_store, schema
+from flask_tracking.events.tables import tables
+from flask_tracking.events.zones import local_day
 from flask_tracking.extensions import db
+from flask_tracking.ingest import drain
 from flask_tracking.ingest.records import EventRecord
-from flask_tracking.tracking.models import Site, Visit
+from flask_tracking.tracking.models import Site
 from flask_tracking.users import accounts, apikeys
 from tests.api.conftest import bearer
 from tests.conftest import PASSWORD
@@ -67,20 +73,59 @@ def spool_event(
 
 
 def add_visits(app: Flask, site_id: int, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert event rows directly (no enrichment, no sessions); return their ids in order."""
-    ids = []
+    """Store event rows directly (no enrichment), with the old model's field names; return
+    their ids in order. Sessions and markers are derived as for collected events."""
+    fields = {
+        "name": ("event", "pageview"),
+        "page": ("pathname", "/"),
+        "url": ("url", "https://a.example/"),
+        "ref": ("referrer", None),
+        "ip": ("ip_address", None),
+        "source": ("referrer_source", None),
+        "country": ("country_code", None),
+        "postal": ("postal_code", None),
+        "screen": ("screen_size", None),
+        "hostname": ("hostname", "a.example"),
+    }
     with app.app_context():
-        for row in rows:
-            values = {
+        store = current_store()
+        site = db.session.get(Site, site_id)
+        assert site is not None
+        zone = ZoneInfo(site.timezone)
+        e = tables(store.engine).recent.c
+        last = store.fetch(select(func.max(e.eid)).where(e.site_id == site_id))[0][0] or 0
+        events = tables(store.engine).events.c
+        last = max(
+            last,
+            store.fetch(select(func.max(events.eid)).where(events.site_id == site_id))[0][0] or 0,
+        )
+        columns: dict[str, list[Any]] = {column.name: [] for column in schema.RECENT}
+        ids = []
+        for number, row in enumerate(rows, start=1):
+            ts = int(row["date"].timestamp() * 1000)
+            values: dict[str, Any] = {
                 "site_id": site_id,
-                "event": "pageview",
-                "url": "https://a.example/",
-                "pathname": "/",
-                "hostname": "a.example",
-                **row,
+                "ts": ts,
+                "eid": last + number,
+                "visitor": row.get("visitor_id") or number,
+                "day": local_day(zone, ts),
+                "width": row.get("screen_width") or 0,
+                "props": json.dumps(row["props"]) if row.get("props") else "",
             }
-            ids.append(db.session.execute(insert(Visit).values(**values)).inserted_primary_key[0])
-        db.session.commit()
+            for name, (old, default) in fields.items():
+                values[name] = row.get(old, default)
+            values["pv"] = values["name"] in ("pageview", "PageLoad")
+            if row.get("latitude") is not None:
+                values["coordinates"] = f"{row['latitude']:.4f},{row['longitude']:.4f}"
+            for column in schema.RECENT:
+                if column.name not in values:
+                    values[column.name] = row.get(column.name)
+                columns[column.name].append(values[column.name])
+            ids.append(last + number)
+        key = uuid.uuid4().hex
+        store.stage(key, columns)  # type: ignore[attr-defined]
+        store.commit_load(key)  # type: ignore[attr-defined]
+    drain(app)
     return ids
 
 
@@ -153,6 +198,11 @@ def snapshot(app: Flask) -> dict[str, Any]:
             rows = db.session.execute(select(*columns).order_by(*table.primary_key.columns))
             state[table.name] = [tuple(row) for row in rows]
         db.session.rollback()
+        store = current_store()
+        t = tables(store.engine)
+        for name in ("recent", "events", "sessions", "drops"):
+            table = getattr(t, name)
+            state[f"store {name}"] = sorted(store.fetch(select(table)))
     spool = app.config["SPOOL_DIR"]
     state["spool bytes"] = sum(
         os.path.getsize(os.path.join(folder, name))

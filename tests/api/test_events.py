@@ -13,14 +13,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from flask_tracking.extensions import db
 from flask_tracking.ingest import drain
 from flask_tracking.ingest.enrich import truncate_ip
-from flask_tracking.tracking.analytics import DroppedCount
-from flask_tracking.tracking.models import Visit
+from flask_tracking.reports.export import StoredEvent
 from tests.api.helpers import (
     CHROME,
     GOOGLEBOT,
@@ -31,6 +28,7 @@ from tests.api.helpers import (
     snapshot,
     update_site,
 )
+from tests.conftest import drop_counts, stored_events
 
 # The sending server: its own address (Stockholm) and agent must never be what is stored.
 SERVER = {"REMOTE_ADDR": "89.160.20.112"}
@@ -76,22 +74,9 @@ def send(
     )
 
 
-def stored(app: Flask) -> list[Visit]:
-    """Store what was spooled; return the visits, detached, oldest first."""
-    drain(app)
-    with app.app_context():
-        rows = list(db.session.scalars(select(Visit).order_by(Visit.id)))
-        for row in rows:
-            db.session.expunge(row)
-        return rows
-
-
-def drop_counts(app: Flask) -> dict[tuple[int, str], int]:
-    drain(app)
-    with app.app_context():
-        return {
-            (row.site_id, row.reason): row.count for row in db.session.scalars(select(DroppedCount))
-        }
+def stored(app: Flask) -> list[StoredEvent]:
+    """Store what was spooled; return the events, oldest first."""
+    return stored_events(app)
 
 
 def accepted(response: TestResponse, status: str = "accepted", reason: str | None = None) -> None:

@@ -10,13 +10,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
+from flask_tracking.events import current_store
 from flask_tracking.extensions import db
 from flask_tracking.ingest import drain
-from flask_tracking.tracking.analytics import RollupDay, RollupHour, RollupState, Session
 from flask_tracking.tracking.forms import SiteSettingsForm
-from flask_tracking.tracking.models import SharedLink, Site, Visit
+from flask_tracking.tracking.models import SharedLink, Site
 from flask_tracking.users import apikeys
 from flask_tracking.users.models import ApiKey
+from tests.conftest import count_rows
 
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
 
@@ -177,7 +178,7 @@ def test_update_refuses_bad_values_and_changes_nothing(
         assert stored is not None and stored.name == "A's site"
 
 
-def test_changing_the_zone_invalidates_rollups(
+def test_changing_the_zone_has_the_writer_re_mark_the_sites_events(
     app: Flask, client: FlaskClient, site: int, writer: dict[str, str]
 ) -> None:
     client.post(
@@ -187,14 +188,14 @@ def test_changing_the_zone_invalidates_rollups(
     )
     drain(app)
     with app.app_context():
-        assert db.session.get(RollupState, site) is not None
+        assert current_store().zones()[site] == "UTC"
     response = client.patch(
         f"/api/v1/sites/{site}", headers=writer, json={"timezone": "Asia/Tokyo"}
     )
     assert response.json["timezone"] == "Asia/Tokyo"
+    drain(app)
     with app.app_context():
-        state = db.session.get(RollupState, site)
-        assert state is None or state.timezone != "Asia/Tokyo"
+        assert current_store().zones()[site] == "Asia/Tokyo"
 
 
 def test_delete_removes_the_site_and_all_its_data(
@@ -211,11 +212,13 @@ def test_delete_removes_the_site_and_all_its_data(
     with app.app_context():
         db.session.add(SharedLink(site_id=site, token="t" * 43, name="shared"))
         db.session.commit()
-        assert db.session.scalar(select(func.count()).select_from(Visit)) == 2
+    assert count_rows(app, "events") == 2
     response = client.delete(f"/api/v1/sites/{site}", headers=writer)
     assert response.status_code == 204 and response.data == b""
+    for table in ("recent", "events", "sessions", "recent_events", "rollups", "drops"):
+        assert count_rows(app, table) == 0, table
     with app.app_context():
-        for model in (Site, Visit, Session, RollupHour, RollupDay, SharedLink):
+        for model in (Site, SharedLink):
             count = db.session.scalar(select(func.count()).select_from(model))
             assert count == 0, model.__name__
         # The key survives (it belongs to the user); only the site is gone.

@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, Route
-from sqlalchemy import select
 from werkzeug.wrappers import Request, Response
 
 from flask_tracking.extensions import db
-from flask_tracking.ingest import drain
-from flask_tracking.tracking.models import Site, Visit
+from flask_tracking.reports.export import StoredEvent
+from flask_tracking.tracking.models import Site
 from flask_tracking.tracking.snippet import snippet_for
 from flask_tracking.users import accounts
 from tests.browser.conftest import CHROME, LiveServer
+from tests.conftest import stored_events
 
 pytestmark = pytest.mark.browser
 
@@ -192,18 +192,14 @@ def fulfil_elsewhere(route: Route) -> None:
     )
 
 
-def stored(app: Flask) -> list[Visit]:
-    """Everything the collector has spooled, stored now; detached rows in arrival order."""
-    drain(app)
-    with app.app_context():
-        rows = list(db.session.scalars(select(Visit).order_by(Visit.id)))
-        for row in rows:
-            db.session.expunge(row)
-        db.session.remove()
-        return rows
+def stored(app: Flask) -> list[StoredEvent]:
+    """Everything the collector has spooled, stored now, in time order."""
+    return stored_events(app)
 
 
-def wait_for(app: Flask, done: Callable[[list[Visit]], bool], what: str) -> list[Visit]:
+def wait_for(
+    app: Flask, done: Callable[[list[StoredEvent]], bool], what: str
+) -> list[StoredEvent]:
     """Poll the pipeline until `done(rows)`, for at most WAIT_SECONDS."""
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
@@ -216,7 +212,7 @@ def wait_for(app: Flask, done: Callable[[list[Visit]], bool], what: str) -> list
         time.sleep(0.02)
 
 
-def named(rows: list[Visit], name: str) -> list[Visit]:
+def named(rows: list[StoredEvent], name: str) -> list[StoredEvent]:
     return [row for row in rows if row.event == name]
 
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, func, select
+from sqlalchemy import event
 
 from flask_tracking.extensions import db
-from flask_tracking.ingest import current_ingest, drain
+from flask_tracking.ingest import current_ingest
 from flask_tracking.ingest.limits import KeyedBuckets, TokenBucket
-from flask_tracking.tracking.analytics import DroppedCount
-from flask_tracking.tracking.models import Site, Visit
+from flask_tracking.tracking.models import Site
+from tests.conftest import count_rows, drop_counts
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0"
 
@@ -38,11 +38,8 @@ def send(app: Flask, site_id: int, address: str, count: int = 1) -> Counter[tupl
 
 def counts(app: Flask) -> tuple[int, dict[str, int]]:
     """Store the spool; return the stored events and the drop counts by reason."""
-    drain(app)
-    with app.app_context():
-        stored = db.session.scalar(select(func.count()).select_from(Visit)) or 0
-        drops = {row.reason: row.count for row in db.session.scalars(select(DroppedCount))}
-        return stored, drops
+    drops = {reason: count for (_site, reason), count in drop_counts(app).items()}
+    return count_rows(app, "events"), drops
 
 
 def test_a_bucket_allows_its_burst_then_its_rate() -> None:

@@ -13,11 +13,12 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from flask_tracking.extensions import db
-from flask_tracking.ingest import drain
-from flask_tracking.tracking.analytics import DroppedCount, RejectedEvent
-from flask_tracking.tracking.models import Site, Visit
+from flask_tracking.reports.export import StoredEvent
+from flask_tracking.tracking.analytics import RejectedEvent
+from flask_tracking.tracking.models import Site
 from flask_tracking.users import accounts
 from flask_tracking.users.models import User
+from tests.conftest import drop_counts, stored_events
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -57,22 +58,9 @@ def post(
     )
 
 
-def stored(app: Flask) -> list[Visit]:
-    """Store what was spooled; return the visits, detached, oldest first."""
-    drain(app)
-    with app.app_context():
-        rows = list(db.session.scalars(select(Visit).order_by(Visit.id)))
-        for row in rows:
-            db.session.expunge(row)
-        return rows
-
-
-def drop_counts(app: Flask) -> dict[tuple[int, str], int]:
-    drain(app)
-    with app.app_context():
-        return {
-            (row.site_id, row.reason): row.count for row in db.session.scalars(select(DroppedCount))
-        }
+def stored(app: Flask) -> list[StoredEvent]:
+    """Store what was spooled; return the events, oldest first."""
+    return stored_events(app)
 
 
 def assert_stored_nothing(app: Flask) -> None:

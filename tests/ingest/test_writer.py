@@ -1,4 +1,5 @@
-"""The batch writer: sessions, exactly-once storage, set-aside rows, drop counts, salts."""
+"""The batch writer into the event store: sessions, exactly-once storage, set-aside rows, drop
+counts, salts, and the spool's segments."""
 
 from __future__ import annotations
 
@@ -12,21 +13,17 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from flask_tracking.events import current_store
+from flask_tracking.events.tables import tables
 from flask_tracking.extensions import db
 from flask_tracking.ingest import drain, spool
 from flask_tracking.ingest.records import DropRecord, EventRecord
-from flask_tracking.tracking.analytics import (
-    DroppedCount,
-    RejectedEvent,
-    Salt,
-    Session,
-    SpoolCheckpoint,
-)
-from flask_tracking.tracking.models import Visit
+from flask_tracking.tracking.analytics import RejectedEvent, Salt
 from flask_tracking.users.models import User
+from tests.conftest import count_rows, drop_counts, stored_events, stored_sessions
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 SAFARI = (
@@ -85,19 +82,15 @@ def test_events_under_30_minutes_apart_form_one_session(app: Flask, site_id: int
     )
     spool_event(app, site_id, START + timedelta(minutes=39), "/c")
     assert drain(app) == 4
-    [session] = rows(app, Session)
-    assert (session.pageviews, session.events, session.is_bounce) == (3, 4, False)
-    assert (session.entry_page, session.exit_page) == ("/a", "/c")
-    assert session.duration_seconds == 39 * 60
-    assert session.referrer_source == "Google"
-    assert (session.browser, session.device, session.screen_size) == (
-        "Firefox",
-        "desktop",
-        "laptop",
-    )
-    assert session.country_code is None  # GeoIP is off in the test configuration
-    visits = rows(app, Visit, Visit.date)
-    assert {v.session_id for v in visits} == {session.id}
+    [session] = stored_sessions(app)
+    assert (session.pageviews, session.events, session.bounce) == (3, 4, False)
+    assert (session.entry, session.exit) == ("/a", "/c")
+    assert session.seconds == 39 * 60
+    assert session.source == "Google"
+    assert (session.browser, session.device, session.screen) == ("Firefox", "desktop", "laptop")
+    assert session.country == ""  # GeoIP is off in the test configuration
+    visits = stored_events(app)
+    assert {v.session_id for v in visits} == {session.sid}
     assert len({v.visitor_id for v in visits}) == 1
     assert visits[2].props == {"plan": "pro"}
 
@@ -106,8 +99,8 @@ def test_a_gap_of_30_minutes_or_more_starts_a_new_session(app: Flask, site_id: i
     spool_event(app, site_id, START, "/a")
     spool_event(app, site_id, START + timedelta(minutes=31), "/b")
     drain(app)
-    sessions = rows(app, Session, Session.started_at)
-    assert [(s.entry_page, s.pageviews, s.is_bounce) for s in sessions] == [
+    sessions = stored_sessions(app)
+    assert [(s.entry, s.pageviews, s.bounce) for s in sessions] == [
         ("/a", 1, True),
         ("/b", 1, True),
     ]
@@ -118,8 +111,8 @@ def test_sessions_continue_across_batches(app: Flask, site_id: int) -> None:
     drain(app)
     spool_event(app, site_id, START + timedelta(minutes=20), "/b")
     drain(app)
-    [session] = rows(app, Session)
-    assert (session.pageviews, session.exit_page, session.is_bounce) == (2, "/b", False)
+    [session] = stored_sessions(app)
+    assert (session.pageviews, session.exit, session.bounce) == (2, "/b", False)
 
 
 def test_a_late_event_extends_its_session_backwards(app: Flask, site_id: int) -> None:
@@ -127,43 +120,58 @@ def test_a_late_event_extends_its_session_backwards(app: Flask, site_id: int) ->
     drain(app)
     spool_event(app, site_id, START, "/a", referrer="https://duckduckgo.com/")
     drain(app)
-    [session] = rows(app, Session)
-    assert (session.entry_page, session.exit_page) == ("/a", "/b")
-    assert session.referrer_source == "DuckDuckGo"
-    assert session.duration_seconds == 20 * 60
+    [session] = stored_sessions(app)
+    assert (session.entry, session.exit) == ("/a", "/b")
+    assert session.source == "DuckDuckGo"
+    assert session.seconds == 20 * 60
 
 
 def test_different_browsers_are_different_visitors(app: Flask, site_id: int) -> None:
     spool_event(app, site_id, START, "/a", ua=FIREFOX)
     spool_event(app, site_id, START, "/a", ua=SAFARI)
-    drain(app)
-    assert len({v.visitor_id for v in rows(app, Visit)}) == 2
-    assert count(app, Session) == 2
+    assert len({v.visitor_id for v in stored_events(app)}) == 2
+    assert count_rows(app, "sessions") == 2
 
 
 def test_stored_rows_hold_no_raw_ip(app: Flask, site_id: int) -> None:
     spool_event(app, site_id, START, "/a", ip="81.2.69.142")
-    drain(app)
-    [visit] = rows(app, Visit)
+    [visit] = stored_events(app)
     assert visit.ip_address is None
-    assert "81.2.69.142" not in repr(vars(visit))
+    assert "81.2.69.142" not in repr(visit)
 
 
-def test_a_replay_stores_nothing_twice(app: Flask, site_id: int) -> None:
-    record = spool_event(app, site_id, START, "/a")
+def test_a_batch_that_fails_midway_is_stored_whole_on_the_retry(
+    app: Flask, site_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events, drop counts and the spool position are one transaction: all or nothing."""
+    spool_event(app, site_id, START, "/a")
     spool_event(app, site_id, START + timedelta(minutes=1), "/b")
-    # The same event spooled twice (a client retry would get a new id; this is a replay).
-    app.extensions["ingest"].spool.append(record.to_line())
-    assert drain(app) == 2
-    # Lose every checkpoint, as if the database had been restored from an older backup.
-    with app.app_context():
-        db.session.execute(delete(SpoolCheckpoint))
-        db.session.commit()
-    app.extensions["ingest"].writer._offsets = None
-    assert drain(app) == 0
-    assert count(app, Visit) == 2
-    [session] = rows(app, Session)
+    app.extensions["ingest"].spool.append(DropRecord(site_id, 0, "bot").to_line())
+    store = app.extensions["events"]["store"] or _open(app)
+
+    def broken(*_args: Any) -> None:
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(store, "_count_drop", broken)  # after the events, before the position
+    with pytest.raises(RuntimeError):
+        drain(app)
+    monkeypatch.undo()
+    assert count_rows(app, "events") == 2  # this drain stored the batch again, whole
+    [session] = stored_sessions(app)
     assert (session.pageviews, session.events) == (2, 2)
+    assert drop_counts(app) == {(site_id, "bot"): 1}
+    assert drain(app) == 0
+
+
+def test_an_event_spooled_twice_in_one_batch_is_stored_once(app: Flask, site_id: int) -> None:
+    record = spool_event(app, site_id, START, "/a")
+    app.extensions["ingest"].spool.append(record.to_line())
+    assert drain(app) == 1
+
+
+def _open(app: Flask) -> Any:
+    with app.app_context():
+        return current_store()
 
 
 def test_a_row_the_database_refuses_is_set_aside_and_the_rest_stored(
@@ -173,10 +181,10 @@ def test_a_row_the_database_refuses_is_set_aside_and_the_rest_stored(
     spool_event(app, 987_654, START, "/poison")  # a site deleted after the event was accepted
     spool_event(app, site_id, START, "/ok-2")
     assert drain(app) == 2
-    assert sorted(v.pathname for v in rows(app, Visit)) == ["/ok-1", "/ok-2"]
+    assert sorted(v.pathname for v in stored_events(app)) == ["/ok-1", "/ok-2"]
     [rejected] = rows(app, RejectedEvent)
     assert "/poison" in rejected.payload
-    assert "IntegrityError" in rejected.error or "ForeignKey" in rejected.error
+    assert "site 987654 no longer exists" in rejected.error
     assert drain(app) == 0  # not retried forever
     assert count(app, RejectedEvent) == 1
 
@@ -223,7 +231,7 @@ def test_a_partly_written_last_line_waits(app: Flask, site_id: int) -> None:
     data = record.to_line()
     app.extensions["ingest"].spool.append(data[:20])  # a writer killed mid-line
     assert drain(app) == 1
-    assert [v.pathname for v in rows(app, Visit)] == ["/complete"]
+    assert [v.pathname for v in stored_events(app)] == ["/complete"]
 
 
 def test_database_outage_keeps_the_spool_and_retries(
@@ -232,15 +240,15 @@ def test_database_outage_keeps_the_spool_and_retries(
     spool_event(app, site_id, START, "/a")
     from flask_tracking.ingest import writer as writer_module
 
-    def unavailable(_rows: Any) -> None:
-        raise OperationalError("INSERT", {}, Exception("connection refused"))
+    def unavailable(*_args: Any) -> None:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(writer_module, "assign_sessions", unavailable)
+    monkeypatch.setattr(writer_module.Salts, "for_day", unavailable)  # the salts' database
     with pytest.raises(OperationalError):
         drain(app)
-    assert count(app, Visit) == 0
     monkeypatch.undo()
     assert drain(app) == 1
+    assert count_rows(app, "events") == 1
 
 
 def test_drop_counts_are_kept_per_site_day_and_reason(app: Flask, site_id: int) -> None:
@@ -250,10 +258,11 @@ def test_drop_counts_are_kept_per_site_day_and_reason(app: Flask, site_id: int) 
         ingest.spool.append(DropRecord(site_id, now_ms, reason).to_line())
     drain(app)
     ingest.spool.append(DropRecord(site_id, now_ms, "bot").to_line())
-    drain(app)
-    counts = {(c.reason, c.count) for c in rows(app, DroppedCount)}
-    assert counts == {("bot", 3), ("dnt", 1)}
-    assert {c.day for c in rows(app, DroppedCount)} == {START.date()}
+    assert drop_counts(app) == {(site_id, "bot"): 3, (site_id, "dnt"): 1}
+    with app.app_context():
+        store = current_store()
+        d = tables(store.engine).drops.c
+        assert store.fetch(select(d.day).distinct()) == [(_day_number(START.date()),)]
 
 
 def test_salts_rotate_daily_and_are_deleted_after_48_hours(app: Flask, site_id: int) -> None:
@@ -269,7 +278,7 @@ def test_salts_rotate_daily_and_are_deleted_after_48_hours(app: Flask, site_id: 
     assert days == [today - timedelta(days=1), today]
     assert len({s.salt for s in rows(app, Salt)}) == 2
     # The same person on two days is two visitors: no id links them across days.
-    assert len({v.visitor_id for v in rows(app, Visit)}) == 2
+    assert len({v.visitor_id for v in stored_events(app)}) == 2
 
 
 def test_stored_segments_are_deleted(app: Flask, site_id: int) -> None:
@@ -278,7 +287,7 @@ def test_stored_segments_are_deleted(app: Flask, site_id: int) -> None:
     ingest.spool.close()  # seal, as at shutdown
     drain(app)  # stored to the end of a sealed segment: deleted in the same pass
     assert spool.segments(ingest.writer.settings.directory) == []
-    assert count(app, SpoolCheckpoint) == 0
+    assert count_rows(app, "checkpoints") == 0
 
 
 def test_a_quiet_segment_is_sealed_at_its_age_and_deleted_once_stored(
@@ -374,7 +383,14 @@ def test_day_boundaries_are_utc(app: Flask, site_id: int) -> None:
     moment = datetime(2026, 1, 1, 23, 59, 59, tzinfo=UTC)
     ingest.spool.append(DropRecord(site_id, int(moment.timestamp() * 1000), "bot").to_line())
     drain(app)
-    assert [c.day for c in rows(app, DroppedCount)] == [date(2026, 1, 1)]
+    with app.app_context():
+        store = current_store()
+        d = tables(store.engine).drops.c
+        assert store.fetch(select(d.day)) == [(_day_number(date(2026, 1, 1)),)]
+
+
+def _day_number(day: date) -> int:
+    return (day - date(1970, 1, 1)).days
 
 
 def test_shutdown_with_the_database_down_keeps_the_spool(
@@ -386,13 +402,13 @@ def test_shutdown_with_the_database_down_keeps_the_spool(
 
     spool_event(app, site_id, START, "/pending")
 
-    def unavailable(_rows: Any) -> None:
-        raise OperationalError("INSERT", {}, Exception("connection refused"))
+    def unavailable(*_args: Any) -> None:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(writer_module, "assign_sessions", unavailable)
+    monkeypatch.setattr(writer_module.Salts, "for_day", unavailable)
     stop = threading.Event()
     stop.set()
     app.extensions["ingest"].writer.run(stop)  # returns, having logged, instead of raising
     monkeypatch.undo()
-    assert count(app, Visit) == 0
+    assert spool.segments(app.extensions["ingest"].writer.settings.directory)  # kept
     assert drain(app) == 1  # the next start stores it

@@ -17,7 +17,7 @@ from flask import Flask
 
 from flask_tracking.geo import GeoData, get_geodata, provider_from_config
 from flask_tracking.geo.providers import HTTPProvider
-from flask_tracking.tracking.models import Visit
+from flask_tracking.reports.export import StoredEvent
 
 pytestmark = pytest.mark.integration
 
@@ -219,11 +219,11 @@ def test_non_public_addresses_never_reach_the_server(geo_server: GeoServer) -> N
 @pytest.fixture
 def visit_located_by(
     geo_server: GeoServer, app_factory: Any, site_in: Any, visits_in: Any
-) -> Callable[[str], tuple[Flask, Visit]]:
+) -> Callable[[str], tuple[Flask, StoredEvent]]:
     """visit_located_by(route): an app whose geo service is that route of geo_server, and the
     one visit from 8.8.8.8 it stored."""
 
-    def record(route: str) -> tuple[Flask, Visit]:
+    def record(route: str) -> tuple[Flask, StoredEvent]:
         app = app_factory(GEOIP_PROVIDER="http", GEOIP_HTTP_URL=geo_server.template(route))
         response = app.test_client().get(
             f"/sites/{site_in(app)}/visit?url=https://example.com/",

@@ -12,15 +12,17 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 
+from flask_tracking.events import current_store
+from flask_tracking.events.tables import tables
 from flask_tracking.extensions import db
 from flask_tracking.ingest import drain
-from flask_tracking.reports import rollups, stats
+from flask_tracking.reports import stats
 from flask_tracking.reports.dimensions import DIMENSIONS, InvalidQuery, parse_filters
 from flask_tracking.reports.ranges import DateRange, resolve
-from flask_tracking.tracking.analytics import RollupDay, RollupDirty, RollupState
 from flask_tracking.tracking.models import Site
+from tests.conftest import count_rows
 from tests.reports import dataset
 
 PATHS = ("rollups", "raw")
@@ -43,14 +45,13 @@ def days(first: date, last: date) -> DateRange:
 
 
 def run(app: Flask, site_id: int, path: str, job: Callable[[], Any]) -> Any:
-    """Run `job` in an app context, on rollups or (with the site's rollup state gone) raw events."""
-    with app.app_context():
-        if path == "raw":
-            db.session.execute(delete(RollupState).where(RollupState.site_id == site_id))
-        try:
+    """Run `job` in an app context, on rollups or on marked rows only (as filters do)."""
+    token = stats.USE_ROLLUPS.set(path == "rollups")
+    try:
+        with app.app_context():
             return job()
-        finally:
-            db.session.rollback()
+    finally:
+        stats.USE_ROLLUPS.reset(token)
 
 
 def query(site_id: int, period: DateRange, filters: tuple[str, ...] = ()) -> stats.ReportQuery:
@@ -216,9 +217,8 @@ def test_filtered_and_unfiltered_paths_agree_for_utc_and_other_zones(
     for tz in ("UTC", "Asia/Kolkata", "America/St_Johns", "Europe/Paris"):
         with app.app_context():
             db.session.get(Site, site_id).timezone = tz
-            rollups.invalidate(site_id)
             db.session.commit()
-        drain(app)
+        drain(app)  # the writer sees the new zone and re-marks the site's events
         period = resolve(
             "custom", tz, datetime.now(), start=date(2026, 3, 6), end=date(2026, 3, 10)
         )
@@ -241,27 +241,35 @@ def test_filtered_and_unfiltered_paths_agree_for_utc_and_other_zones(
         assert expected[0].current.visits == 5
 
 
-def test_rollups_track_new_events_and_a_zone_change(site: Any) -> None:
+def test_rollups_follow_late_events_and_a_zone_change(site: Any) -> None:
     app, site_id = site
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(RollupDirty)) == 0
-        assert db.session.get(RollupState, site_id).timezone == dataset.TIMEZONE
-    dataset.spool(app, site_id, dataset.B, dataset.utc(8, 12, 0), "/late")
+        assert current_store().zones()[site_id] == dataset.TIMEZONE
+        assert count_rows(app, "recent") == 0  # every day of the data set is closed
+    # A late event of visitor B, on a day already closed: the day is reopened and closed again.
+    dataset.spool(app, site_id, dataset.B, dataset.utc(8, 7, 30), "/late")
     drain(app)
     day = days(date(2026, 3, 8), date(2026, 3, 8))
-    assert ("/late", 1, 0, 1) in ranked(app, site_id, "rollups", "page", day)
+    for path in PATHS:
+        # B was already counted on 03-08: one more pageview, not one more visitor.
+        assert ("/late", 1, 0, 1) in ranked(app, site_id, path, "page", day)
+        result = run(app, site_id, path, lambda: stats.aggregate(query(site_id, day))).current
+        assert (result.visitors, result.visits, result.pageviews) == (3, 3, 5)
     with app.app_context():
         db.session.get(Site, site_id).timezone = "UTC"
-        rollups.invalidate(site_id)
         db.session.commit()
-        assert db.session.get(RollupState, site_id) is None  # reports read raw events now
     drain(app)
     with app.app_context():
-        assert db.session.get(RollupState, site_id).timezone == "UTC"
-        utc_days = set(
-            db.session.scalars(select(RollupDay.day).where(RollupDay.site_id == site_id))
-        )
-    assert utc_days == {date(2026, 3, 8), date(2026, 3, 9)}
+        store = current_store()
+        assert store.zones()[site_id] == "UTC"
+        r = tables(store.engine).rollups.c
+        local_days = {
+            d for (d,) in store.fetch(select(r.day).where(r.site_id == site_id).distinct())
+        }
+    assert local_days == {
+        (date(2026, 3, 8) - date(1970, 1, 1)).days,
+        (date(2026, 3, 9) - date(1970, 1, 1)).days,
+    }
 
 
 def test_pagination_and_sorting(site: Any) -> None:

@@ -7,10 +7,9 @@ from typing import Any
 
 from flask import Flask
 
-from flask_tracking.extensions import db
 from flask_tracking.reports.visits import Ranked, summarise, visit_page
-from flask_tracking.tracking.models import Visit
 from flask_tracking.users.models import User
+from tests.api.helpers import add_visits
 
 NOW = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)
 
@@ -18,9 +17,7 @@ NOW = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)
 def add(
     app: Flask, site_id: int, when: datetime, url: str = "https://e.com/", **fields: Any
 ) -> None:
-    with app.app_context():
-        db.session.add(Visit(site_id=site_id, date=when, url=url, **fields))
-        db.session.commit()
+    add_visits(app, site_id, [{"date": when, "url": url, **fields}])
 
 
 def test_summary_counts_per_day_and_ranks_top_values(

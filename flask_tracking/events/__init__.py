@@ -1,0 +1,78 @@
+"""The event store: where events are kept and read, behind one interface (store.py).
+
+    EVENTS_DATABASE_URL = duckdb:///path/events.duckdb   (default: DATA_DIR/events.duckdb)
+                        | clickhouse://user:password@host:8123/database
+                        | chdb:///path  (ClickHouse in-process: tests and trials)
+
+Accounts, sites and settings stay in the SQL database (DATABASE_URL). The embedded DuckDB file
+is owned by one process; the others reach it through that process (remote.py), which `serve`
+arranges with EVENTS_SOCKET.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from flask import Flask, current_app
+
+from flask_tracking.events.store import Batch, EventStore
+
+__all__ = ["Batch", "EventStore", "current_store", "init_app", "open_store", "store_of"]
+
+_LOCK = threading.Lock()
+
+
+def init_app(app: Flask) -> None:
+    """Resolve the store's URL; the store itself opens on first use (after forks)."""
+    url = str(app.config.get("EVENTS_DATABASE_URL") or "")
+    if not url:
+        url = "duckdb:///" + os.path.join(app.config["DATA_DIR"], "events.duckdb")
+    app.config["EVENTS_DATABASE_URL"] = url
+    app.extensions["events"] = {"store": None, "pid": 0}
+
+
+def store_of(app: Flask) -> EventStore:
+    """Return the app's store, opening it in this process the first time."""
+    holder: dict[str, Any] = app.extensions["events"]
+    if holder["store"] is None or holder["pid"] != os.getpid():
+        with _LOCK:
+            if holder["store"] is None or holder["pid"] != os.getpid():
+                holder["store"] = open_store(app.config)
+                holder["pid"] = os.getpid()
+    store: EventStore = holder["store"]
+    return store
+
+
+def current_store() -> EventStore:
+    """Return the current app's store."""
+    return store_of(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+def open_store(config: Any) -> EventStore:
+    """Open the store an app's configuration names, as its owner or through the owner."""
+    url = str(config["EVENTS_DATABASE_URL"])
+    if url.startswith("duckdb:///"):
+        socket_path = config.get("EVENTS_SOCKET")
+        if socket_path:
+            from flask_tracking.events.remote import RemoteStore
+
+            return RemoteStore(str(socket_path))
+        from flask_tracking.events.embedded import EmbeddedStore
+
+        path = url.removeprefix("duckdb:///") or ":memory:"
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return EmbeddedStore(
+            path,
+            memory_limit=str(config.get("EVENTS_MEMORY_LIMIT") or ""),
+            threads=int(config.get("EVENTS_THREADS") or 0),
+        )
+    if url.startswith(("clickhouse://", "clickhouses://", "chdb://")):
+        from flask_tracking.events.clickhouse import ClickHouseStore
+
+        return ClickHouseStore(url)
+    raise RuntimeError(
+        f"EVENTS_DATABASE_URL must start with duckdb:///, clickhouse:// or chdb://, not {url[:40]!r}"
+    )

@@ -1,0 +1,178 @@
+"""How a dimension's values are compared and read back, per engine.
+
+DuckDB keeps dimension values as integer codes of the `dict` table (grouping and comparing
+integers is markedly faster there); ClickHouse keeps the text, LowCardinality. Queries never
+compare a dimension column directly: they ask the engine's Encoding for the condition, and for
+the text of a code when they return one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    true,
+)
+
+from flask_tracking.events.schema import DICTIONARY_IDS
+from flask_tracking.events.sql import number
+from flask_tracking.events.tables import tables
+
+Operator = Literal["is", "is_not", "contains"]
+NONE = ""  # "not set", as reports and filters write it
+
+
+class Encoding(Protocol):
+    """Conditions on, and the text of, a dimension column."""
+
+    def condition(
+        self, column: Any, dictionary: str, operator: Operator, value: str
+    ) -> ColumnElement[bool]:
+        """Return the SQL condition `column operator value` (value "" meaning "not set")."""
+
+    def text(self, column: Any, dictionary: str) -> ColumnElement[Any]:
+        """Return an expression reading the column's value as text ("" when not set)."""
+
+    def codes(self, column: Any, dictionary: str, values: list[str]) -> ColumnElement[bool]:
+        """Return `column IN values` (exact text values)."""
+
+    def texts(self, store: Any, dictionary: str, values: list[Any]) -> dict[Any, str]:
+        """Return the text of each stored value ("" for "not set")."""
+
+    def prop_pairs(self, events: Any, where: list[ColumnElement[bool]]) -> Any:
+        """Return a subquery of (vd, day, key, value) for every property of matching events."""
+
+
+def _prop_value_duckdb(value: Any) -> Any:
+    """A JSON value as text: strings unquoted, numbers and booleans as JSON writes them."""
+    return case(
+        (func.json_type(value) == "VARCHAR", func.json_extract_string(value, "$")),
+        else_=cast(value, String),
+    )
+
+
+class Codes:
+    """DuckDB: dimension columns hold codes of `dict`; 0 is "not set"."""
+
+    def __init__(self) -> None:
+        self.dict = tables("duckdb").dictionary
+
+    def _lookup(self, dictionary: str, match: ColumnElement[bool]) -> Any:
+        d = self.dict.c
+        return select(d.code).where(d.dictionary == number(DICTIONARY_IDS[dictionary]), match)
+
+    def condition(
+        self, column: Any, dictionary: str, operator: Operator, value: str
+    ) -> ColumnElement[bool]:
+        """Compare codes: the value's code (or codes, for contains) found in `dict`."""
+        d = self.dict.c
+        if operator == "contains":
+            return column.in_(self._lookup(dictionary, d.value.icontains(value, autoescape=True)))  # type: ignore[no-any-return]
+        if value == NONE:
+            return column == 0 if operator == "is" else column != 0  # type: ignore[no-any-return]
+        found = self._lookup(dictionary, d.value == value)
+        return column.in_(found) if operator == "is" else column.not_in(found)  # type: ignore[no-any-return]
+
+    def codes(self, column: Any, dictionary: str, values: list[str]) -> ColumnElement[bool]:
+        """Match any of the values (their codes)."""
+        return column.in_(self._lookup(dictionary, self.dict.c.value.in_(values)))  # type: ignore[no-any-return]
+
+    def texts(self, store: Any, dictionary: str, values: list[Any]) -> dict[Any, str]:
+        """Look the codes up in `dict`."""
+        found: dict[Any, str] = {0: NONE, None: NONE}
+        codes = sorted({int(value) for value in values if value})
+        d = self.dict.c
+        for start in range(0, len(codes), 5000):
+            chunk = codes[start : start + 5000]
+            for code, value in store.fetch(
+                select(d.code, d.value).where(
+                    d.dictionary == DICTIONARY_IDS[dictionary], d.code.in_(chunk)
+                )
+            ):
+                found[int(code)] = str(value)
+        return found
+
+    def prop_pairs(self, events: Any, where: list[ColumnElement[bool]]) -> Any:
+        """Unnest the JSON object with json_each."""
+        # nullif: DuckDB may call json_each before the WHERE has dropped the empty ones.
+        props = func.nullif(events.c.props, "")
+        pairs = func.json_each(props).table_valued("key", "value").alias("j")
+        return (
+            select(
+                events.c.vd,
+                events.c.ts,
+                events.c.day,
+                pairs.c.key.label("key"),
+                _prop_value_duckdb(pairs.c.value).label("value"),
+            )
+            .select_from(events)
+            .join(pairs, true())
+            .where(*where)
+            .subquery("pairs")
+        )
+
+    def text(self, column: Any, dictionary: str) -> ColumnElement[Any]:
+        """The code's text, through `dict` ("" for 0)."""
+        d = self.dict.c
+        value = (
+            select(d.value)
+            .where(and_(d.dictionary == number(DICTIONARY_IDS[dictionary]), d.code == column))
+            .scalar_subquery()
+        )
+        return func.coalesce(value, literal(NONE))
+
+
+class Text:
+    """ClickHouse: dimension columns hold their text; "" is "not set"."""
+
+    def condition(
+        self, column: Any, dictionary: str, operator: Operator, value: str
+    ) -> ColumnElement[bool]:
+        """Compare the text itself."""
+        if operator == "contains":
+            return column.icontains(value, autoescape=True)  # type: ignore[no-any-return]
+        return column == value if operator == "is" else column != value  # type: ignore[no-any-return]
+
+    def codes(self, column: Any, dictionary: str, values: list[str]) -> ColumnElement[bool]:
+        """Match any of the values."""
+        return column.in_(values)  # type: ignore[no-any-return]
+
+    def texts(self, store: Any, dictionary: str, values: list[Any]) -> dict[Any, str]:
+        """The values are their own text."""
+        return {value: str(value or NONE) for value in values}
+
+    def prop_pairs(self, events: Any, where: list[ColumnElement[bool]]) -> Any:
+        """Unnest the JSON object with ARRAY JOIN of JSONExtractKeysAndValuesRaw."""
+        pair = literal_column("prop_pair")
+        raw = func.tupleElement(pair, 2)
+        value = func.if_(func.startsWith(raw, '"'), func.JSONExtractString(raw), raw)
+        source = (
+            select(events.c.vd, events.c.ts, events.c.day, events.c.props)
+            .where(*where)
+            .subquery("e")
+        )
+        return (
+            select(
+                source.c.vd,
+                source.c.ts,
+                source.c.day,
+                func.tupleElement(pair, 1).label("key"),
+                value.label("value"),
+            )
+            .select_from(source)
+            .suffix_with("")
+            .subquery("pairs")
+        )
+
+    def text(self, column: Any, dictionary: str) -> ColumnElement[Any]:
+        """The column itself."""
+        return column  # type: ignore[no-any-return]

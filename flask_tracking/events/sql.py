@@ -1,0 +1,139 @@
+"""SQL constructs whose spelling differs between DuckDB and ClickHouse, for SQLAlchemy Core.
+
+Queries are written once with SQLAlchemy Core and compiled with the engine's dialect
+(duckdb_engine's, or clickhouse-connect's); the few functions the two engines spell
+differently are these constructs, each compiled per dialect. `compile_for()` turns a statement
+into the text and parameters the engine's own client executes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Integer, literal_column
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.functions import FunctionElement
+
+DUCKDB = "duckdb"
+CLICKHOUSE = "clickhousedb"
+
+
+def number(value: int) -> Any:
+    """One of our own integers written into the SQL (not a parameter): the same expression in
+    a SELECT list and its GROUP BY must be spelt alike for the engine to see them as one."""
+    return literal_column(str(int(value)), BigInteger())
+
+
+class intdiv(FunctionElement[int]):
+    """Integer division rounding towards minus infinity (every operand here is positive)."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+    def __init__(self, left: Any, right: Any) -> None:
+        super().__init__(
+            number(left) if isinstance(left, int) else left,
+            number(right) if isinstance(right, int) else right,
+        )
+
+
+@compiles(intdiv, DUCKDB)
+def _intdiv_duckdb(element: intdiv, compiler: Any, **kw: Any) -> str:
+    left, right = list(element.clauses)
+    return f"(({compiler.process(left, **kw)}) // ({compiler.process(right, **kw)}))"
+
+
+@compiles(intdiv, CLICKHOUSE)
+def _intdiv_clickhouse(element: intdiv, compiler: Any, **kw: Any) -> str:
+    left, right = list(element.clauses)
+    return f"intDiv({compiler.process(left, **kw)}, {compiler.process(right, **kw)})"
+
+
+class first_by(FunctionElement[Any]):
+    """The value of the first argument on the row where the others (in order) are smallest."""
+
+    inherit_cache = True
+
+
+class last_by(FunctionElement[Any]):
+    """The value of the first argument on the row where the others (in order) are largest."""
+
+    inherit_cache = True
+
+
+def _by(name: str, element: FunctionElement[Any], compiler: Any, **kw: Any) -> str:
+    value, *order = [compiler.process(clause, **kw) for clause in element.clauses]
+    key = order[0] if len(order) == 1 else f"({', '.join(order)})"
+    return f"{name}({value}, {key})"
+
+
+@compiles(first_by, DUCKDB)
+def _first_duckdb(element: first_by, compiler: Any, **kw: Any) -> str:
+    return _by("arg_min", element, compiler, **kw)
+
+
+@compiles(first_by, CLICKHOUSE)
+def _first_clickhouse(element: first_by, compiler: Any, **kw: Any) -> str:
+    return _by("argMin", element, compiler, **kw)
+
+
+@compiles(last_by, DUCKDB)
+def _last_duckdb(element: last_by, compiler: Any, **kw: Any) -> str:
+    return _by("arg_max", element, compiler, **kw)
+
+
+@compiles(last_by, CLICKHOUSE)
+def _last_clickhouse(element: last_by, compiler: Any, **kw: Any) -> str:
+    return _by("argMax", element, compiler, **kw)
+
+
+class previous(FunctionElement[Any]):
+    """The value of a column on the row before (0 on the first), in a window spec given to
+    over(): lag() in DuckDB, lagInFrame() over the whole partition in ClickHouse."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(previous, DUCKDB)
+def _previous_duckdb(element: previous, compiler: Any, **kw: Any) -> str:
+    (value,) = element.clauses
+    return f"lag({compiler.process(value, **kw)}, 1, 0)"
+
+
+@compiles(previous, CLICKHOUSE)
+def _previous_clickhouse(element: previous, compiler: Any, **kw: Any) -> str:
+    (value,) = element.clauses
+    return f"lagInFrame({compiler.process(value, **kw)}, 1, 0)"
+
+
+class as_int(FunctionElement[int]):
+    """A boolean as 0 or 1."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(as_int, DUCKDB)
+def _as_int_duckdb(element: as_int, compiler: Any, **kw: Any) -> str:
+    (value,) = element.clauses
+    return f"CAST({compiler.process(value, **kw)} AS INTEGER)"
+
+
+@compiles(as_int, CLICKHOUSE)
+def _as_int_clickhouse(element: as_int, compiler: Any, **kw: Any) -> str:
+    (value,) = element.clauses
+    return f"toInt32({compiler.process(value, **kw)})"
+
+
+def compile_for(
+    statement: ClauseElement, dialect: Dialect
+) -> tuple[str, list[Any] | dict[str, Any]]:
+    """Return the statement's text and parameters in the form the engine's client takes."""
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    if dialect.paramstyle == "qmark":
+        names = compiled.positiontup or []
+        return compiled.string, [compiled.params[name] for name in names]
+    return compiled.string, dict(compiled.params)

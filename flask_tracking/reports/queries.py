@@ -1,0 +1,380 @@
+"""Every metric defined once, as SQL over the event store's marked sessions and events.
+
+The same functions serve filtered views (over `all_sessions`/`all_events`), the open days of
+unfiltered ones, and the rollups of a day being closed (over its staged rows), so a rollup
+always says what a raw query says.
+
+- A visit is a session, counted in the period it started; bounces and duration are its own.
+- Pageviews and custom events belong to the period they happened in.
+- Visitors are counted per site-local day and summed over days (visitor ids are re-salted
+  daily, so nothing finer exists). Within a day, a visitor counts where their first matching
+  session started. Rows carry `vm` (their visitor-day holds several sessions): where it is
+  false a row is its visitor-day's only session, so counting rows counts visitors; where it
+  is true (about 1 % of sessions) visitors are a distinct count of `vd`. Pages and custom
+  events count, per value, the first row of a visitor-day (`p1`, `n1`) the same way.
+
+Filters select sessions: a session matches when its first event's context satisfies every
+session-level filter and it holds an event satisfying every event-level filter (page, event
+name). Events carry their session's context, so event panels apply session filters directly;
+only event filters of another kind need the session lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, func, select
+
+from flask_tracking.events.sql import intdiv, number
+from flask_tracking.events.store import EventStore
+from flask_tracking.events.tables import tables
+from flask_tracking.reports.dimensions import NONE, Dimension, Filter
+from flask_tracking.reports.ranges import zone_named
+
+SESSION_SPAN = timedelta(days=1)  # sessions never outlive a UTC day: look a day either side
+DAY_MS = 86_400_000
+
+
+@dataclass(slots=True)
+class Counts:
+    """What a period or a dimension value counts; sums of these are meaningful."""
+
+    visitors: int = 0
+    visits: int = 0
+    pageviews: int = 0
+    events: int = 0
+    bounces: int = 0
+    duration: float = 0.0  # seconds
+
+    def add(self, other: Counts) -> None:
+        """Add `other` into this one."""
+        self.visitors += other.visitors
+        self.visits += other.visits
+        self.pageviews += other.pageviews
+        self.events += other.events
+        self.bounces += other.bounces
+        self.duration += other.duration
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A site's sessions and events in [start, end) (aware UTC) that satisfy `filters`."""
+
+    site_id: int
+    start: datetime
+    end: datetime
+    filters: tuple[Filter, ...] = ()
+    timezone: str = "UTC"
+    session_filters: tuple[Filter, ...] = field(init=False)
+    event_filters: tuple[Filter, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        sessions = tuple(f for f in self.filters if f.dimension.level == "session")
+        object.__setattr__(self, "session_filters", sessions)
+        object.__setattr__(
+            self, "event_filters", tuple(f for f in self.filters if f.dimension.level == "event")
+        )
+
+    @property
+    def start_ms(self) -> int:
+        """Return the start in epoch milliseconds."""
+        return int(self.start.timestamp() * 1000)
+
+    @property
+    def end_ms(self) -> int:
+        """Return the end in epoch milliseconds."""
+        return int(self.end.timestamp() * 1000)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """Return the site's zone."""
+        return zone_named(self.timezone)
+
+
+class Queries:
+    """The metric queries of one store, over its live tables or a closing day's staged ones."""
+
+    def __init__(self, store: EventStore, sessions: Any = None, events: Any = None) -> None:
+        t = tables("duckdb" if store.engine == "duckdb" else "clickhouse")
+        self.store = store
+        self.encoding = store.encoding
+        self.sessions = sessions if sessions is not None else t.all_sessions
+        self.events = events if events is not None else t.all_events
+
+    # -- conditions -----------------------------------------------------------------------
+
+    def condition(self, table: Any, flt: Filter) -> ColumnElement[bool]:
+        """Return the SQL condition of one filter on a table's column for its dimension."""
+        dim = flt.dimension
+        return self.encoding.condition(table.c[dim.column], dim.dictionary, flt.operator, flt.value)
+
+    def _matching_sessions(self, scope: Scope) -> Any:
+        """Sessions holding an event that satisfies every event-level filter."""
+        e = self.events.c
+        return select(e.sid).where(
+            e.site_id == scope.site_id,
+            e.ts >= int((scope.start - SESSION_SPAN).timestamp() * 1000),
+            e.ts < int((scope.end + SESSION_SPAN).timestamp() * 1000),
+            *(self.condition(self.events, f) for f in scope.event_filters),
+        )
+
+    def session_where(self, scope: Scope) -> list[ColumnElement[bool]]:
+        """Sessions that started in the scope and match its filters."""
+        s = self.sessions.c
+        where = [s.site_id == scope.site_id, s.ts >= scope.start_ms, s.ts < scope.end_ms]
+        where += [self.condition(self.sessions, f) for f in scope.session_filters]
+        if scope.event_filters:
+            where.append(s.sid.in_(self._matching_sessions(scope)))
+        return where
+
+    def event_where(self, scope: Scope, kind: str | None) -> list[ColumnElement[bool]]:
+        """Events in the scope whose session matches; of one kind ("page" for pageviews,
+        "event" for custom events) satisfying that kind's own filters, or of both kinds."""
+        e = self.events.c
+        where = [e.site_id == scope.site_id, e.ts >= scope.start_ms, e.ts < scope.end_ms]
+        where += [self.condition(self.events, f) for f in scope.session_filters]
+        if kind is not None:
+            where.append(e.pv if kind == "page" else ~e.pv)
+            where += [
+                self.condition(self.events, f)
+                for f in scope.event_filters
+                if f.dimension.name == kind
+            ]
+        # Only an event filter of another kind says something about the session, not the event.
+        if any(kind is None or f.dimension.name != kind for f in scope.event_filters):
+            where.append(e.sid.in_(self._matching_sessions(scope)))
+        return where
+
+    # -- queries --------------------------------------------------------------------------
+
+    def totals(self, scope: Scope) -> Counts:
+        """Return the scope's visitors, visits, pageviews, custom events, bounces, duration."""
+        result = self.sessions_by(scope, [])
+        counts = result.get((), Counts())
+        found = self.counts_by(scope, [])
+        if () in found:
+            counts.pageviews, counts.events = found[()]
+        return counts
+
+    def own_filters(self, scope: Scope, kind: str) -> list[ColumnElement[bool]]:
+        """The event filters on a kind's own dimension ("page" or "event")."""
+        return [
+            self.condition(self.events, f) for f in scope.event_filters if f.dimension.name == kind
+        ]
+
+    def counts_by(self, scope: Scope, keys: list[Any]) -> dict[tuple[Any, ...], tuple[int, int]]:
+        """Return (pageviews, custom events) per key: events of matching sessions, pageviews
+        satisfying the page filters, custom events the event-name filters."""
+        e = self.events.c
+        pageviews = and_(e.pv, *self.own_filters(scope, "page"))
+        events = and_(~e.pv, *self.own_filters(scope, "event"))
+        rows = self.store.fetch(
+            select(*keys, func.count().filter(pageviews), func.count().filter(events))
+            .where(*self.event_where(scope, None))
+            .group_by(*keys)
+        )
+        return {tuple(row[:-2]): (int(row[-2] or 0), int(row[-1] or 0)) for row in rows}
+
+    def sessions_by(self, scope: Scope, keys: list[Any]) -> dict[tuple[Any, ...], Counts]:
+        """Return visits, bounces, duration, sessions' pageviews and visitors per key."""
+        s = self.sessions.c
+        where = self.session_where(scope)
+        rows = self.store.fetch(
+            select(
+                *keys,
+                func.count(),
+                func.count().filter(s.bounce),
+                func.sum(s.ms),
+                func.sum(s.pageviews),
+                func.count().filter(~s.vm),
+            )
+            .where(*where)
+            .group_by(*keys)
+        )
+        result: dict[tuple[Any, ...], Counts] = {}
+        for row in rows:
+            key, (visits, bounces, ms, pageviews, single) = (
+                tuple(row[: len(keys)]),
+                row[len(keys) :],
+            )
+            result[key] = Counts(
+                visitors=int(single or 0),
+                visits=int(visits),
+                pageviews=int(pageviews or 0),
+                bounces=int(bounces or 0),
+                duration=float(ms or 0) / 1000,
+            )
+        for row in self.store.fetch(
+            select(*keys, func.count(s.vd.distinct())).where(*where, s.vm).group_by(*keys)
+        ):
+            result.setdefault(tuple(row[:-1]), Counts()).visitors += int(row[-1])
+        return result
+
+    def events_by(self, scope: Scope, kind: str, keys: list[Any]) -> dict[tuple[Any, ...], Counts]:
+        """Return pageviews (kind "page") or custom events ("event"), and visitors, per key.
+
+        Visitors per key count each visitor-day's first row of the key: grouped by page (or
+        event name), that is `p1` (`n1`).
+        """
+        e = self.events.c
+        first = e.p1 if kind == "page" else e.n1
+        where = self.event_where(scope, kind)
+        rows = self.store.fetch(
+            select(*keys, func.count(), func.count().filter(and_(first, ~e.vm)))
+            .where(*where)
+            .group_by(*keys)
+        )
+        result: dict[tuple[Any, ...], Counts] = {}
+        for row in rows:
+            key, number, single = tuple(row[: len(keys)]), int(row[-2]), int(row[-1] or 0)
+            counts = result[key] = Counts(visitors=single)
+            if kind == "page":
+                counts.pageviews = number
+            else:
+                counts.events = number
+        for row in self.store.fetch(
+            select(*keys, func.count(e.vd.distinct())).where(*where, e.vm).group_by(*keys)
+        ):
+            result.setdefault(tuple(row[:-1]), Counts()).visitors += int(row[-1])
+        return result
+
+    def by_value(self, scope: Scope, dim: Dimension, *, slices: bool = False) -> dict[Any, Counts]:
+        """Return counts per value of `dim` (NONE when not set); with `slices`, per (UTC day,
+        local day, value), the keys of rollups."""
+        table = self.sessions if dim.level == "session" else self.events
+        code = table.c[dim.column]
+        keys: list[Any] = [*_slice_keys(table), code] if slices else [code]
+        if dim.level == "session":
+            found = self.sessions_by(scope, keys)
+        else:
+            found = self.events_by(scope, "page" if dim.name == "page" else "event", keys)
+        values = self.texts(dim.dictionary, {key[-1] for key in found})
+        result: dict[Any, Counts] = {}
+        for key, counts in found.items():
+            text = values.get(key[-1], NONE)
+            target = (int(key[0]), int(key[1]), text) if slices else text
+            result.setdefault(target, Counts()).add(counts)
+        return result
+
+    def texts(self, dictionary: str, values: Iterable[Any]) -> dict[Any, str]:
+        """Return the text of each stored value (a code in DuckDB, the text itself elsewhere)."""
+        return self.encoding.texts(self.store, dictionary, list(values))
+
+    def by_day(self, scope: Scope) -> dict[int, Counts]:
+        """Return counts per site-local day."""
+        result: dict[int, Counts] = {}
+        for (_utc, day), counts in self.by_slice(scope).items():
+            result.setdefault(day, Counts()).add(counts)
+        return result
+
+    def by_slice(self, scope: Scope) -> dict[tuple[int, int], Counts]:
+        """Return counts per (UTC day, local day): a visitor-day lies in one UTC day, so local
+        days' counts are sums of their slices'."""
+        result: dict[tuple[int, int], Counts] = {}
+        for (utc, day), counts in self.sessions_by(scope, _slice_keys(self.sessions)).items():
+            result.setdefault((int(utc), int(day)), Counts()).add(counts)
+        for (utc, day), (pageviews, events) in self.counts_by(
+            scope, _slice_keys(self.events)
+        ).items():
+            counts = result.setdefault((int(utc), int(day)), Counts())
+            counts.pageviews, counts.events = pageviews, events
+        return result
+
+    def by_hour(self, scope: Scope) -> dict[int, Counts]:
+        """Return counts per local hour, keyed by the hour's UTC start in epoch seconds.
+
+        Local hours start the zone's UTC offset modulo an hour past UTC ones (30 minutes in
+        India), taken at the scope's start. Within a day, a visitor counts in the hour of
+        their first matching session.
+        """
+        offset = hour_offset(scope.zone, scope.start)
+        s, e = self.sessions.c, self.events.c
+
+        def hour(ts: Any) -> Any:
+            return intdiv(intdiv(ts, 1000) - number(offset), 3600)
+
+        result: dict[int, Counts] = {}
+
+        def at(value: Any) -> Counts:
+            return result.setdefault(int(value) * 3600 + offset, Counts())
+
+        for (value,), counts in self.sessions_by(scope, [hour(s.ts)]).items():
+            found = at(value)
+            found.visits, found.bounces, found.duration = (
+                counts.visits,
+                counts.bounces,
+                counts.duration,
+            )
+            found.visitors = 0
+        where = self.session_where(scope)
+        for value, found_number in self.store.fetch(
+            select(hour(s.ts), func.count()).where(*where, ~s.vm).group_by(hour(s.ts))
+        ):
+            at(value).visitors += int(found_number)
+        firsts = (
+            select(s.vd, func.min(s.ts).label("first"))
+            .where(*where, s.vm)
+            .group_by(s.vd)
+            .subquery()
+        )
+        for value, found_number in self.store.fetch(
+            select(hour(firsts.c.first), func.count()).group_by(hour(firsts.c.first))
+        ):
+            at(value).visitors += int(found_number)
+        for (value,), (pageviews, events) in self.counts_by(scope, [hour(e.ts)]).items():
+            found = at(value)
+            found.pageviews, found.events = pageviews, events
+        return result
+
+    def props(self, scope: Scope, event: str, *, slices: bool = False) -> dict[Any, Counts]:
+        """Return, for custom event `event`, counts per (property, value) of its events (per
+        (UTC day, local day, property, value) with `slices`)."""
+        e = self.events.c
+        where = [
+            *self.event_where(scope, "event"),
+            self.encoding.codes(e.name, "name", [event]),
+            e.props != "",
+        ]
+        pairs = self.encoding.prop_pairs(self.events, where)
+        keys = [pairs.c.key, pairs.c.value]
+        if slices:
+            keys = [intdiv(pairs.c.ts, DAY_MS), pairs.c.day, *keys]
+        result: dict[Any, Counts] = {}
+        for row in self.store.fetch(
+            select(*keys, func.count(), func.count(pairs.c.vd.distinct())).group_by(*keys)
+        ):
+            *key, number, visitors = row
+            name = (
+                (int(key[0]), int(key[1]), *map(str, key[2:])) if slices else tuple(map(str, key))
+            )
+            result[name] = Counts(visitors=int(visitors), events=int(number))
+        return result
+
+    def events_with_props(self, scope: Scope) -> list[str]:
+        """Return the names of the custom events of the scope that carry properties."""
+        e = self.events.c
+        rows = self.store.fetch(
+            select(e.name).where(*self.event_where(scope, "event"), e.props != "").distinct()
+        )
+        texts = self.texts("name", [row[0] for row in rows])
+        return sorted({texts.get(row[0], NONE) for row in rows} - {NONE})
+
+    def first_event(self, site_id: int) -> int | None:
+        """Return when the site's first stored session started (epoch ms), if any."""
+        s = self.sessions.c
+        found = self.store.fetch(select(func.min(s.ts)).where(s.site_id == site_id))
+        return int(found[0][0]) if found and found[0][0] is not None else None
+
+
+def _slice_keys(table: Any) -> list[Any]:
+    """The UTC day and the local day of a row (a session's start, an event's moment)."""
+    return [intdiv(table.c.ts, DAY_MS), table.c.day]
+
+
+def hour_offset(zone: ZoneInfo, moment: datetime) -> int:
+    """Return how far past a UTC hour local hours start in `zone` at `moment`, in seconds."""
+    return int((moment.astimezone(zone).utcoffset() or timedelta()).total_seconds()) % 3600

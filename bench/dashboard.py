@@ -1,55 +1,66 @@
-"""Time the full dashboard page over generated data, against DuckDB on the same raw events.
+"""Time the full dashboard page through the production server, against DuckDB on the same
+raw events.
 
     .venv/bin/python bench/dashboard.py --database-url sqlite:///bench/data/events-1m.db
 
-For 7 days, 30 days and 12 months ending at the data's last day, unfiltered and with one and
-two filters, it requests /sites/<id> through the whole Flask stack (every panel, the chart,
-the map and the template, as a browser asks for the page) and reports:
+Starts `flask-tracking serve` (production configuration, --workers, the event store of the
+generated data) on loopback and requests a shared link of the bench site over HTTP — the
+whole page, as a browser asks for it: every panel, the chart, the map and the template. For
+7 days, 30 days and 12 months ending at the data's last day, unfiltered, filtered by one and
+two session dimensions and by page, it reports the median of --runs requests after a warm-up
+("hot"), and:
 
-* hot: the median of --runs requests after one warm-up;
-* cold: the first request of a freshly started process (a new app, engine and connection
-  pool; the OS page cache is dropped first when this process may do so, i.e. as root);
-* DuckDB: the same aggregates computed by bench/duckdb_reference.py over the same raw events
-  in an in-memory DuckDB (median of --runs), and our time's ratio to it.
+* DuckDB: the same aggregates computed by bench/duckdb_reference.py from the site's raw events
+  in an in-memory DuckDB (median of --runs), and our time's ratio to it;
+* bytes per event: the store's file size over its events (everything included: dictionaries,
+  sessions, rollups);
+* memory: the server's process tree idle (RSS, after start) and each worker's peak (VmHWM)
+  after all requests, the page filter among them;
+* with --rebuild: the time `flask-tracking events rebuild` takes to derive the site's
+  sessions, markers and rollups again.
 
-With --rebuild it also times `rollups.rebuild()` of the site. Data comes from
-bench/generate.py; nothing here writes to the database except the rebuild.
+Data comes from bench/generate.py. This writes only a shared link for the bench site (once)
+to the SQL database, and the store only when --rebuild asks.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import importlib.util
 import json
 import os
 import platform
+import secrets
+import signal
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
-from generate import resolve_sqlite  # noqa: E402  (bench/generate.py)
-from sqlalchemy import func, select  # noqa: E402
+from generate import resolve_events, resolve_sqlite  # noqa: E402  (bench/generate.py)
 
-from flask_tracking import create_app  # noqa: E402
-from flask_tracking.config import BaseConfiguration  # noqa: E402
-from flask_tracking.extensions import db  # noqa: E402
-from flask_tracking.tracking.models import Site, Visit  # noqa: E402
-
-RANGES = (("7d", "7d"), ("30d", "30d"), ("12mo", "12mo"))
-FILTER_SETS: tuple[tuple[str, tuple[str, ...]], ...] = (
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+RANGES = (("7d", 7), ("30d", 30), ("12mo", 365))
+VIEWS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("unfiltered", ()),
     ("1 filter", ("country:is:US",)),
     ("2 filters", ("country:is:US", "device:is:mobile")),
+    ("page", ("page:contains:/blog",)),
 )
 # The same filters for DuckDB, by column.
 DUCK_FILTERS = {
@@ -58,119 +69,220 @@ DUCK_FILTERS = {
 }
 
 
-def app_for(database_url: str) -> Any:
-    """Return a production-like app on the benchmark database (no writer thread)."""
+def default_events_url(database_url: str) -> str:
+    """The store bench/generate.py makes beside an SQLite database."""
+    if not database_url.startswith("sqlite:///"):
+        raise SystemExit("--events-url is needed when --database-url is not an SQLite file")
+    return "duckdb:///" + str(Path(database_url.removeprefix("sqlite:///")).with_suffix(".duckdb"))
+
+
+def prepare(database_url: str, events_url: str, site_id: int | None) -> dict[str, Any]:
+    """Find the bench site, its zone, last event and events; make sure it has a shared link."""
+    from sqlalchemy import func, select
+
+    from flask_tracking import create_app
+    from flask_tracking.config import BaseConfiguration
+    from flask_tracking.events import close_store, owned_store
+    from flask_tracking.events.tables import tables
+    from flask_tracking.extensions import db
+    from flask_tracking.tracking.models import SharedLink, Site
+
     settings = {
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SECRET_KEY": "bench-" + "x" * 40,
+        "EVENTS_DATABASE_URL": events_url,
         "INGEST_WRITER": "off",
         "LOG_LEVEL": "WARNING",
-        "RATELIMIT_ENABLED": False,
     }
-    return create_app(type("BenchConfig", (BaseConfiguration,), settings))
+    app = create_app(type("BenchConfig", (BaseConfiguration,), settings))
+    try:
+        with app.app_context():
+            site = db.session.get(Site, site_id or db.session.scalar(select(func.min(Site.id))))
+            if site is None:
+                raise SystemExit("no site: run bench/generate.py first")
+            store = owned_store(app)
+            e = tables(store.engine).all_events.c
+            events, last = store.fetch(
+                select(func.count(), func.max(e.ts)).where(e.site_id == site.id)
+            )[0]
+            if not events:
+                raise SystemExit("the site has no events")
+            link = db.session.scalar(
+                select(SharedLink).where(SharedLink.site_id == site.id, SharedLink.name == "bench")
+            )
+            if link is None:
+                link = SharedLink(site_id=site.id, name="bench", token=secrets.token_urlsafe(32))
+                db.session.add(link)
+                db.session.commit()
+            return {
+                "site_id": site.id,
+                "timezone": site.timezone,
+                "events": int(events),
+                "last": datetime.fromtimestamp(last / 1000, UTC),
+                "token": link.token,
+            }
+    finally:
+        close_store(app)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
-def site_of(app: Any, site_id: int | None) -> tuple[int, int, str, datetime]:
-    """Return (site id, owner id, zone, the data's last event) of the benchmark site."""
-    with app.app_context():
-        if site_id is None:
-            site_id = db.session.scalar(select(func.min(Site.id)))
-        site = db.session.get(Site, site_id)
-        if site is None:
-            raise SystemExit("no site: run bench/generate.py first")
-        last = db.session.scalar(select(func.max(Visit.date)).where(Visit.site_id == site.id))
-        if last is None:
-            raise SystemExit("the site has no visits")
-        last = last.replace(tzinfo=UTC) if last.tzinfo is None else last
-        return site.id, site.owner_id, site.timezone, last
+def store_bytes(events_url: str) -> int:
+    """The store's size on disk (after a checkpoint: the WAL folded in)."""
+    import duckdb
+
+    path = events_url.removeprefix("duckdb:///")
+    with contextlib.closing(duckdb.connect(path)) as con:
+        con.execute("CHECKPOINT")
+    wal = Path(path + ".wal")
+    return Path(path).stat().st_size + (wal.stat().st_size if wal.exists() else 0)
 
 
-def logged_in_client(app: Any, owner_id: int) -> Any:
-    """Return a test client whose session belongs to the site's owner (Flask-Login's keys)."""
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"] = str(owner_id)
-        session["_fresh"] = True
-    return client
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
 
 
-class FrozenNow:
-    """Make "today" the data's last day, so presets end where the data does."""
-
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def __enter__(self) -> None:
-        from flask_tracking.dashboard import views
-
-        self.views = views
-        self.saved = views.datetime
-        moment = self.moment
-
-        class Frozen(datetime):
-            @classmethod
-            def now(cls, tz: Any = None) -> Any:  # type: ignore[override]
-                return moment if tz is None else moment.astimezone(tz)
-
-        views.datetime = Frozen  # type: ignore[misc]
-
-    def __exit__(self, *_exc: object) -> None:
-        self.views.datetime = self.saved  # type: ignore[misc]
+def environment(database_url: str, events_url: str, data_dir: str) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FLASK_TRACKING_")},
+        "FLASK_TRACKING_CONFIG": "production",
+        "SECRET_KEY": secrets.token_hex(32),
+        "FLASK_TRACKING_SQLALCHEMY_DATABASE_URI": database_url,
+        "FLASK_TRACKING_EVENTS_DATABASE_URL": events_url,
+        "FLASK_TRACKING_DATA_DIR": data_dir,
+        "FLASK_TRACKING_LOG_LEVEL": "WARNING",
+    }
 
 
-def page_url(site_id: int, preset: str, filters: tuple[str, ...]) -> str:
-    args = [("period", preset), *(("filter", f) for f in filters)]
-    return f"/sites/{site_id}?{urlencode(args)}"
-
-
-def time_page(client: Any, url: str) -> float:
+def rebuild(env: dict[str, str], site_id: int) -> float:
+    """Time `flask-tracking events rebuild` of the site (a process of its own)."""
     began = time.perf_counter()
-    response = client.get(url)
+    subprocess.run(
+        [str(BIN / "flask-tracking"), "events", "rebuild", "--site", str(site_id)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - began
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], port: int, workers: int, log: Path) -> Any:
+    """Run `flask-tracking serve` in its own process group until the block ends."""
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [str(BIN / "flask-tracking"), "serve", "--host", HOST, "--port", str(port),
+             "--workers", str(workers)],
+            env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"the server exited with {process.returncode}; see {log}")
+            with contextlib.suppress(OSError):
+                status, _ = get(port, "/")
+                if status == 200:
+                    break
+            time.sleep(0.2)
+        else:
+            raise SystemExit(f"the server did not start; see {log}")
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection(HOST, port, timeout=120)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def tree(pid: int) -> list[int]:
+    """The process and all its descendants."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{current}/task"):
+                children = Path(f"/proc/{current}/task/{task}/children").read_text().split()
+                queue.extend(int(child) for child in children)
+    return found
+
+
+def memory(pid: int, field: str) -> int:
+    """A /proc/PID/status memory field (VmRSS, VmHWM) in bytes; 0 once the process is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def command_of(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
+    return ""
+
+
+def period(last: datetime, zone: str, days: int) -> tuple[date, date, datetime, datetime]:
+    """The `days` local days ending with the data's last day: dates, and UTC bounds."""
+    tz = ZoneInfo(zone)
+    end_day = last.astimezone(tz).date()
+    start_day = end_day - timedelta(days=days - 1)
+
+    def midnight(day: date) -> datetime:
+        return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+
+    return start_day, end_day, midnight(start_day), midnight(end_day + timedelta(days=1))
+
+
+def page_path(token: str, first: date, last: date, filters: tuple[str, ...]) -> str:
+    args = [("period", "custom"), ("from", first.isoformat()), ("to", last.isoformat())]
+    args += [("filter", f) for f in filters]
+    return f"/share/{token}?{urlencode(args)}"
+
+
+def timed(port: int, path: str) -> float:
+    began = time.perf_counter()
+    status, body = get(port, path)
     elapsed = time.perf_counter() - began
-    if response.status_code != 200:
-        raise SystemExit(f"{url} answered {response.status_code}")
+    if status != 200:
+        raise SystemExit(f"{path} answered {status}: {body[:300]!r}")
     return elapsed
 
 
-def drop_page_cache() -> bool:
-    """Ask the kernel to forget cached file pages (root only); tell whether it worked."""
-    try:
-        os.sync()
-        Path("/proc/sys/vm/drop_caches").write_text("3\n")
-    except OSError:
-        return False
-    return True
-
-
-def cold_once(database_url: str, preset: str, filters: tuple[str, ...]) -> float:
-    """Time the first request of a new process (this script with --cold-one)."""
-    command = [
-        sys.executable,
-        __file__,
-        "--database-url",
-        database_url,
-        "--cold-one",
-        json.dumps([preset, list(filters)]),
-    ]
-    done = subprocess.run(command, check=False, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"the cold request failed:\n{done.stderr[-2000:]}")
-    return float(done.stdout.strip().splitlines()[-1])
-
-
 def duckdb_times(
-    database_url: str, site_id: int, ranges: dict[str, tuple[datetime, datetime]], runs: int
+    database_url: str,
+    events_url: str,
+    site_id: int,
+    ranges: dict[str, tuple[datetime, datetime]],
+    runs: int,
 ) -> tuple[dict[tuple[str, str], float], float]:
     spec = importlib.util.spec_from_file_location("duckdb_reference", HERE / "duckdb_reference.py")
     assert spec and spec.loader
     reference = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(reference)
     began = time.perf_counter()
-    con = reference.load(database_url, site_id)
+    con = reference.load(database_url, events_url, site_id)
     loaded = time.perf_counter() - began
     times: dict[tuple[str, str], float] = {}
     for preset, (start, end) in ranges.items():
-        for name, filters in FILTER_SETS:
+        for name, filters in VIEWS:
+            if any(f not in DUCK_FILTERS for f in filters):
+                continue  # the reference filters on session dimensions only
             duck_filters = [DUCK_FILTERS[f] for f in filters]
             reference.reference_dashboard(con, site_id, start, end, duck_filters)  # warm-up
             samples = []
@@ -192,97 +304,89 @@ def machine() -> str:
     return f"{cores} cores"
 
 
-def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a script's steps
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", required=True)
+    parser.add_argument("--events-url", help="default: the .duckdb file beside an SQLite database")
     parser.add_argument("--site-id", type=int, default=None)
     parser.add_argument("--runs", type=int, default=10, help="hot requests; the median counts")
+    parser.add_argument("--workers", type=int, default=2, help="the server's worker processes")
     parser.add_argument("--no-duckdb", action="store_true", help="skip the DuckDB reference")
-    parser.add_argument("--no-cold", action="store_true", help="skip the cold requests")
-    parser.add_argument("--rebuild", action="store_true", help="also time a rollup rebuild")
-    parser.add_argument("--cold-one", help=argparse.SUPPRESS)
+    parser.add_argument("--rebuild", action="store_true", help="also time a derived-data rebuild")
     args = parser.parse_args(argv)
-    args.database_url = resolve_sqlite(args.database_url)
+    database_url = resolve_sqlite(args.database_url)
+    events_url = resolve_events(args.events_url or default_events_url(database_url))
 
-    app = app_for(args.database_url)
-    site_id, owner_id, tz, last = site_of(app, args.site_id)
-    if args.cold_one:
-        preset, filters = json.loads(args.cold_one)
-        url = page_url(site_id, preset, tuple(filters))
-        with FrozenNow(last):
-            print(f"{time_page(logged_in_client(app, owner_id), url):.6f}")
-        return
+    site = prepare(database_url, events_url, args.site_id)
+    size = store_bytes(events_url)
+    events = site["events"]
+    print(f"# dashboard benchmark: {events:,} events, site {site['site_id']} ({site['timezone']})")
+    print(f"# machine: {machine()}; data ends {site['last']:%Y-%m-%d %H:%M} UTC")
+    print(f"# store: {size / 1e6:,.1f} MB, {size / events:.1f} bytes per event (all included)")
 
-    with app.app_context():
-        events = db.session.scalar(select(func.count()).where(Visit.site_id == site_id)) or 0
-    dialect = args.database_url.split(":", 1)[0]
-    print(f"# dashboard benchmark: {events:,} events, site {site_id} ({tz}), {dialect}")
-    print(f"# machine: {machine()}; data ends {last:%Y-%m-%d %H:%M} UTC")
-
-    if args.rebuild:
-        from flask_tracking.reports import rollups
-
-        with app.app_context():
-            began = time.perf_counter()
-            days = rollups.rebuild([site_id])
-            print(f"rollup rebuild: {days} days in {time.perf_counter() - began:.1f} s")
-
-    from flask_tracking.reports.ranges import resolve
-
-    client = logged_in_client(app, owner_id)
-    ranges = {preset: resolve(preset, tz, last) for preset, _ in RANGES}
-    hot: dict[tuple[str, str], float] = {}
-    cold: dict[tuple[str, str], float] = {}
-    with FrozenNow(last):
-        for preset, _label in RANGES:
-            for name, filters in FILTER_SETS:
-                url = page_url(site_id, preset, filters)
-                time_page(client, url)  # warm-up
-                hot[(preset, name)] = statistics.median(
-                    time_page(client, url) for _ in range(args.runs)
-                )
-                print(f"# hot {preset} {name}: {hot[(preset, name)] * 1000:.1f} ms", flush=True)
-    dropped = False
-    if not args.no_cold:
-        for preset, _label in RANGES:
-            for name, filters in FILTER_SETS:
-                dropped = drop_page_cache() or dropped
-                cold[(preset, name)] = cold_once(args.database_url, preset, filters)
-                print(f"# cold {preset} {name}: {cold[(preset, name)] * 1000:.1f} ms", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as data_dir:
+        env = environment(database_url, events_url, data_dir)
+        rebuilt = rebuild(env, site["site_id"]) if args.rebuild else None
+        if rebuilt is not None:
+            print(f"# rebuild of sessions, markers and rollups: {rebuilt:.1f} s")
+        port = free_port()
+        log = Path(data_dir) / "serve.log"
+        ranges = {name: period(site["last"], site["timezone"], days) for name, days in RANGES}
+        hot: dict[tuple[str, str], float] = {}
+        with serving(env, port, args.workers, log) as server:
+            time.sleep(2)  # let the workers settle
+            pids = tree(server.pid)
+            idle = sum(memory(pid, "VmRSS") for pid in pids)
+            print(f"# idle: {len(pids)} processes, {idle / 2**20:,.0f} MiB RSS in all")
+            for name, (first, last, _start, _end) in ranges.items():
+                for view, filters in VIEWS:
+                    path = page_path(site["token"], first, last, filters)
+                    timed(port, path)  # warm-up
+                    samples = [timed(port, path) for _ in range(args.runs)]
+                    hot[(name, view)] = statistics.median(samples)
+                    print(f"# hot {name} {view}: {hot[(name, view)] * 1000:.1f} ms", flush=True)
+            peaks = {pid: memory(pid, "VmHWM") for pid in tree(server.pid)}
+        for pid, peak in sorted(peaks.items()):
+            print(f"# peak RSS {peak / 2**20:,.0f} MiB: {command_of(pid) or pid}")
     duck: dict[tuple[str, str], float] = {}
     if not args.no_duckdb:
         duck, loaded = duckdb_times(
-            args.database_url,
-            site_id,
-            {p: (r.start, r.end) for p, r in ranges.items()},
+            database_url,
+            events_url,
+            site["site_id"],
+            {name: (start, end) for name, (_f, _l, start, end) in ranges.items()},
             args.runs,
         )
         print(f"# DuckDB: raw events loaded into memory in {loaded:.1f} s (not counted)")
-    if cold:
-        print(f"# cold = first request of a new process; OS page cache dropped: {dropped}")
-    print(f"{'range':<6} {'view':<11} {'hot ms':>8} {'cold ms':>8} {'DuckDB ms':>10} {'ratio':>7}")
+    print(f"{'range':<6} {'view':<11} {'hot ms':>8} {'DuckDB ms':>10} {'ratio':>7}")
     results = []
-    for preset, _label in RANGES:
-        for name, _filters in FILTER_SETS:
-            key = (preset, name)
+    for name, _days in RANGES:
+        for view, _filters in VIEWS:
+            key = (name, view)
             ratio = hot[key] / duck[key] if duck.get(key) else None
             print(
-                f"{preset:<6} {name:<11} {hot[key] * 1000:>8.1f} "
-                f"{cold[key] * 1000 if key in cold else float('nan'):>8.1f} "
+                f"{name:<6} {view:<11} {hot[key] * 1000:>8.1f} "
                 f"{duck[key] * 1000 if key in duck else float('nan'):>10.1f} "
                 f"{ratio if ratio is not None else float('nan'):>7.2f}"
             )
             results.append(
                 {
-                    "range": preset,
-                    "view": name,
+                    "range": name,
+                    "view": view,
                     "hot_ms": round(hot[key] * 1000, 1),
-                    "cold_ms": round(cold[key] * 1000, 1) if key in cold else None,
                     "duckdb_ms": round(duck[key] * 1000, 1) if key in duck else None,
                     "ratio": round(ratio, 2) if ratio is not None else None,
                 }
             )
-    print(json.dumps({"events": events, "dialect": dialect, "results": results}))
+    summary = {
+        "events": events,
+        "bytes_per_event": round(size / events, 1),
+        "idle_rss_mib": round(idle / 2**20),
+        "peak_worker_rss_mib": round(max(peaks.values()) / 2**20),
+        "rebuild_s": round(rebuilt, 1) if rebuilt is not None else None,
+        "results": results,
+    }
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

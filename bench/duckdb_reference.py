@@ -1,22 +1,25 @@
 """A reference dashboard in DuckDB: what the reports should show, computed another way.
 
     .venv/bin/python bench/duckdb_reference.py --database-url sqlite:///bench/data/events-1m.db \\
-        --site-id 1
+        --site-id 1 [--events-url duckdb:///bench/data/events-1m.duckdb]
 
-Loads one site's `visits` and `sessions` (only the columns the dashboard reads) into an
-in-memory DuckDB, then times `reference_dashboard()` over the last 7, 30 and 365 local days
-of the data (median of --runs). DuckDB's sqlite and postgres extensions cannot be downloaded
-here, so the rows travel through Python: sqlite3 or SQLAlchemy, in chunks, into a temporary
-CSV file that DuckDB's COPY reads.
+Copies one site's raw events out of the event store (its file attached read-only) into plain
+in-memory tables, text instead of codes, then times `reference_dashboard()` over the last 7,
+30 and 365 local days of the data (median of --runs). None of the store's derived data is
+used — no markers, visitor-day sums or rollups — except which session an event belongs to
+(the store's session ids; tests/bench/test_generate.py checks those against the 30-minute
+rule). Sessions' spans, pages, counts and bounces are recomputed here from their events, and
+their context (source, country, browser ...) is their first event's.
 
 Definitions (Plausible's, simplified), for a range [start, end) in UTC and filters on the
 session's context:
 
 * sessions in range: started_at in the range, matching every filter;
 * events in range: date in the range, whose session matches every filter;
-* visitors: distinct visitor ids of the events in range; pageviews: their pageviews;
-  visits: the sessions in range; bounce rate: % of them with is_bounce; visit duration: the
-  mean of their ended_at - started_at, in seconds;
+* visitors: distinct visitors of the events in range (a visitor id rotates every UTC day, so
+  this is distinct (visitor, UTC day)); pageviews: their pageviews; visits: the sessions in
+  range; bounce rate: % of them with at most one pageview; visit duration: the mean of their
+  last event's time minus their first's, in seconds;
 * daily series: the same per local day of the site's zone;
 * breakdowns (top 10 by visitors, then pageviews, then value; NULL is a value: "direct",
   "unknown"): pages and custom event names over events in range; every other dimension over
@@ -27,12 +30,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import os
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -43,32 +44,28 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from flask_tracking.tracking.models import EventContext
+from flask_tracking.events import schema
 
-CHUNK_ROWS = 100_000
-PAGEVIEW_NAMES = ("pageview", "PageLoad")  # as flask_tracking/ingest/sessions.py counts them
-CONTEXT_COLUMNS = EventContext.CONTEXT_FIELDS
-VISIT_COLUMNS = {
-    "id": "BIGINT",
-    "date": "TIMESTAMP",
-    "event": "VARCHAR",
-    "pathname": "VARCHAR",
-    "visitor_id": "BIGINT",
-    "session_id": "BIGINT",
+PAGEVIEW_NAMES = ("pageview", "PageLoad")  # as the writer counts them (ingest/enrich.py)
+# The session context the reference keeps: its column here, the store's column and dictionary.
+CONTEXT = {
+    "hostname": ("hostname", "hostname"),
+    "referrer": ("referrer", "url"),
+    "referrer_source": ("source", "source"),
+    "utm_source": ("utm_source", "utm_source"),
+    "utm_medium": ("utm_medium", "utm_medium"),
+    "utm_campaign": ("utm_campaign", "utm_campaign"),
+    "utm_term": ("utm_term", "utm_term"),
+    "utm_content": ("utm_content", "utm_content"),
+    "country_code": ("country", "country"),
+    "region": ("region", "region"),
+    "city": ("city", "city"),
+    "browser": ("browser", "browser"),
+    "os": ("os", "os"),
+    "device": ("device", "device"),
+    "screen_size": ("screen", "screen"),
 }
-SESSION_COLUMNS = {
-    "id": "BIGINT",
-    "visitor_id": "BIGINT",
-    "started_at": "TIMESTAMP",
-    "ended_at": "TIMESTAMP",
-    "entry_page": "VARCHAR",
-    "exit_page": "VARCHAR",
-    "pageviews": "INTEGER",
-    "events": "INTEGER",
-    "is_bounce": "BOOLEAN",
-    **dict.fromkeys(CONTEXT_COLUMNS, "VARCHAR"),
-}
-TIMESTAMPS = {"date", "started_at", "ended_at"}
+CONTEXT_COLUMNS = tuple(CONTEXT)
 # Dimensions broken down over sessions; pages and custom events are over events.
 SESSION_BREAKDOWNS = {
     "entry_pages": "entry_page",
@@ -97,31 +94,89 @@ Filter = tuple[str, str, str | None]
 # -- loading ------------------------------------------------------------------------------
 
 
-def load(database_url: str, site_id: int) -> duckdb.DuckDBPyConnection:
-    """Return an in-memory DuckDB holding the site's visits, sessions and time zone."""
-    con = duckdb.connect()
-    for name, columns in (("visits", VISIT_COLUMNS), ("sessions", SESSION_COLUMNS)):
-        spec = ", ".join(f'"{column}" {kind}' for column, kind in columns.items())
-        con.execute(f"CREATE TABLE {name} ({spec})")
+def load(database_url: str, events_url: str, site_id: int) -> duckdb.DuckDBPyConnection:
+    """Return an in-memory DuckDB holding the site's events, sessions and time zone."""
+    if not events_url.startswith("duckdb:///"):
+        raise SystemExit("--events-url must be duckdb:///PATH")
+    path = events_url.removeprefix("duckdb:///")
+    if not os.path.isfile(path):
+        raise SystemExit(f"no event store at {path}")
     with _reader(database_url) as read:
         (timezone,) = next(read("SELECT timezone FROM sites WHERE id = ?", (site_id,)))
-        for name, columns in (("visits", VISIT_COLUMNS), ("sessions", SESSION_COLUMNS)):
-            query = f"SELECT {', '.join(columns)} FROM {name} WHERE site_id = ?"  # noqa: S608
-            _copy_into(con, name, read(query, (site_id,)))
+    con = duckdb.connect()
+    con.execute("ATTACH ? AS store (READ_ONLY)", [path])
+
+    def text(table: str, column: str, dictionary: str) -> tuple[str, str]:
+        """A LEFT JOIN decoding a code column into its text (NULL for "not set")."""
+        number = schema.DICTIONARY_IDS[dictionary]
+        alias = f"d_{table}_{column}"
+        join = (
+            f"LEFT JOIN store.dict {alias} ON {alias}.dictionary = {number} "
+            f'AND {alias}.code = {table}."{column}"'
+        )
+        return f"{alias}.value", join
+
+    def rows_of(name: str) -> str:
+        return (
+            f"(SELECT * FROM store.{name} WHERE site_id = {int(site_id)} UNION ALL "  # noqa: S608
+            f"SELECT * FROM store.recent_{name} WHERE site_id = {int(site_id)})"
+        )
+
+    event, event_join = text("e", "name", "name")
+    page, page_join = text("e", "page", "page")
+    con.execute(
+        "CREATE TABLE visits AS SELECT e.eid AS id, "  # noqa: S608 - our own names
+        "make_timestamp(e.ts * 1000) AS date, "
+        f"{event} AS event, {page} AS pathname, "
+        "e.vd // 4 AS visitor_id, "  # (UTC day, visitor number): the daily-rotating visitor
+        f"e.sid AS session_id FROM {rows_of('events')} e {event_join} {page_join}"
+    )
+    outputs, joins = [], []
+    for column, (source, dictionary) in CONTEXT.items():
+        value, join = text("s", source, dictionary)
+        outputs.append(f'{value} AS "{column}"')
+        joins.append(join)
+    con.execute(
+        f"CREATE TABLE context AS SELECT s.sid, {', '.join(outputs)} "  # noqa: S608
+        f"FROM {rows_of('sessions')} s {' '.join(joins)}"
+    )
+    con.execute("DETACH store")
+    pageview_names = ", ".join(f"'{name}'" for name in PAGEVIEW_NAMES)
+    con.execute(
+        f"""
+        CREATE TABLE sessions AS
+        WITH counted AS (
+            SELECT session_id, min(visitor_id) AS visitor_id,
+                   min(date) AS started_at, max(date) AS ended_at,
+                   arg_min(pathname, (date, id)) AS entry_page,
+                   arg_max(pathname, (date, id)) FILTER (WHERE event IN ({pageview_names}))
+                       AS last_pageview_page,
+                   count(*) FILTER (WHERE event IN ({pageview_names})) AS pageviews,
+                   count(*) AS events
+            FROM visits GROUP BY session_id
+        )
+        SELECT c.session_id AS id, c.visitor_id, c.started_at, c.ended_at, c.entry_page,
+               coalesce(c.last_pageview_page, c.entry_page) AS exit_page,
+               c.pageviews, c.events, c.pageviews <= 1 AS is_bounce,
+               {", ".join(f'x."{column}"' for column in CONTEXT_COLUMNS)}
+        FROM counted c JOIN context x ON x.sid = c.session_id
+        """  # noqa: S608 - our own names
+    )
+    con.execute("DROP TABLE context")
     con.execute("CREATE TABLE site AS SELECT ? AS id, ? AS timezone", [site_id, timezone])
     return con
 
 
 @contextlib.contextmanager
 def _reader(database_url: str) -> Iterator[Any]:
-    """Yield read(query, params) -> rows (timestamps as naive UTC text or datetimes)."""
+    """Yield read(query, params) -> rows from the SQL database (accounts and sites)."""
     if database_url.startswith("sqlite:///"):
         path = database_url.removeprefix("sqlite:///")  # relative: to the current directory
         if not os.path.isfile(path):
             raise SystemExit(f"no SQLite database at {path}")
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            yield lambda query, params: _chunks(connection.execute(query, params))
+            yield lambda query, params: iter(connection.execute(query, params).fetchall())
         finally:
             connection.close()
         return
@@ -134,54 +189,14 @@ def _reader(database_url: str) -> Iterator[Any]:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            connection.exec_driver_sql("SET TIME ZONE 'UTC'")  # timestamps as UTC wall time
 
             def read(query: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
                 named = query.replace("?", ":p0")
-                result = connection.execution_options(stream_results=True).execute(
-                    text(named), {"p0": params[0]}
-                )
-                return _chunks(result)
+                return iter(connection.execute(text(named), {"p0": params[0]}).all())
 
             yield read
     finally:
         engine.dispose()
-
-
-def _chunks(cursor: Any) -> Iterator[tuple[Any, ...]]:
-    while rows := cursor.fetchmany(CHUNK_ROWS):
-        yield from rows
-
-
-def _copy_into(con: duckdb.DuckDBPyConnection, table: str, rows: Iterator[Sequence[Any]]) -> int:
-    """Stream rows into a temporary CSV file, then COPY it: no pandas or Arrow needed."""
-    count = 0
-    handle, path = tempfile.mkstemp(prefix=f"duckdb-{table}-", suffix=".csv")
-    try:
-        with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
-            # Strings quoted, NULL unquoted and empty: DuckDB then tells NULL from "".
-            writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC)
-            for row in rows:
-                writer.writerow([_plain(value) for value in row])
-                count += 1
-        con.execute(
-            f"COPY {table} FROM '{path}' (FORMAT csv, HEADER false, QUOTE '\"', ESCAPE '\"', "
-            "TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S.%f')"
-        )
-    finally:
-        os.unlink(path)
-    return count
-
-
-def _plain(value: Any) -> Any:
-    """CSV-ready: naive UTC timestamps with microseconds, booleans as true/false."""
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
 
 
 # -- the dashboard --------------------------------------------------------------------------
@@ -343,10 +358,18 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, clock_time(0), tzinfo=zone).astimezone(UTC)
 
 
+def default_events_url(database_url: str) -> str:
+    """The store bench/generate.py makes beside an SQLite database."""
+    if not database_url.startswith("sqlite:///"):
+        raise SystemExit("--events-url is needed when --database-url is not an SQLite file")
+    return "duckdb:///" + os.path.splitext(database_url.removeprefix("sqlite:///"))[0] + ".duckdb"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Load, then time the reference dashboard over 7, 30 and 365 local days."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", required=True)
+    parser.add_argument("--events-url", help="default: the .duckdb file beside an SQLite database")
     parser.add_argument("--site-id", type=int, default=1)
     parser.add_argument("--runs", type=int, default=5, help="runs per range; the median counts")
     parser.add_argument(
@@ -361,8 +384,9 @@ def main(argv: list[str] | None = None) -> None:
     if any(len(f) != 3 for f in filters):
         parser.error("--filter takes COLUMN:OP:VALUE")
 
+    events_url = args.events_url or default_events_url(args.database_url)
     began = time.perf_counter()
-    con = load(args.database_url, args.site_id)
+    con = load(args.database_url, events_url, args.site_id)
     loaded = time.perf_counter() - began
     (visits,) = con.execute("SELECT count(*) FROM visits").fetchone() or (0,)
     (sessions,) = con.execute("SELECT count(*) FROM sessions").fetchone() or (0,)

@@ -3,11 +3,13 @@
     .venv/bin/python bench/generate.py --database-url sqlite:///bench/data/events-1m.db \\
         --events 1000000 --days 365 --paths 1000 --seed 1 [--timezone Europe/Paris]
 
-Migrates the database, adds the user bench@example.com and one site (https://bench.example),
-then writes `--events` events over the `--days` local days before `--end`, with their
-sessions. The same arguments always give the same rows: random.Random instances seeded from
---seed (and fixed strings, for the page and referrer lists) drive everything, and nothing
-reads the clock or the global RNG.
+Migrates the SQL database (accounts and sites), adds the user bench@example.com and one site
+(https://bench.example), then stores `--events` events over the `--days` local days before
+`--end` in the event store (`--events-url`, by default a DuckDB file beside an SQLite
+database: bench/data/events-1m.duckdb), and lets the store derive sessions, markers and
+rollups as the writer does once a day is over. The same arguments always give the same rows:
+random.Random instances seeded from --seed (and fixed strings, for the page and referrer
+lists) drive everything, and nothing reads the clock or the global RNG.
 
 What the traffic looks like: sessions of 1-10 pageviews (about 45% bounces) 5-300 s apart,
 some with custom events; Zipf-distributed pages and referrers (40% direct), some UTM
@@ -18,11 +20,11 @@ visitor id changes every UTC day, as the daily salt makes it change in productio
 
 Two ways to store them:
 
-* bulk (default): the enriched `visits` rows and their `sessions` rows are built here, a UTC
-  day at a time, and inserted in chunks (executemany; COPY on PostgreSQL). Enrichment uses the
-  writer's own steps (URL, referrer, User-Agent, screen, GeoIP), and sessions the same rules
-  as flask_tracking/ingest/sessions.py, so the rows are what the pipeline would store, except
-  that visitor ids are hashes of (person, UTC day) instead of salted (IP, User-Agent) ones.
+* bulk (default): the rows are enriched here with the writer's own steps (URL, referrer,
+  User-Agent, screen, GeoIP) and loaded into the store in chunks through its bulk-load path
+  (stage, then commit: dimension values are encoded in SQL). They are what the pipeline would
+  store, except that visitor ids are hashes of (person, UTC day) instead of salted
+  (IP, User-Agent) ones.
 * --through-pipeline (small sizes): the raw events go to the spool as the collector writes
   them (with their generated timestamps) and the real writer stores them. Its visitor ids
   come from the writer's salt, so they differ from run to run (see README).
@@ -32,13 +34,8 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import contextlib
 import hashlib
-import importlib
-import importlib.util
-import inspect
 import ipaddress
-import json
 import math
 import os
 import random
@@ -61,7 +58,6 @@ EMAIL = "bench@example.com"
 PASSWORD = "bench-password"  # noqa: S105 - a local benchmark account
 DEFAULT_END = date(2026, 11, 1)  # fixed, so the data never depends on the day it is made
 CHUNK_EVENTS = 50_000
-DEFER_INDEXES_FROM = 500_000  # events; below, rebuilding indexes costs more than it saves
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 PIPELINE_SUGGESTED_MAX = 200_000
@@ -649,12 +645,12 @@ class Model:
 
 
 class Enricher:
-    """Builds visits rows with the writer's own enrichment steps, cached per distinct input."""
+    """Builds the store's rows with the writer's own enrichment steps, cached per input."""
 
     def __init__(self, model: Model, site_id: int, allowed_query: frozenset[str]) -> None:
+        from flask_tracking.events.zones import DayCache
         from flask_tracking.ingest import enrich
         from flask_tracking.ingest.records import EventRecord
-        from flask_tracking.ingest.writer import VISIT_DEFAULTS
 
         def record(**fields: Any) -> EventRecord:
             return EventRecord(event_id="", site_id=site_id, timestamp_ms=0, name="", **fields)
@@ -667,8 +663,10 @@ class Enricher:
         self.enrich = enrich
         self.record = record
         self.step = step
+        self.site_id = site_id
+        self.zone = model.settings.timezone
+        self.days = DayCache()
         self.context = enrich.EnrichContext(b"", False, allowed_query)
-        self.defaults = {**VISIT_DEFAULTS, "site_id": site_id, "ip_address": None}
         self.agents = [
             step(enrich.put_user_agent, record(url=SITE_URL, user_agent=agent))
             for agent in model.user_agents
@@ -684,23 +682,23 @@ class Enricher:
         ]
         self.screens: dict[int, Row] = {}
         self.urls: dict[str, Row] = {}
-        self.referrers: dict[str | None, Row] = {}
+        self.sources: dict[str | None, str | None] = {}
 
     def row(self, event: RawEvent, visitor: int) -> Row:
-        """Return the visits row the writer would store for this event (session id unset)."""
+        """Return the row the writer would store for this event (its id set by the caller)."""
         enrich = self.enrich
         url = self.urls.get(event.url)
         if url is None:
             url = self.urls[event.url] = self.step(
                 enrich.put_url, self.record(url=event.url), self.context
             )
-        referrer = self.referrers.get(event.referrer)
-        if referrer is None:
+        if event.referrer in self.sources:
+            source = self.sources[event.referrer]
+        else:
             # put_referrer compares with the page's host: every page is on SITE_URL's host.
             scratch = {"hostname": url["hostname"]}
             enrich.put_referrer(scratch, self.record(url=SITE_URL, referrer=event.referrer))
-            referrer = {"referrer": event.referrer, "referrer_source": scratch["referrer_source"]}
-            self.referrers[event.referrer] = referrer
+            source = self.sources[event.referrer] = scratch["source"]
         person = event.person
         screen = self.screens.get(person.width)
         if screen is None:
@@ -708,61 +706,51 @@ class Enricher:
                 enrich.put_screen, self.record(url=SITE_URL, width=person.width)
             )
         return {
-            **self.defaults,
             **url,
-            **referrer,
             **self.agents[person.agent],
             **screen,
             **self.places[person.network],
-            "event_id": event.event_id,
-            "date": datetime.fromtimestamp(event.ms / 1000, UTC),  # as enrich() makes it
-            "event": event.name,
-            "props": event.props,
-            "visitor_id": visitor,
+            "source": source,
+            "site_id": self.site_id,
+            "ts": event.ms,
+            "day": self.days.day(self.zone, event.ms),
+            "name": event.name,
+            "pv": event.name in enrich.PAGEVIEW_NAMES,
+            "ref": event.referrer,
+            "props": enrich.props_text(event.props),
+            "visitor": visitor,
+            "ip": None,
         }
 
 
-def day_rows(
-    model: Model, enricher: Enricher, day: int, events: list[RawEvent]
-) -> tuple[list[Row], list[Row]]:
-    """Return one UTC day's visits rows and sessions, as the writer would have stored them.
+def day_rows(model: Model, enricher: Enricher, day: int, events: list[RawEvent]) -> list[Row]:
+    """Return one UTC day's rows, in time order, as the writer would have stored them.
 
-    Visitor ids change at UTC midnight, so a day's events make whole sessions: group by
-    visitor in time order and apply the writer's own start/extend steps (ingest/sessions.py).
+    Sessions are not built here: the store derives them from these rows, as for collected
+    events (tests/bench/test_generate.py checks them against the 30-minute rule).
     """
-    from flask_tracking.ingest.sessions import GAP, _extend, _start
-
     rows: list[Row] = []
-    current: dict[int, Row] = {}
-    sessions: list[Row] = []
     visitor_ids: dict[int, int] = {}
     for event in events:
         person = event.person.number
         visitor = visitor_ids.get(person)
         if visitor is None:
             visitor = visitor_ids[person] = model.visitor_id(event.person, day)
-        row = enricher.row(event, visitor)
-        moment = row["date"]
-        session = current.get(visitor)
-        if session is None or moment > session["ended_at"] + GAP:
-            session = current[visitor] = _start(row, moment)
-            sessions.append(session)
-        _extend(session, row, moment)
-        row["session_id"] = session["id"]
-        rows.append(row)
-    return rows, sessions
+        rows.append(enricher.row(event, visitor))
+    return rows
 
 
-# -- the database ---------------------------------------------------------------------------
+# -- the databases --------------------------------------------------------------------------
 
 
-def make_app(database_url: str, spool_dir: str) -> Flask:
-    """Create the app on `database_url`, whatever DATABASE_URL or FLASK_TRACKING_* say."""
+def make_app(database_url: str, events_url: str, spool_dir: str) -> Flask:
+    """Create the app on these databases, whatever DATABASE_URL or FLASK_TRACKING_* say."""
     from flask_tracking import create_app
     from flask_tracking.config import BaseConfiguration
 
     settings = {
         "SQLALCHEMY_DATABASE_URI": database_url,
+        "EVENTS_DATABASE_URL": events_url,
         "SPOOL_DIR": spool_dir,
         "INGEST_WRITER": "off",  # the pipeline mode drains explicitly
         "GEOIP_PROVIDER": "mmdb",  # the bundled GeoLite2-City
@@ -772,7 +760,8 @@ def make_app(database_url: str, spool_dir: str) -> Flask:
     saved = {
         key: os.environ.pop(key)
         for key in list(os.environ)
-        if key.startswith("FLASK_TRACKING_") or key in ("DATABASE_URL", "SECRET_KEY")
+        if key.startswith("FLASK_TRACKING_")
+        or key in ("DATABASE_URL", "SECRET_KEY", "EVENTS_DATABASE_URL")
     }
     try:
         return create_app(type("BenchConfiguration", (BaseConfiguration,), settings))
@@ -780,14 +769,25 @@ def make_app(database_url: str, spool_dir: str) -> Flask:
         os.environ.update(saved)
 
 
-def prepare_site(settings: Settings, replace: bool, start: datetime) -> int:
-    """Migrate, find or add the bench user and site; refuse existing visits unless replace."""
-    from flask_migrate import upgrade
-    from sqlalchemy import delete, func, select
+def site_events(store: Any, site_id: int) -> int:
+    """Count a site's stored events."""
+    from sqlalchemy import func, select
 
+    from flask_tracking.events.tables import tables
+
+    e = tables(store.engine).all_events.c
+    return int(store.fetch(select(func.count()).where(e.site_id == site_id))[0][0])
+
+
+def prepare_site(settings: Settings, replace: bool, start: datetime) -> int:
+    """Migrate, find or add the bench user and site; refuse its events unless replace."""
+    from flask import current_app
+    from flask_migrate import upgrade
+    from sqlalchemy import select
+
+    from flask_tracking.events import owned_store
     from flask_tracking.extensions import db
-    from flask_tracking.tracking.analytics import DroppedCount, Session
-    from flask_tracking.tracking.models import Site, Visit
+    from flask_tracking.tracking.models import Site
     from flask_tracking.users import accounts
 
     upgrade()
@@ -795,15 +795,13 @@ def prepare_site(settings: Settings, replace: bool, start: datetime) -> int:
     site = db.session.scalar(
         select(Site).where(Site.owner_id == user.id, Site.base_url == SITE_URL).order_by(Site.id)
     )
-    if db.session.scalar(select(func.count()).select_from(select(Visit.id).limit(1).subquery())):
+    if site is not None and site_events(owned_store(current_app), site.id):
         if not replace:
             raise SystemExit(
-                "The database already has visits; pass --replace to delete the bench site's "
-                "data and generate it again (other sites are left alone)."
+                "The bench site already has events; pass --replace to delete them and generate "
+                "its data again (other sites are left alone)."
             )
-        if site is not None:
-            for model in (Visit, Session, DroppedCount):
-                db.session.execute(delete(model).where(model.site_id == site.id))
+        owned_store(current_app).delete_site(site.id)
     if site is None:
         site = Site(owner=user, base_url=SITE_URL, name="Bench")
         db.session.add(site)
@@ -814,107 +812,27 @@ def prepare_site(settings: Settings, replace: bool, start: datetime) -> int:
 
 
 class Loader:
-    """Inserts visits and sessions rows in chunks, one transaction per chunk.
+    """Stages rows in the store a chunk at a time; each chunk is committed under its own key.
 
-    SQLite: the DBAPI's executemany on values converted by the column types' own bind
-    processors, so the stored text (dates, JSON) is byte for byte what an SQLAlchemy INSERT
-    stores, without its per-row overhead (a third of the time). PostgreSQL: COPY.
+    The store encodes the dimension values in SQL (commit_load), far faster than row by row.
     """
 
-    def __init__(self) -> None:
-        from flask_tracking.extensions import db
-        from flask_tracking.tracking.analytics import Session
-        from flask_tracking.tracking.models import Visit
+    def __init__(self, store: Any, seed: int) -> None:
+        from flask_tracking.events import schema
 
-        self.db = db
-        self.dialect = db.engine.dialect
-        self.tables = (Visit.__table__, Session.__table__)
-        if self.dialect.name == "sqlite":
-            # A bigger page cache than the default 2 MB for the random event_id index.
-            self._cursor().execute("PRAGMA cache_size = -65536")
+        self.store = store
+        self.names = [column.name for column in schema.RECENT]
+        self.seed = seed
+        self.chunks = 0
 
-    def _cursor(self) -> Any:
-        return self.db.session.connection().connection.dbapi_connection.cursor()
-
-    @contextlib.contextmanager
-    def indexes_deferred(self) -> Iterator[None]:
-        """Drop the secondary indexes of visits and sessions, load, then create them again.
-
-        One sort per index at the end instead of millions of random B-tree inserts (event_id
-        and session ids are random): 10M events load in about half the time. The saved
-        definitions are the database's own, so the schema ends exactly as migrated.
-        """
-        from sqlalchemy import text
-
-        if self.dialect.name == "sqlite":
-            query = (
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
-                "AND tbl_name IN ('visits', 'sessions') AND sql IS NOT NULL"
-            )
-        else:  # PostgreSQL; indexes behind constraints (primary keys) stay
-            query = (
-                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
-                "AND tablename IN ('visits', 'sessions') "
-                "AND indexname NOT IN (SELECT conname FROM pg_constraint)"
-            )
-        saved = [tuple(row) for row in self.db.session.execute(text(query))]
-        for name, _definition in saved:
-            self.db.session.execute(text(f'DROP INDEX "{name}"'))
-        self.db.session.commit()
-        try:
-            yield
-        finally:
-            self.db.session.rollback()  # whatever failed, the indexes come back
-            for _name, definition in saved:
-                self.db.session.execute(text(definition))
-            self.db.session.commit()
-
-    def write(self, visits: list[Row], sessions: list[Row]) -> None:
-        """Insert the rows and commit."""
-        for table, rows in zip(self.tables, (visits, sessions), strict=True):
-            if rows:
-                if self.dialect.name == "postgresql":
-                    self._copy(table, rows)
-                else:
-                    self._insert(table, rows)
-        self.db.session.commit()
-
-    def _columns(self, table: Any, row: Row) -> tuple[list[str], list[Any]]:
-        columns = [column for column in table.columns if column.name in row]
-        dialect = self.dialect
-        # dialect_impl: the SQLite DateTime (text), not the generic type (no processor).
-        return [c.name for c in columns], [
-            c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns
-        ]
-
-    def _insert(self, table: Any, rows: list[Row]) -> None:
-        names, processors = self._columns(table, rows[0])
-        plain = [name for name, convert in zip(names, processors, strict=True) if not convert]
-        converted = [(n, c) for n, c in zip(names, processors, strict=True) if c]
-        quoted = ", ".join(f'"{name}"' for name in plain + [n for n, _ in converted])
-        marks = ", ".join("?" for _ in names)
-        self._cursor().executemany(
-            f"INSERT INTO {table.name} ({quoted}) VALUES ({marks})",  # noqa: S608 - our names
-            [
-                [row[name] for name in plain] + [convert(row[name]) for name, convert in converted]
-                for row in rows
-            ],
-        )
-
-    def _copy(self, table: Any, rows: list[Row]) -> None:
-        """COPY the rows with psycopg: several times faster than INSERT on PostgreSQL."""
-        from sqlalchemy import JSON
-
-        names, _ = self._columns(table, rows[0])
-        json_columns = {column.name for column in table.columns if isinstance(column.type, JSON)}
-        quoted = ", ".join(f'"{name}"' for name in names)
-        with self._cursor().copy(f"COPY {table.name} ({quoted}) FROM STDIN") as copy:
-            for row in rows:
-                # JSON columns: None too is dumped, to the text 'null', as SQLAlchemy's JSON
-                # type stores it on INSERT (the writer's pageviews have props 'null', not NULL).
-                copy.write_row(
-                    [json.dumps(row[name]) if name in json_columns else row[name] for name in names]
-                )
+    def write(self, rows: list[Row]) -> None:
+        """Stage the rows and move them into the store."""
+        if not rows:
+            return
+        self.chunks += 1
+        key = f"bench-{self.seed}-{self.chunks}"
+        self.store.stage(key, {name: [row.get(name) for row in rows] for name in self.names})
+        self.store.commit_load(key)
 
 
 # -- the two ways to store -------------------------------------------------------------------
@@ -929,44 +847,30 @@ class Totals:
     visitors: int = 0
 
 
-def load_bulk(model: Model, site_id: int, allowed_query: frozenset[str]) -> Totals:
-    """Build rows here and insert them a chunk of whole days at a time."""
+def load_bulk(model: Model, store: Any, site_id: int, allowed_query: frozenset[str]) -> int:
+    """Build rows here and load them a chunk of whole days at a time; return the events."""
     enricher = Enricher(model, site_id, allowed_query)
-    loader = Loader()
-    totals = Totals()
-    visits: list[Row] = []
-    sessions: list[Row] = []
-    deferred = model.settings.events >= DEFER_INDEXES_FROM
-    with loader.indexes_deferred() if deferred else contextlib.nullcontext():
-        for day, events in model.days():
-            rows, day_sessions = day_rows(model, enricher, day, events)
-            visits += rows
-            sessions += day_sessions
-            # Visitor ids are per (person, UTC day): a day's distinct ids are distinct from all
-            # other days' (barring a 64-bit hash collision), so the total is a sum.
-            totals.visitors += len({row["visitor_id"] for row in rows})
-            if len(visits) >= CHUNK_EVENTS:
-                loader.write(visits, sessions)
-                totals.events += len(visits)
-                totals.sessions += len(sessions)
-                visits, sessions = [], []
-                progress(totals.events, model.settings.events)
-        loader.write(visits, sessions)
-        totals.events += len(visits)
-        totals.sessions += len(sessions)
-    return totals
+    loader = Loader(store, model.settings.seed)
+    rows: list[Row] = []
+    stored = 0
+    for day, events in model.days():
+        for row in day_rows(model, enricher, day, events):
+            stored += 1
+            row["eid"] = stored  # in time order, as the writer numbers a site's events
+            rows.append(row)
+        if len(rows) >= CHUNK_EVENTS:
+            loader.write(rows)
+            rows = []
+            progress(stored, model.settings.events)
+    loader.write(rows)
+    return stored
 
 
-def load_through_pipeline(app: Flask, model: Model, site_id: int, spool_dir: str) -> Totals:
+def load_through_pipeline(app: Flask, model: Model, site_id: int, spool_dir: str) -> int:
     """Spool the raw events as the collector would, and let the real writer store them."""
-    from sqlalchemy import func, select
-
-    from flask_tracking.extensions import db
     from flask_tracking.ingest import drain
     from flask_tracking.ingest.records import EventRecord
     from flask_tracking.ingest.spool import Spool
-    from flask_tracking.tracking.analytics import Session
-    from flask_tracking.tracking.models import Visit
 
     spool = Spool(spool_dir, max_bytes=1 << 62)
     stored = spooled = 0
@@ -995,16 +899,31 @@ def load_through_pipeline(app: Flask, model: Model, site_id: int, spool_dir: str
     stored += drain(app)
     if stored != spooled:
         raise SystemExit(f"the writer stored {stored} of {spooled} spooled events")
-    with app.app_context():
-        count = db.session.scalar
-        return Totals(
-            events=stored,
-            sessions=count(select(func.count()).where(Session.site_id == site_id)) or 0,
-            visitors=count(
-                select(func.count(func.distinct(Visit.visitor_id))).where(Visit.site_id == site_id)
-            )
-            or 0,
-        )
+    return stored
+
+
+def derive(store: Any, end: date) -> float:
+    """Close every generated day (sessions, markers, rollups), as the writer does once a UTC
+    day is over; return the seconds it took."""
+    from flask_tracking.reports import rollups
+
+    began = time.perf_counter()
+    after = datetime.combine(end + timedelta(days=2), clock_time(0), tzinfo=UTC)
+    store.derive(int(after.timestamp() * 1000), rollups.build)
+    return time.perf_counter() - began
+
+
+def count(store: Any, site_id: int, events: int) -> Totals:
+    """Return what the store holds for the site: events, sessions, visitor-days."""
+    from sqlalchemy import func, select
+
+    from flask_tracking.events.tables import tables
+
+    t = tables(store.engine)
+    s, e = t.all_sessions.c, t.all_events.c
+    sessions = store.fetch(select(func.count()).where(s.site_id == site_id))[0][0]
+    visitors = store.fetch(select(func.count(func.distinct(e.vd))).where(e.site_id == site_id))
+    return Totals(events, int(sessions), int(visitors[0][0]))
 
 
 def progress(done: int, total: int) -> None:
@@ -1013,28 +932,16 @@ def progress(done: int, total: int) -> None:
         print(f"\r{done:,} / {total:,} events", end="", file=sys.stderr, flush=True)
 
 
-def build_rollups(site_id: int) -> None:
-    """Rebuild the report rollups when this version of the app has them."""
-    if importlib.util.find_spec("flask_tracking.reports.rollups") is None:
-        print("rollups: not built (flask_tracking.reports.rollups does not exist)")
-        return
-    module = importlib.import_module("flask_tracking.reports.rollups")
-    rebuild = getattr(module, "rebuild", None)
-    if not callable(rebuild):
-        print("rollups: not built (flask_tracking.reports.rollups has no rebuild())")
-        return
-    from flask_tracking.extensions import db
-
-    began = time.perf_counter()
-    days = rebuild([site_id]) if inspect.signature(rebuild).parameters else rebuild()
-    db.session.commit()
-    print(f"rollups: rebuilt ({days} local days) in {time.perf_counter() - began:.1f} s")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", required=True, help="SQLAlchemy URL (SQLite or PG)")
+    parser.add_argument(
+        "--database-url", required=True, help="SQLAlchemy URL of accounts and sites"
+    )
+    parser.add_argument(
+        "--events-url",
+        help="the event store (duckdb:///PATH); default: beside an SQLite database, .duckdb",
+    )
     parser.add_argument("--events", type=int, default=100_000, help="events to generate")
     parser.add_argument("--days", type=int, default=365, help="local days before --end")
     parser.add_argument("--paths", type=int, default=1000, help="distinct page paths")
@@ -1049,11 +956,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help=f"spool raw events and run the real writer (slow; <= {PIPELINE_SUGGESTED_MAX:,})",
     )
-    parser.add_argument(
-        "--no-rollups",
-        action="store_true",
-        help="skip rebuilding the report rollups (after --replace they are then stale)",
-    )
     args = parser.parse_args(argv)
     if args.events < 1 or args.days < 1 or args.paths < 1:
         parser.error("--events, --days and --paths must be positive")
@@ -1061,6 +963,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ZoneInfo(args.timezone)
     except (ValueError, KeyError):
         parser.error(f"unknown time zone {args.timezone!r}")
+    if not args.events_url:
+        sqlite = resolve_sqlite(args.database_url)
+        if not sqlite.startswith("sqlite:////"):
+            parser.error("--events-url is needed when --database-url is not an SQLite file")
+        args.events_url = "duckdb:///" + str(
+            Path(sqlite.removeprefix("sqlite:///")).with_suffix(".duckdb")
+        )
+    if not args.events_url.startswith("duckdb:///"):
+        parser.error("--events-url must be duckdb:///PATH")
     return args
 
 
@@ -1080,6 +991,42 @@ def resolve_sqlite(database_url: str) -> str:
     return url.set(database=str(path)).render_as_string(hide_password=False)
 
 
+def resolve_events(events_url: str) -> str:
+    """Return the store's URL with its path made absolute (its directory created)."""
+    path = Path(events_url.removeprefix("duckdb:///")).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"duckdb:///{path}"
+
+
+def generate(app: Flask, args: argparse.Namespace, settings: Settings, spool_dir: str) -> Totals:
+    """Add the site, store its events, derive; print and return the totals."""
+    from flask_tracking.events import owned_store
+
+    model = Model(settings)
+    with app.app_context():
+        site_id = prepare_site(settings, args.replace, model.start)
+    print(f"site id: {site_id}", flush=True)
+    began = time.perf_counter()
+    store = owned_store(app)
+    if args.through_pipeline:
+        stored = load_through_pipeline(app, model, site_id, spool_dir)
+    else:
+        with app.app_context():  # GeoIP lookups read the app's configuration
+            allowed = frozenset(app.config["INGEST_ALLOWED_QUERY"])
+            stored = load_bulk(model, store, site_id, allowed)
+    loaded = time.perf_counter() - began
+    derived = derive(store, settings.end)
+    totals = count(store, site_id, stored)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    print(f"events: {totals.events}")
+    print(f"sessions: {totals.sessions}")
+    print(f"distinct visitor ids: {totals.visitors}")
+    print(f"loaded in: {loaded:.1f} s ({totals.events / loaded:,.0f} events/s)")
+    print(f"sessions, markers and rollups derived in: {derived:.1f} s")
+    return totals
+
+
 def main(argv: list[str] | None = None) -> Totals:
     """Generate and store; print the site id and the totals."""
     args = parse_args(argv)
@@ -1088,34 +1035,17 @@ def main(argv: list[str] | None = None) -> Totals:
         print(f"note: --through-pipeline with {args.events:,} events will take a while")
     database_url = resolve_sqlite(args.database_url)
     with tempfile.TemporaryDirectory(prefix="bench-spool-") as spool_dir:
-        app = make_app(database_url, spool_dir)
-        model = Model(settings)
-        with app.app_context():
-            site_id = prepare_site(settings, args.replace, model.start)
-        print(f"site id: {site_id}", flush=True)
-        began = time.perf_counter()
-        if args.through_pipeline:
-            totals = load_through_pipeline(app, model, site_id, spool_dir)
-        else:
-            with app.app_context():
-                allowed = frozenset(app.config["INGEST_ALLOWED_QUERY"])
-                totals = load_bulk(model, site_id, allowed)
-        elapsed = time.perf_counter() - began
-        if sys.stderr.isatty():
-            print(file=sys.stderr)
-        print(f"events: {totals.events}")
-        print(f"sessions: {totals.sessions}")
-        print(f"distinct visitor ids: {totals.visitors}")
-        print(f"elapsed: {elapsed:.1f} s")
-        print(f"events/s: {totals.events / elapsed:,.0f}")
-        if not args.no_rollups:
-            with app.app_context():
-                build_rollups(site_id)
-        with app.app_context():
+        app = make_app(database_url, resolve_events(args.events_url), spool_dir)
+        try:
+            totals = generate(app, args, settings, spool_dir)
+        finally:
+            from flask_tracking.events import close_store
             from flask_tracking.extensions import db
 
-            db.session.remove()
-            db.engine.dispose()
+            close_store(app)
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
     return totals
 
 

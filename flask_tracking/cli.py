@@ -62,7 +62,6 @@ def writer() -> None:
     from flask import current_app
 
     from flask_tracking.ingest.collect import run_exclusive
-
     from flask_tracking.serving import store_server
 
     stop = threading.Event()
@@ -113,15 +112,17 @@ def migrate_events(site_ids: tuple[int, ...]) -> None:
     """Move events from the SQL database's old `visits` table into the event store."""
     import time
 
-    from flask_tracking.events import current_store
+    from flask import current_app
+
+    from flask_tracking.events import owned_store
     from flask_tracking.events.migrate import migrate
     from flask_tracking.extensions import db
     from flask_tracking.reports import rollups
 
-    store = current_store()
+    store = owned_store(current_app)
     result = migrate(db.session.connection(), store, list(site_ids) or None, progress=click.echo)
     db.session.commit()
-    store.derive(int(time.time() * 1000), rollups.build)  # type: ignore[attr-defined]
+    store.derive(int(time.time() * 1000), rollups.build)
     click.echo(
         f"Moved {result.events} events of {result.sites} site(s) into the event store "
         f"({result.skipped} already moved); totals verified."
@@ -135,7 +136,9 @@ def rebuild_events(site_ids: tuple[int, ...]) -> None:
     """Recompute stored events' local days, markers and rollups (in each site's zone)."""
     import time
 
-    from flask_tracking.events import current_store
+    from flask import current_app
+
+    from flask_tracking.events import owned_store
     from flask_tracking.extensions import db
     from flask_tracking.reports import rollups
     from flask_tracking.tracking.models import Site
@@ -143,11 +146,11 @@ def rebuild_events(site_ids: tuple[int, ...]) -> None:
     query = db.select(Site.id, Site.timezone).order_by(Site.id)
     if site_ids:
         query = query.where(Site.id.in_(site_ids))
-    store = current_store()
+    store = owned_store(current_app)
     began = time.monotonic()
     sites = db.session.execute(query).all()
     for site_id, zone in sites:
-        store.rezone(site_id, zone, rollups.build)  # type: ignore[attr-defined]
+        store.rezone(site_id, zone, rollups.build)
     click.echo(f"Rebuilt {len(sites)} site(s) in {time.monotonic() - began:.1f}s.")
 
 

@@ -21,7 +21,7 @@ from types import FrameType
 
 from flask import Flask
 
-from flask_tracking.events import store_of
+from flask_tracking.events import close_store, owned_store
 from flask_tracking.events.remote import StoreServer
 from flask_tracking.ingest.collect import Ingest, run_exclusive
 
@@ -64,7 +64,7 @@ def store_server(app: Flask) -> StoreServer | None:
         app.config.get("EVENTS_SOCKET") or os.path.join(app.config["DATA_DIR"], "events.sock")
     )
     app.config["EVENTS_SOCKET"] = None  # this process owns the store; only the workers connect
-    return StoreServer(store_of(app), path).start()
+    return StoreServer(owned_store(app), path).start()
 
 
 def serve(app: Flask, host: str, port: int, workers: int) -> int:
@@ -108,7 +108,7 @@ def serve(app: Flask, host: str, port: int, workers: int) -> int:
         writer.join()
         if server_of_store is not None:
             server_of_store.stop()
-        store_of(app).close()
+        close_store(app)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return server.returncode or 0

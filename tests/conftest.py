@@ -266,7 +266,9 @@ def drop_counts(app: Flask) -> dict[tuple[int, str], int]:
     with app.app_context():
         store = current_store()
         d = tables(store.engine).drops.c
-        rows = store.fetch(select(d.site_id, d.reason, func.sum(d.count)).group_by(d.site_id, d.reason))
+        rows = store.fetch(
+            select(d.site_id, d.reason, func.sum(d.count)).group_by(d.site_id, d.reason)
+        )
         return {(int(site), str(reason)): int(count) for site, reason, count in rows}
 
 

@@ -1,8 +1,6 @@
 """The event store: where events are kept and read, behind one interface (store.py).
 
     EVENTS_DATABASE_URL = duckdb:///path/events.duckdb   (default: DATA_DIR/events.duckdb)
-                        | clickhouse://user:password@host:8123/database
-                        | chdb:///path  (ClickHouse in-process: tests and trials)
 
 Accounts, sites and settings stay in the SQL database (DATABASE_URL). The embedded DuckDB file
 is owned by one process; the others reach it through that process (remote.py), which `serve`
@@ -13,13 +11,23 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, current_app
 
-from flask_tracking.events.store import Batch, EventStore
+from flask_tracking.events.store import Batch, EventStore, Store
 
-__all__ = ["Batch", "EventStore", "current_store", "init_app", "open_store", "store_of"]
+__all__ = [
+    "Batch",
+    "EventStore",
+    "Store",
+    "close_store",
+    "current_store",
+    "init_app",
+    "open_store",
+    "owned_store",
+    "store_of",
+]
 
 _LOCK = threading.Lock()
 
@@ -33,7 +41,7 @@ def init_app(app: Flask) -> None:
     app.extensions["events"] = {"store": None, "pid": 0}
 
 
-def store_of(app: Flask) -> EventStore:
+def store_of(app: Flask) -> Store:
     """Return the app's store, opening it in this process the first time."""
     holder: dict[str, Any] = app.extensions["events"]
     if holder["store"] is None or holder["pid"] != os.getpid():
@@ -41,16 +49,37 @@ def store_of(app: Flask) -> EventStore:
             if holder["store"] is None or holder["pid"] != os.getpid():
                 holder["store"] = open_store(app.config)
                 holder["pid"] = os.getpid()
-    store: EventStore = holder["store"]
+    store: Store = holder["store"]
     return store
 
 
-def current_store() -> EventStore:
+def close_store(app: Flask) -> None:
+    """Close the app's store if this process opened it (it opens again on next use)."""
+    holder: dict[str, Any] = app.extensions["events"]
+    with _LOCK:
+        store, holder["store"] = holder["store"], None
+    if store is not None:
+        store.close()
+
+
+def owned_store(app: Flask) -> EventStore:
+    """Return the app's store for writing: this process must own it (the writer, the CLI)."""
+    from flask_tracking.events.remote import RemoteStore
+
+    store = store_of(app)
+    if isinstance(store, RemoteStore):
+        raise RuntimeError(
+            "this process reaches the event store through EVENTS_SOCKET; only its owner writes"
+        )
+    return cast(EventStore, store)
+
+
+def current_store() -> Store:
     """Return the current app's store."""
     return store_of(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
-def open_store(config: Any) -> EventStore:
+def open_store(config: Any) -> Store:
     """Open the store an app's configuration names, as its owner or through the owner."""
     url = str(config["EVENTS_DATABASE_URL"])
     if url.startswith("duckdb:///"):
@@ -69,10 +98,6 @@ def open_store(config: Any) -> EventStore:
             memory_limit=str(config.get("EVENTS_MEMORY_LIMIT") or ""),
             threads=int(config.get("EVENTS_THREADS") or 0),
         )
-    if url.startswith(("clickhouse://", "clickhouses://", "chdb://")):
-        from flask_tracking.events.clickhouse import ClickHouseStore
-
-        return ClickHouseStore(url)
     raise RuntimeError(
-        f"EVENTS_DATABASE_URL must start with duckdb:///, clickhouse:// or chdb://, not {url[:40]!r}"
+        f"EVENTS_DATABASE_URL must start with duckdb:/// (a file path), not {url[:40]!r}"
     )

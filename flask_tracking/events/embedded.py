@@ -62,6 +62,7 @@ class EmbeddedStore:
         self.encoding = Codes()
         self.t = tables("duckdb")
         self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._write = threading.RLock()  # one writing transaction at a time in this process
         self._codes: dict[tuple[int, str], int] = {}
         self._next: dict[int, int] = {}
@@ -97,6 +98,7 @@ class EmbeddedStore:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
         if cursor is None:
             cursor = self._local.cursor = self.con.cursor()
+            self._cursors.append(cursor)
         return cursor
 
     def fetch(self, statement: Any) -> list[tuple[Any, ...]]:
@@ -104,29 +106,12 @@ class EmbeddedStore:
         sql, params = compile_for(statement, self.dialect)
         return self.cursor().execute(sql, params).fetchall()
 
-    def stream(self, statement: Any, size: int) -> Iterator[list[tuple[Any, ...]]]:
-        """Run a SELECT and yield its rows `size` at a time."""
-        sql, params = compile_for(statement, self.dialect)
-        cursor = self.con.cursor()  # its own: the caller may fetch between other queries
-        try:
-            result = cursor.execute(sql, params)
-            while rows := result.fetchmany(size):
-                yield rows
-        finally:
-            cursor.close()
-
-    @contextlib.contextmanager
-    def reading(self) -> Iterator[None]:
-        """Run the block's queries in one transaction: one snapshot for a whole report."""
-        cursor = self.cursor()
-        cursor.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        finally:
-            cursor.execute("ROLLBACK")
-
     def close(self) -> None:
-        """Close the database."""
+        """Close the database (every thread's cursor too: they keep it open)."""
+        for cursor in self._cursors:
+            with contextlib.suppress(duckdb.Error):
+                cursor.close()
+        self._cursors.clear()
         with contextlib.suppress(duckdb.Error):
             self.con.close()
 
@@ -210,14 +195,19 @@ class EmbeddedStore:
         with self.transaction() as cursor:
             if not self._has_table(cursor, "loading"):
                 return 0
+            # The SQL below is assembled from the schema's own column names and dictionary
+            # numbers (schema.py), never from data: values travel as parameters.
             staged = "(SELECT * FROM loading WHERE load_key = ?)"
             for name, number in schema.DICTIONARY_IDS.items():
                 sources = [c.name for c in schema.RECENT if c.is_dim and c.dictionary == name]
                 if not sources:
                     continue
-                values = " UNION ".join(f'SELECT "{c}" AS v FROM {staged}' for c in sources)
+                values = " UNION ".join(
+                    f'SELECT "{c}" AS v FROM {staged}'  # noqa: S608 (schema names)
+                    for c in sources
+                )
                 cursor.execute(
-                    "INSERT INTO dict SELECT ?, coalesce((SELECT max(code) FROM dict WHERE "
+                    "INSERT INTO dict SELECT ?, coalesce((SELECT max(code) FROM dict WHERE "  # noqa: S608
                     "dictionary = ?), 0) + row_number() OVER (ORDER BY v), v FROM ("
                     f"SELECT DISTINCT v FROM ({values}) WHERE v IS NOT NULL AND v <> '' "
                     "AND v NOT IN (SELECT value FROM dict WHERE dictionary = ?))",
@@ -237,15 +227,18 @@ class EmbeddedStore:
                     outputs.append(f's."{c.name}"')
             # Rows staged without ids get the next ones of their site, in time order.
             cursor.execute(
-                "UPDATE loading SET eid = n.eid FROM (SELECT rowid AS r, (SELECT coalesce(max(eid), 0) "
-                "FROM (SELECT eid FROM recent WHERE site_id = l.site_id UNION ALL SELECT eid FROM "
-                "events WHERE site_id = l.site_id)) + row_number() OVER (PARTITION BY site_id "
-                "ORDER BY ts) AS eid FROM loading l WHERE load_key = ? AND (eid IS NULL OR eid = 0)) n "
+                "UPDATE loading SET eid = n.eid FROM (SELECT rowid AS r, "
+                "(SELECT coalesce(max(eid), 0) FROM (SELECT eid FROM recent "
+                "WHERE site_id = l.site_id UNION ALL SELECT eid FROM events "
+                "WHERE site_id = l.site_id)) + row_number() OVER (PARTITION BY site_id "
+                "ORDER BY ts) AS eid FROM loading l "
+                "WHERE load_key = ? AND (eid IS NULL OR eid = 0)) n "
                 "WHERE loading.rowid = n.r",
                 [key],
             )
             moved = cursor.execute(
-                f"INSERT INTO recent SELECT {', '.join(outputs)} FROM {staged} s {' '.join(joins)}",
+                f"INSERT INTO recent SELECT {', '.join(outputs)} "  # noqa: S608 (schema names)
+                f"FROM {staged} s {' '.join(joins)}",
                 [key],
             ).fetchone()
             self._eids.clear()

@@ -152,7 +152,7 @@ class Text:
 
     def prop_pairs(self, events: Any, where: list[ColumnElement[bool]]) -> Any:
         """Unnest the JSON object with ARRAY JOIN of JSONExtractKeysAndValuesRaw."""
-        pair = literal_column("prop_pair")
+        pair: Any = literal_column("prop_pair")
         raw = func.tupleElement(pair, 2)
         value = func.if_(func.startsWith(raw, '"'), func.JSONExtractString(raw), raw)
         source = (

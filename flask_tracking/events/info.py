@@ -16,7 +16,7 @@ def describe() -> Iterator[str]:
     """Yield lines describing the store."""
     store = current_store()
     url = str(current_app.config["EVENTS_DATABASE_URL"])
-    yield f"engine: {store.engine} ({url.split('@')[-1]})"
+    yield f"engine: {store.engine} ({url.rsplit('@', maxsplit=1)[-1]})"
     t = tables("duckdb" if store.engine == "duckdb" else "clickhouse")
     counts = {}
     for name in ("recent", "events", "sessions", "rollups"):

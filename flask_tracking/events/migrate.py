@@ -54,7 +54,7 @@ def migrate(
     visits = Table("visits", metadata, autoload_with=connection)
     sites = Table("sites", metadata, autoload_with=connection)
     zones = dict(connection.execute(select(sites.c.id, sites.c.timezone)).all())
-    counts = dict(
+    counts: dict[int, int] = dict(
         connection.execute(select(visits.c.site_id, func.count()).group_by(visits.c.site_id)).all()
     )
     wanted = sorted(counts) if site_ids is None else [s for s in site_ids if s in counts]
@@ -94,7 +94,7 @@ def _chunks(connection: Connection, visits: Table, site_id: int) -> Iterator[lis
         ).all()
         if not rows:
             return
-        yield rows
+        yield list(rows)
         last = int(rows[-1].id)
 
 

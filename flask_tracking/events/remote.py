@@ -124,7 +124,7 @@ class StoreServer:
             if request is None:
                 return
             try:
-                answer = {"rows": self.answer(request)}
+                answer: dict[str, Any] = {"rows": self.answer(request)}
             except Exception as error:  # the client raises it; the server goes on
                 logger.warning("store request failed: %s", error)
                 answer = {"error": f"{type(error).__name__}: {error}"}

@@ -134,6 +134,6 @@ def compile_for(
     """Return the statement's text and parameters in the form the engine's client takes."""
     compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     if dialect.paramstyle == "qmark":
-        names = compiled.positiontup or []
+        names: list[str] = getattr(compiled, "positiontup", None) or []
         return compiled.string, [compiled.params[name] for name in names]
     return compiled.string, dict(compiled.params)

@@ -9,8 +9,7 @@ the process that writes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -47,21 +46,43 @@ class Closing:
 
 
 # Builds the rollup rows of a staged day: (site_id, day, dimension, value, counts…) tuples.
-RollupBuilder = Callable[["EventStore", Closing], list[tuple[Any, ...]]]
+RollupBuilder = Callable[["Readable", Closing], list[tuple[Any, ...]]]
 
 
-class EventStore(Protocol):
-    """An engine holding events: DuckDB in a file (embedded.py) or ClickHouse."""
+class Readable(Protocol):
+    """What queries need of a store: its engine, dialect and encoding, and SELECTs."""
 
-    engine: str
-    dialect: Dialect
-    encoding: Encoding
+    @property
+    def engine(self) -> str:
+        """The engine's name: "duckdb" or "clickhouse"."""
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQLAlchemy dialect its statements compile with."""
+
+    @property
+    def encoding(self) -> Encoding:
+        """How dimension values are written and matched (codes or text)."""
 
     def fetch(self, statement: Any) -> list[tuple[Any, ...]]:
         """Run a SELECT (SQLAlchemy statement) and return its rows."""
 
-    def stream(self, statement: Any, size: int) -> Iterator[list[tuple[Any, ...]]]:
-        """Run a SELECT and yield its rows `size` at a time."""
+
+class Store(Readable, Protocol):
+    """A store as every process of the app sees it (the web workers reach it remotely)."""
+
+    def delete_site(self, site_id: int) -> None:
+        """Delete everything of a site."""
+
+    def zones(self) -> dict[int, str]:
+        """Return the zone each site's stored rows are marked in."""
+
+    def close(self) -> None:
+        """Release the engine's resources."""
+
+
+class EventStore(Store, Protocol):
+    """The store as its owner (the writer) sees it: DuckDB in a file or ClickHouse."""
 
     def append(self, batch: Batch) -> None:
         """Store a batch's events, drop counts and spool position, all or nothing."""
@@ -75,17 +96,5 @@ class EventStore(Protocol):
     def derive(self, now_ms: int, rollups: RollupBuilder) -> int:
         """Refresh the open days' marked rows; close the UTC days that ended; return closed."""
 
-    def delete_site(self, site_id: int) -> None:
-        """Delete everything of a site."""
-
     def rezone(self, site_id: int, zone_name: str, rollups: RollupBuilder) -> None:
         """Recompute a site's local days, markers and rollups for a new time zone."""
-
-    def zones(self) -> dict[int, str]:
-        """Return the zone each site's stored rows are marked in."""
-
-    def reading(self) -> AbstractContextManager[Any]:
-        """Hold one snapshot for several queries (a report's), where the engine can."""
-
-    def close(self) -> None:
-        """Release the engine's resources."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -25,7 +26,7 @@ from sqlalchemy.types import TypeEngine
 
 from flask_tracking.events import schema
 
-_TYPES: dict[str, type[TypeEngine[object]]] = {
+_TYPES: dict[str, type[TypeEngine[Any]]] = {
     "int16": SmallInteger,
     "int32": Integer,
     "int64": BigInteger,
@@ -81,7 +82,7 @@ def tables(engine: str) -> Tables:
 
 def _column(column: schema.Column, engine: str) -> Column[object]:
     if column.is_dim:
-        kind: TypeEngine[object] = Integer() if engine == "duckdb" else String()
+        kind: TypeEngine[Any] = Integer() if engine == "duckdb" else String()
     else:
         kind = _TYPES[column.kind]()
     return Column(column.name, kind)

@@ -48,9 +48,7 @@ def enrich(event: EventRecord, context: EnrichContext) -> Row:
         "name": event.name,
         "pv": event.name in PAGEVIEW_NAMES,
         "ref": event.referrer,
-        "props": json.dumps(event.props, ensure_ascii=False, separators=(",", ":"))
-        if event.props
-        else "",
+        "props": props_text(event.props),
     }
     put_url(row, event, context)
     put_referrer(row, event)
@@ -59,6 +57,11 @@ def enrich(event: EventRecord, context: EnrichContext) -> Row:
     put_geolocation(row, event, context)
     put_visitor(row, event, context)
     return row
+
+
+def props_text(props: dict[str, Any] | None) -> str:
+    """An event's properties as the store keeps them: compact JSON, "" for none."""
+    return json.dumps(props, ensure_ascii=False, separators=(",", ":")) if props else ""
 
 
 def put_url(row: Row, event: EventRecord, context: EnrichContext) -> None:

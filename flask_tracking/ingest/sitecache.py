@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from flask_tracking.database import reading
+from flask_tracking.events.zones import DayCache
 from flask_tracking.extensions import db
 from flask_tracking.ingest.exclusions import parse_networks, parse_path_patterns
-from flask_tracking.events.zones import DayCache
 from flask_tracking.ingest.limits import TokenBucket
 from flask_tracking.tracking.models import Site
 

@@ -26,7 +26,7 @@ from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from flask_tracking.database import reading, write_transaction
-from flask_tracking.events import Batch, store_of
+from flask_tracking.events import Batch, EventStore, owned_store
 from flask_tracking.extensions import db
 from flask_tracking.geo import GeoData
 from flask_tracking.ingest import spool as spool_files
@@ -71,9 +71,9 @@ class Writer:
         self._geo: dict[str, GeoData | None] = {}
 
     @property
-    def store(self) -> Any:
+    def store(self) -> EventStore:
         """Return the app's event store (opened by this process: it writes)."""
-        return store_of(self.app)
+        return owned_store(self.app)
 
     def drain(self, *, refresh: bool = False) -> int:
         """Store everything spooled so far; return how many events were stored.

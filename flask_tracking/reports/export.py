@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 
 from flask_tracking.events import current_store
-from flask_tracking.events.store import EventStore
+from flask_tracking.events.store import Readable
 from flask_tracking.events.tables import tables
 from flask_tracking.reports.ranges import DateRange, as_utc
 
@@ -153,13 +153,13 @@ class StoredEvent:
 
 
 def read(
-    store: EventStore,
+    store: Readable,
     site_id: int,
     start_ms: int,
     end_ms: int,
+    *,
     after: Position | None = None,
     limit: int = 100,
-    *,
     newest_first: bool = False,
     offset: int = 0,
 ) -> list[StoredEvent]:
@@ -219,7 +219,7 @@ def read(
 
 
 def _sessions(
-    store: EventStore, site_id: int, sids: set[int], earliest: int
+    store: Readable, site_id: int, sids: set[int], earliest: int
 ) -> dict[int, dict[str, Any]]:
     """Return the context of the given sessions (they started at most a day before `earliest`)."""
     t = tables("duckdb" if store.engine == "duckdb" else "clickhouse")
@@ -235,7 +235,9 @@ def _sessions(
 
 def page(site_id: int, period: DateRange, after: Position | None, limit: int) -> list[StoredEvent]:
     """Return up to `limit` events of the period after `after`, oldest first."""
-    return read(current_store(), site_id, _ms(period.start), _ms(period.end), after, limit)
+    return read(
+        current_store(), site_id, _ms(period.start), _ms(period.end), after=after, limit=limit
+    )
 
 
 def stream(site_id: int, period: DateRange, chunk: int = STREAM_CHUNK) -> Iterator[StoredEvent]:

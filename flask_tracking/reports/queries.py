@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, func, select
 
 from flask_tracking.events.sql import intdiv, number
-from flask_tracking.events.store import EventStore
+from flask_tracking.events.store import Readable
 from flask_tracking.events.tables import tables
 from flask_tracking.reports.dimensions import NONE, Dimension, Filter
 from flask_tracking.reports.ranges import zone_named
@@ -98,7 +98,7 @@ class Scope:
 class Queries:
     """The metric queries of one store, over its live tables or a closing day's staged ones."""
 
-    def __init__(self, store: EventStore, sessions: Any = None, events: Any = None) -> None:
+    def __init__(self, store: Readable, sessions: Any = None, events: Any = None) -> None:
         t = tables("duckdb" if store.engine == "duckdb" else "clickhouse")
         self.store = store
         self.encoding = store.encoding

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from flask_tracking.events.store import Closing, EventStore
+from flask_tracking.events.store import Closing, Readable
 from flask_tracking.events.tables import tables
 from flask_tracking.reports.dimensions import DIMENSIONS, Dimension
 from flask_tracking.reports.queries import Counts, Queries, Scope
@@ -26,7 +26,7 @@ PROP_SEPARATOR = "\x1f"
 EVERYTHING = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 
 
-def build(store: EventStore, staged: Closing) -> list[tuple[Any, ...]]:
+def build(store: Readable, staged: Closing) -> list[tuple[Any, ...]]:
     """Return the rollup rows of the staged marked rows: (site, day, dimension, value, counts)."""
     queries = Queries(store, staged.sessions, staged.events)
     sites = {
@@ -38,24 +38,24 @@ def build(store: EventStore, staged: Closing) -> list[tuple[Any, ...]]:
     for site_id in sorted(sites):
         scope = Scope(site_id, *EVERYTHING)
         for (utc, day), counts in queries.by_slice(scope).items():
-            rows.append(_row(site_id, utc, day, TOTAL, "", counts))
+            rows.append(_row(site_id, (utc, day), TOTAL, "", counts))
         for dim in DIMENSIONS.values():
             for (utc, day, value), counts in queries.by_value(scope, dim, slices=True).items():
-                rows.append(_row(site_id, utc, day, dim.number, value, counts))
+                rows.append(_row(site_id, (utc, day), dim.number, value, counts))
         for event in queries.events_with_props(scope):
             found = queries.props(scope, event, slices=True)
             for (utc, day, key, value), counts in found.items():
                 joined = PROP_SEPARATOR.join((event, key, value))
-                rows.append(_row(site_id, utc, day, PROP, joined, counts))
+                rows.append(_row(site_id, (utc, day), PROP, joined, counts))
     return rows
 
 
 def _row(
-    site_id: int, utc: int, day: int, dimension: int, value: str, c: Counts
+    site_id: int, utc_and_local_day: tuple[int, int], dimension: int, value: str, c: Counts
 ) -> tuple[Any, ...]:
     ms = round(c.duration * 1000)
     counts = (c.visitors, c.visits, c.pageviews, c.events, c.bounces, ms)
-    return (site_id, utc, day, dimension, value, *counts)
+    return (site_id, *utc_and_local_day, dimension, value, *counts)
 
 
 def _sums(rollups: Any) -> list[Any]:
@@ -70,7 +70,7 @@ def _counts(values: Any) -> Counts:
     return Counts(visitors, visits, pageviews, events, bounces, ms / 1000)
 
 
-def days(store: EventStore, site_id: int, first: int, last: int) -> dict[int, Counts]:
+def days(store: Readable, site_id: int, first: int, last: int) -> dict[int, Counts]:
     """Return the rolled-up totals of local days first..last, per day."""
     r = tables(_kind(store)).rollups
     rows = store.fetch(
@@ -82,10 +82,11 @@ def days(store: EventStore, site_id: int, first: int, last: int) -> dict[int, Co
 
 
 def values(
-    store: EventStore, site_id: int, first: int, last: int, dim: Dimension | int, prefix: str = ""
+    store: Readable, site_id: int, days: tuple[int, int], dim: Dimension | int, prefix: str = ""
 ) -> dict[str, Counts]:
-    """Return the rolled-up counts of local days first..last per value of a dimension (or of
-    the PROP rollups whose value starts with `prefix`)."""
+    """Return the rolled-up counts of local days `days` (first, last) per value of a dimension
+    (or of the PROP rollups whose value starts with `prefix`)."""
+    first, last = days
     r = tables(_kind(store)).rollups
     number = dim if isinstance(dim, int) else dim.number
     where = [r.c.site_id == site_id, r.c.dimension == number, r.c.day.between(first, last)]
@@ -95,5 +96,5 @@ def values(
     return {str(value): _counts(counts) for value, *counts in rows}
 
 
-def _kind(store: EventStore) -> str:
+def _kind(store: Readable) -> str:
     return "duckdb" if store.engine == "duckdb" else "clickhouse"

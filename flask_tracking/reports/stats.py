@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from flask_tracking.events import current_store
-from flask_tracking.events.store import EventStore
+from flask_tracking.events.store import Readable
 from flask_tracking.events.tables import tables
 from flask_tracking.reports import rollups
 from flask_tracking.reports.dimensions import (
@@ -83,8 +83,7 @@ class ReportQuery:
 class Parts:
     """How an unfiltered period is read: closed whole days from rollups, the rest raw."""
 
-    first_day: int  # the whole local days of the period: first..last (inclusive)
-    last_day: int
+    days: tuple[int, int]  # the whole local days of the period: (first, last), inclusive
     whole: Scope | None  # those days' span, for the open days' marked rows
     edges: tuple[Scope, ...]  # partial days, read raw
 
@@ -92,7 +91,7 @@ class Parts:
 class Report:
     """The reports of one query, sharing what they read. Build one per request."""
 
-    def __init__(self, query: ReportQuery, store: EventStore | None = None) -> None:
+    def __init__(self, query: ReportQuery, store: Readable | None = None) -> None:
         self.query = query
         self.store = store or current_store()
         self.raw = Queries(self.store)
@@ -119,15 +118,14 @@ class Report:
         edges: list[Scope] = []
         site, tz = self.query.site_id, self.query.timezone
         if first > last:
-            return Parts(1, 0, None, (Scope(site, period.start, period.end, (), tz),))
+            return Parts((1, 0), None, (Scope(site, period.start, period.end, (), tz),))
         start, stop = local_midnight(first, zone), local_midnight(last + DAY, zone)
         if period.start < start:
             edges.append(Scope(site, period.start, start, (), tz))
         if stop < period.end:
             edges.append(Scope(site, stop, period.end, (), tz))
-        return Parts(
-            _day_number(first), _day_number(last), Scope(site, start, stop, (), tz), tuple(edges)
-        )
+        days = (_day_number(first), _day_number(last))
+        return Parts(days, Scope(site, start, stop, (), tz), tuple(edges))
 
     def days(self, period: DateRange) -> dict[int, Counts]:
         """Return counts per local day of the period (partial days at its edges included)."""
@@ -144,7 +142,7 @@ class Report:
         if self.raw_only():
             return self.raw.by_day(self.query.scope(period))
         parts = self.parts(period)
-        found = rollups.days(self.store, self.query.site_id, parts.first_day, parts.last_day)
+        found = rollups.days(self.store, self.query.site_id, *parts.days)
         extra = [self.open.by_day(parts.whole)] if parts.whole else []
         extra += [self.raw.by_day(edge) for edge in parts.edges]
         for more in extra:
@@ -225,7 +223,7 @@ class Report:
         if self.raw_only():
             return self.raw.by_value(self.query.scope(), dim)
         parts = self.parts(self.query.range)
-        found = rollups.values(self.store, self.query.site_id, parts.first_day, parts.last_day, dim)
+        found = rollups.values(self.store, self.query.site_id, parts.days, dim)
         extra = [self.open.by_value(parts.whole, dim)] if parts.whole else []
         extra += [self.raw.by_value(edge, dim) for edge in parts.edges]
         for more in extra:
@@ -244,8 +242,7 @@ class Report:
             rolled = rollups.values(
                 self.store,
                 self.query.site_id,
-                parts.first_day,
-                parts.last_day,
+                parts.days,
                 rollups.PROP,
                 prefix,
             )
@@ -284,7 +281,7 @@ def event_props(query: ReportQuery, event: str, *, limit: int = 20) -> list[Prop
     return Report(query).event_props(event, limit=limit)
 
 
-def realtime(site_id: int, now: datetime | None = None, store: EventStore | None = None) -> int:
+def realtime(site_id: int, now: datetime | None = None, store: Readable | None = None) -> int:
     """Return the visitors with an event in the last five minutes (from the newest rows)."""
     store = store or current_store()
     since = int(((now or datetime.now(UTC)) - REALTIME_WINDOW).timestamp() * 1000)
@@ -295,7 +292,7 @@ def realtime(site_id: int, now: datetime | None = None, store: EventStore | None
     return int(found[0][0] or 0)
 
 
-def first_event(site_id: int, store: EventStore | None = None) -> datetime | None:
+def first_event(site_id: int, store: Readable | None = None) -> datetime | None:
     """Return when the site's first stored session started (for the "all time" range)."""
     found = Queries(store or current_store()).first_event(site_id)
     return None if found is None else datetime.fromtimestamp(found / 1000, UTC)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from flask_tracking.events import current_store
 from flask_tracking.events.sql import intdiv
-from flask_tracking.events.store import EventStore
+from flask_tracking.events.store import Readable
 from flask_tracking.events.tables import tables
 from flask_tracking.reports.export import StoredEvent, read
 
@@ -56,9 +56,7 @@ class VisitSummary:
     dropped: list[Ranked]
 
 
-def visit_page(
-    site_id: int, page: int, per_page: int, store: EventStore | None = None
-) -> VisitPage:
+def visit_page(site_id: int, page: int, per_page: int, store: Readable | None = None) -> VisitPage:
     """Return page `page` (1-based) of a site's events, newest first."""
     store = store or current_store()
     e = _tables(store).all_events.c
@@ -71,7 +69,7 @@ def visit_page(
 
 
 def summarise(
-    site_id: int, days: int = 30, now: datetime | None = None, store: EventStore | None = None
+    site_id: int, days: int = 30, now: datetime | None = None, store: Readable | None = None
 ) -> VisitSummary:
     """Return events per UTC day and top values over the last `days` days."""
     store = store or current_store()
@@ -80,7 +78,7 @@ def summarise(
     end = now.date()
     start = end - timedelta(days=days - 1)
     since = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp() * 1000)
-    e, s = t.all_events.c, t.all_sessions.c
+    e = t.all_events.c
     day = intdiv(e.ts, DAY_MS)
     counts = {
         int(number): int(count)
@@ -104,11 +102,11 @@ def summarise(
     )
 
 
-def _tables(store: EventStore) -> Any:
+def _tables(store: Readable) -> Any:
     return tables("duckdb" if store.engine == "duckdb" else "clickhouse")
 
 
-def _top(store: EventStore, column: Any, dictionary: str, where: list[Any]) -> list[Ranked]:
+def _top(store: Readable, column: Any, dictionary: str, where: list[Any]) -> list[Ranked]:
     """Rank a column's values by how many events have them (grouped by the stored value, then
     turned into text: an engine groups its own values fastest)."""
     grouped = (
@@ -124,7 +122,7 @@ def _top(store: EventStore, column: Any, dictionary: str, where: list[Any]) -> l
     return [Ranked(str(value), int(n)) for value, n in rows]
 
 
-def _top_locations(store: EventStore, site_id: int, since: int) -> list[Ranked]:
+def _top_locations(store: Readable, site_id: int, since: int) -> list[Ranked]:
     """Rank the visits' places: the city, else the country's name (events counted)."""
     t = _tables(store)
     e, s = t.all_events.c, t.all_sessions.c
@@ -152,7 +150,7 @@ def _top_locations(store: EventStore, site_id: int, since: int) -> list[Ranked]:
     return [Ranked(str(value), int(n)) for value, n in rows]
 
 
-def _dropped(store: EventStore, site_id: int, since: int) -> list[Ranked]:
+def _dropped(store: Readable, site_id: int, since: int) -> list[Ranked]:
     """Return how many events were not counted in the window, per reason."""
     d = _tables(store).drops.c
     total = func.sum(d.count).label("n")

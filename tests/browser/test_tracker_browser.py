@@ -197,9 +197,7 @@ def stored(app: Flask) -> list[StoredEvent]:
     return stored_events(app)
 
 
-def wait_for(
-    app: Flask, done: Callable[[list[StoredEvent]], bool], what: str
-) -> list[StoredEvent]:
+def wait_for(app: Flask, done: Callable[[list[StoredEvent]], bool], what: str) -> list[StoredEvent]:
     """Poll the pipeline until `done(rows)`, for at most WAIT_SECONDS."""
     deadline = time.monotonic() + WAIT_SECONDS
     while True:

@@ -27,14 +27,14 @@ OLD = ('rollup_dirty', 'rollup_states', 'rollup_months', 'rollup_days', 'rollup_
 def upgrade():
     from flask import current_app
 
-    from flask_tracking.events import store_of
+    from flask_tracking.events import owned_store
     from flask_tracking.events.migrate import migrate
     from flask_tracking.reports import rollups
 
     connection = op.get_bind()
     existing = set(sa.inspect(connection).get_table_names())
     if 'visits' in existing:
-        store = store_of(current_app)
+        store = owned_store(current_app)
         result = migrate(connection, store, progress=print)
         if result.events:
             print(f"Moved {result.events} events of {result.sites} site(s) into the event store.")

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import MetaData, Table, inspect, insert
+from sqlalchemy import MetaData, Table, insert, inspect
 
 from flask_tracking import create_app
 from flask_tracking.config import TestConfiguration

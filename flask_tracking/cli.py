@@ -91,6 +91,8 @@ def demo(email: str, password: str, days: int, visits: int) -> None:
 
     result = create_demo(email, password, days=days, visits=visits)
     click.echo(f"Demo site {result.site_url} has {result.visits} visits over {days} days.")
+    if result.handed_over:
+        click.echo("The running server's writer is storing them; they show within seconds.")
     if result.password_works:
         click.echo(f"Log in at /login/ with email {email} and password {password}")
     else:

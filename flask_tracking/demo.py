@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 
+from flask_tracking.database import writing
 from flask_tracking.extensions import db
-from flask_tracking.ingest import current_ingest, drain
+from flask_tracking.ingest import current_ingest, drain_unless_served
 from flask_tracking.ingest.records import EventRecord
 from flask_tracking.tracking.models import Site
 from flask_tracking.users import accounts
@@ -100,26 +101,29 @@ class DemoResult:
     visits: int
     # False when the account already existed with another password, which is kept as it was.
     password_works: bool = True
+    # True when a running server's writer stores the visits (within seconds), not this command.
+    handed_over: bool = False
 
 
 def create_demo(
     email: str, password: str, days: int = 28, visits: int = 3000, seed: int = 2013
 ) -> DemoResult:
     """Create (or reuse) the demo user and site, and add generated visits to it."""
-    user = accounts.find_user(email)
-    password_works = True
-    if user is None:
-        user = accounts.register(email, password, "Demo")
-    else:
-        # Never overwrite an existing account's password; just tell whether this one works.
-        password_works = verify_password(password, user.password_hash)
-    site = db.session.scalar(
-        db.select(Site).where(Site.owner_id == user.id, Site.base_url == SITE_URL)
-    )
-    if site is None:
-        site = Site(owner=user, base_url=SITE_URL, name="Demo site")
-        db.session.add(site)
-        db.session.commit()
+    with writing():  # reads, then writes: on SQLite, take the write lock first
+        user = accounts.find_user(email)
+        password_works = True
+        if user is None:
+            user = accounts.register(email, password, "Demo")
+        else:
+            # Never overwrite an existing account's password; just tell whether this one works.
+            password_works = verify_password(password, user.password_hash)
+        site = db.session.scalar(
+            db.select(Site).where(Site.owner_id == user.id, Site.base_url == SITE_URL)
+        )
+        if site is None:
+            site = Site(owner=user, base_url=SITE_URL, name="Demo site")
+            db.session.add(site)
+            db.session.commit()
     rng = random.Random(seed)
     now = datetime.now(UTC)
     ingest = current_ingest()
@@ -148,5 +152,6 @@ def create_demo(
                 ).to_line()
             )
             made += 1
-    drain(current_app._get_current_object())  # type: ignore[attr-defined]  # the real app, not the proxy
-    return DemoResult(site_url=SITE_URL, visits=visits, password_works=password_works)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # not the proxy
+    handed_over = drain_unless_served(app) is None
+    return DemoResult(SITE_URL, visits, password_works, handed_over)

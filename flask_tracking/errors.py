@@ -8,13 +8,16 @@ from typing import Any
 
 from flask import Flask, current_app, render_template, request
 from jinja2 import TemplateNotFound
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 from werkzeug.wrappers import Response
+
+from flask_tracking.events.remote import StoreUnavailable
 
 # Paths whose clients are programs, not people: they always get JSON (matched on the path, so
 # that a request the router refuses, such as a wrong method, is answered in JSON too).
 JSON_PATH_PREFIXES = ("/api/",)
 JSON_PATHS = re.compile(r"/sites/[^/]+/visit/?")
+STORE_RETRY_SECONDS = 5
 
 
 def init_app(app: Flask) -> None:
@@ -40,8 +43,18 @@ def wants_json() -> bool:
 
 
 def handle_error(error: Exception) -> Response | tuple[str, int]:
-    """Render an HTTP error with its own status; log and hide anything unexpected as a 500."""
-    if not isinstance(error, HTTPException):
+    """Render an HTTP error with its own status; log and hide anything unexpected as a 500.
+
+    The event store out of reach (its owning process restarting, say) is a 503 with
+    Retry-After: the request was fine, the service is briefly not.
+    """
+    if isinstance(error, StoreUnavailable):
+        current_app.logger.warning("event store unavailable: %s", error)
+        error = ServiceUnavailable(
+            "The event store is not available right now; try again in a few seconds.",
+            retry_after=STORE_RETRY_SECONDS,
+        )
+    elif not isinstance(error, HTTPException):
         current_app.logger.exception("unhandled exception")
         error = InternalServerError()
     status = error.code or 500

@@ -80,3 +80,23 @@ def test_csrf_failure_is_a_400_page(app_factory: Any) -> None:
     )
     assert response.status_code == 400
     assert b"CSRF" in response.data
+
+
+def test_an_unreachable_event_store_is_a_503_with_retry_after(
+    app_factory: Any, tmp_path: Any
+) -> None:
+    """A worker whose store owner is away (restarting): the page and the API say so."""
+    from flask_tracking.api.spec import PREFIX
+    from flask_tracking.events import close_store
+    from tests.api.helpers import new_site
+
+    app = app_factory()
+    site_id, headers = new_site(app)
+    close_store(app)
+    app.config["EVENTS_SOCKET"] = str(tmp_path / "nobody-listens.sock")
+    client = app.test_client()
+    api = client.get(f"{PREFIX}/sites/{site_id}/stats/aggregate", headers=headers)
+    assert api.status_code == 503
+    assert api.headers["Retry-After"] == "5"
+    assert api.get_json()["error"]["code"] == "service_unavailable"
+    assert "event store" in api.get_json()["error"]["message"]

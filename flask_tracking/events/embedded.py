@@ -42,6 +42,8 @@ TYPES = {
 # A UTC day is closed this long after it ends: its last sessions have ended (30 minutes of
 # inactivity), and the writer has had time to store what was spooled before midnight.
 CLOSE_AFTER_MS = derive.GAP_MS + 15 * 60 * 1000
+# Dimension values' codes kept in memory by the writer (URLs and pages are most of them).
+CODE_CACHE_SIZE = 500_000
 CLOSE_CHUNK_DAYS = 31  # closing many days (a migration, a backlog) marks this many at once
 
 
@@ -146,13 +148,13 @@ class EmbeddedStore:
             if batch.rows:
                 columns: dict[str, list[Any]] = {"eid": self._event_ids(cursor, batch.rows)}
                 for column in schema.RECENT:
-                    if column.name == "eid":
-                        continue
-                    values = [row.get(column.name) for row in batch.rows]
-                    if column.is_dim:
-                        dictionary = schema.DICTIONARY_IDS[column.dictionary]
-                        values = [self._code(cursor, dictionary, value) for value in values]
-                    columns[column.name] = values
+                    if column.name != "eid":
+                        columns[column.name] = [row.get(column.name) for row in batch.rows]
+                for name, number in schema.DICTIONARY_IDS.items():
+                    dims = [c.name for c in schema.RECENT if c.is_dim and c.dictionary == name]
+                    if dims:
+                        codes = self._encode(cursor, number, [columns[d] for d in dims])
+                        columns.update(zip(dims, codes, strict=True))
                 _insert_columns(cursor, "recent", schema.RECENT, columns)
             for (site_id, day, reason), count in batch.drops.items():
                 self._count_drop(cursor, site_id, day, reason, count)
@@ -294,31 +296,41 @@ class EmbeddedStore:
             ids.append(last + 1)
         return ids
 
-    def _code(self, cursor: duckdb.DuckDBPyConnection, dictionary: int, value: str | None) -> int:
-        """Return the code of a value, adding it to `dict` (in this transaction) if new."""
-        if not value:
-            return 0
-        code = self._codes.get((dictionary, value))
-        if code is not None:
-            return code
-        found = cursor.execute(
-            "SELECT code FROM dict WHERE dictionary = ? AND value = ?", [dictionary, value]
-        ).fetchone()
-        if found is None:
-            if dictionary not in self._next:
-                top = cursor.execute(
-                    "SELECT coalesce(max(code), 0) FROM dict WHERE dictionary = ?", [dictionary]
-                ).fetchone()
-                self._next[dictionary] = int(top[0] if top else 0) + 1
-            code = self._next[dictionary]
-            self._next[dictionary] = code + 1
-            cursor.execute("INSERT INTO dict VALUES (?, ?, ?)", [dictionary, code, value])
-        else:
-            code = int(found[0])
-        if len(self._codes) > 500_000:
+    def _encode(
+        self, cursor: duckdb.DuckDBPyConnection, dictionary: int, columns: list[list[Any]]
+    ) -> list[list[int]]:
+        """Return the codes of columns of values drawing from one dictionary (0 for "not
+        set"), adding the new values to `dict` in this transaction: one query finds the
+        batch's values that are not cached, one statement adds the new ones."""
+        if len(self._codes) > CODE_CACHE_SIZE:
             self._codes.clear()
-        self._codes[(dictionary, value)] = code
-        return code
+        codes = self._codes
+        wanted = sorted(
+            {v for values in columns for v in values if v and (dictionary, v) not in codes}
+        )
+        if wanted:
+            found = cursor.execute(
+                "SELECT value, code FROM dict WHERE dictionary = ? "
+                "AND value IN (SELECT unnest(?::VARCHAR[]))",
+                [dictionary, wanted],
+            ).fetchall()
+            codes.update(((dictionary, value), int(code)) for value, code in found)
+            new = [value for value in wanted if (dictionary, value) not in codes]
+            if new:
+                if dictionary not in self._next:
+                    top = cursor.execute(
+                        "SELECT coalesce(max(code), 0) FROM dict WHERE dictionary = ?", [dictionary]
+                    ).fetchone()
+                    self._next[dictionary] = int(top[0] if top else 0) + 1
+                first = self._next[dictionary]
+                self._next[dictionary] = first + len(new)
+                numbers = list(range(first, first + len(new)))
+                cursor.execute(
+                    "INSERT INTO dict SELECT ?, unnest(?::INTEGER[]), unnest(?::VARCHAR[])",
+                    [dictionary, numbers, new],
+                )
+                codes.update(((dictionary, v), n) for v, n in zip(new, numbers, strict=True))
+        return [[codes[(dictionary, v)] if v else 0 for v in values] for values in columns]
 
     def _count_drop(
         self, cursor: duckdb.DuckDBPyConnection, site_id: int, day: int, reason: str, count: int

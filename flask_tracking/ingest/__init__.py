@@ -22,6 +22,7 @@ __all__ = [
     "UnknownSite",
     "current_ingest",
     "drain",
+    "drain_unless_served",
     "init_app",
     "validate",
 ]
@@ -70,6 +71,28 @@ def init_app(app: Flask) -> None:
             ),
         ),
     )
+
+
+def drain_unless_served(app: Flask) -> int | None:
+    """Store what this process spooled — unless a writer runs in another process (a server's),
+    which stores it within seconds and owns the event store meanwhile.
+
+    Return the events stored here, or None when they were left to the running writer.
+    """
+    import fcntl
+
+    ingest: Ingest = app.extensions["ingest"]
+    ingest.spool.close()  # sealed: any writer may take the segment
+    lock_path = os.path.join(ingest.writer.settings.directory, "writer.lock")
+    with open(lock_path, "w") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        try:
+            return drain(app)
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def drain(app: Flask) -> int:

@@ -3,7 +3,8 @@
 Threads act as busy users (registering, logging in, adding and editing sites through the web
 forms, making API keys and using each one at once, creating and patching sites through the
 API, making shared links) while the collector takes events and the writer stores them, and a
-separate process rebuilds the report rollups over and over. On SQLite that is many writers on
+separate process after another runs `flask-tracking demo` (a user, a site, and visits it
+spools for the server's writer to store). On SQLite that is many writers on
 one file; on PostgreSQL (the PostgreSQL leg) many connections. Afterwards every answer was
 below 500, every acknowledged event is stored exactly once, and every site a write reported
 as made is there with its last change.
@@ -194,23 +195,22 @@ class Actor:
 
 
 @contextlib.contextmanager
-def rollup_rebuilds(server: Server) -> Iterator[list[int]]:
-    """Rebuild the rollups in a loop from another process; yield the exit codes."""
+def demo_runs(server: Server) -> Iterator[list[int]]:
+    """Run `flask-tracking demo` in a loop, each time a new process; yield the exit codes."""
     codes: list[int] = []
     stop = threading.Event()
 
     def loop() -> None:
-        while not stop.is_set():
+        for number in range(10**6):
+            if stop.is_set():
+                return
             done = subprocess.run(
-                [str(BIN / "flask-tracking"), "rollups", "rebuild"],
-                env=server.env,
-                capture_output=True,
-                timeout=120,
-                check=False,
-            )
+                [str(BIN / "flask-tracking"), "demo", "--visits", "20", "--days", "2",
+                 "--email", f"demo-{number}@example.com"],
+                env=server.env, capture_output=True, timeout=120, check=False,
+            )  # fmt: skip
             codes.append(done.returncode)
             if done.returncode:
-                codes.append(-1)
                 print(done.stderr.decode()[-2000:])
 
     thread = threading.Thread(target=loop)
@@ -229,7 +229,7 @@ def run_mixed_load(server: Server) -> None:
     stop = threading.Event()
     actors = [Actor(base, tally, number) for number in range(USERS)]
     threads = [threading.Thread(target=actor.run, args=(stop,)) for actor in actors]
-    with Load(server.port, threads=2) as load, rollup_rebuilds(server) as rebuilds:
+    with Load(server.port, threads=2) as load, demo_runs(server) as demos:
         for thread in threads:
             thread.start()
         time.sleep(SECONDS)
@@ -242,7 +242,19 @@ def run_mixed_load(server: Server) -> None:
     assert not tally.errors, "\n".join(tally.errors[:20])
     assert load.failures == 0, f"{load.failures} events were not acknowledged"
     assert sum(actor.rounds for actor in actors) >= USERS, "the actors barely ran"
-    assert rebuilds and all(code == 0 for code in rebuilds), f"rebuild exit codes: {rebuilds}"
+    assert demos and all(code == 0 for code in demos), f"demo exit codes: {demos}"
+    demo_sites = ", ".join(
+        str(site_id)
+        for (site_id,) in server.sql(
+            "SELECT sites.id FROM sites JOIN users ON users.id = sites.owner_id "
+            "WHERE users.email LIKE 'demo-%'"
+        )
+    )
+    (stored,) = server.store(
+        "SELECT count(*) FROM (SELECT site_id FROM recent UNION ALL "  # noqa: S608
+        f"SELECT site_id FROM events) WHERE site_id IN ({demo_sites})"
+    )[0]
+    assert stored == 20 * len(demos), "every demo's visits are stored by the server's writer"
     assert_exactly_once(server, load)
     # Every site a write reported is there, with the last name it was given.
     names = dict(server.sql("SELECT id, name FROM sites"))

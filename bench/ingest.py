@@ -379,32 +379,70 @@ def run_wrk(
 
 
 class Counter:
-    """Counts what the writer stored for the bench site."""
+    """Counts what the writer stored for the bench site: events and drops in the event store
+    (through the running server's socket, or in its file once it stopped), rejected lines in
+    the SQL database."""
 
-    def __init__(self, url: str, site: int) -> None:
+    def __init__(self, url: str, site: int, data_dir: Path) -> None:
         from sqlalchemy import create_engine
 
         if url.startswith(("postgres://", "postgresql://")):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
         self.engine = create_engine(url)
         self.site = site
+        self.data_dir = data_dir
 
-    def scalar(self, sql: str) -> int:
+    def _store(self, statement: Any) -> int:
+        from flask_tracking.events.remote import RemoteStore, StoreUnavailable
+
+        socket_path = self.data_dir / "events.sock"
+        if socket_path.exists():
+            remote = RemoteStore(str(socket_path))
+            try:
+                return int(remote.fetch(statement)[0][0] or 0)
+            except StoreUnavailable:
+                pass  # stopping: read the file below
+            finally:
+                remote.close()
+        import duckdb
+        from duckdb_engine import Dialect as DuckDBDialect
+
+        from flask_tracking.events.sql import compile_for
+
+        con = duckdb.connect(str(self.data_dir / "events.duckdb"), read_only=True)
+        try:
+            sql, params = compile_for(statement, DuckDBDialect(paramstyle="qmark"))
+            found = con.execute(sql, params).fetchone()
+            return int(found[0] or 0) if found else 0
+        finally:
+            con.close()
+
+    def stored(self) -> int:
+        from sqlalchemy import func, select
+
+        from flask_tracking.events.tables import tables
+
+        t = tables("duckdb")
+        return sum(
+            self._store(select(func.count()).where(table.c.site_id == self.site))
+            for table in (t.recent, t.events)
+        )
+
+    def dropped(self) -> int:
+        from sqlalchemy import func, select
+
+        from flask_tracking.events.tables import tables
+
+        d = tables("duckdb").drops
+        return self._store(select(func.sum(d.c.count)).where(d.c.site_id == self.site))
+
+    def rejected(self) -> int:
         from sqlalchemy import text
 
         with self.engine.connect() as connection:
-            return int(connection.execute(text(sql), {"site": self.site}).scalar() or 0)
-
-    def stored(self) -> int:
-        return self.scalar("SELECT count(*) FROM visits WHERE site_id = :site")
-
-    def dropped(self) -> int:
-        return self.scalar(
-            "SELECT coalesce(sum(count), 0) FROM dropped_events WHERE site_id = :site"
-        )
-
-    def rejected(self) -> int:
-        return self.scalar("SELECT count(*) FROM rejected_events")
+            return int(
+                connection.execute(text("SELECT count(*) FROM rejected_events")).scalar() or 0
+            )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -440,6 +478,7 @@ def bench_env(workdir: Path, database_url: str | None) -> dict[str, str]:
         FLASK_TRACKING_SECRET_KEY=secrets.token_hex(32),
         FLASK_TRACKING_SQLALCHEMY_DATABASE_URI=database_url or f"sqlite:///{workdir}/bench.db",
         FLASK_TRACKING_SPOOL_DIR=str(workdir / "spool"),
+        FLASK_TRACKING_DATA_DIR=str(workdir),  # the event store and its socket
         # wrk stands for a reverse proxy: trust one X-Forwarded-For hop, the script's client IP.
         FLASK_TRACKING_PROXY_COUNT="1",
         FLASK_TRACKING_GEOIP_PROVIDER="mmdb",
@@ -568,7 +607,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> RunResult:
         venv_tool("flask-tracking"), "serve", "--host", HOST, "--port", str(port),
         "--workers", str(args.workers),
     ]  # fmt: skip
-    counter = Counter(env["FLASK_TRACKING_SQLALCHEMY_DATABASE_URI"], site)
+    counter = Counter(env["FLASK_TRACKING_SQLALCHEMY_DATABASE_URI"], site, workdir)
     try:
         with running(serve, env, workdir / "serve.log") as server:
             wait_until_up(port, server, workdir / "serve.log")

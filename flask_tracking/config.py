@@ -48,9 +48,9 @@ class BaseConfiguration:
     DATA_DIR: str | None = None
     # None means "the embedded SQLite database in DATA_DIR" (resolved in create_app).
     SQLALCHEMY_DATABASE_URI: str | None = None
-    # The event store (events/): None means the embedded DuckDB file DATA_DIR/events.duckdb;
-    # or clickhouse://user:password@host:8123/database. EVENTS_MEMORY_LIMIT and EVENTS_THREADS
-    # bound the embedded engine ("" and 0: DuckDB's defaults, 80 % of memory and every core).
+    # The event store (events/): None means the embedded DuckDB file DATA_DIR/events.duckdb.
+    # EVENTS_MEMORY_LIMIT and EVENTS_THREADS bound the embedded engine ("" and 0: DuckDB's
+    # defaults, 80 % of memory and every core).
     EVENTS_DATABASE_URL: str | None = None
     EVENTS_MEMORY_LIMIT = "1GB"
     EVENTS_THREADS = 0

@@ -314,3 +314,53 @@ def test_realtime_counts_visitors_of_the_last_five_minutes(app: Flask, site_in: 
     drain(app)
     with app.app_context():
         assert stats.realtime(site_id, now) == 2
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_visitor_whose_context_changes_within_a_day_counts_once_per_value(
+    app_factory: Any, site_in: Any, path: str
+) -> None:
+    """Markers assume nothing constant within a visitor-day: one visitor (same address and
+    browser, so the same visitor id all day) comes from Google in the morning and directly,
+    on a resized window, in the afternoon. Each source and screen size has that one visitor;
+    the day has one visitor and two visits; a filter keeps only its own visit."""
+    from tests.api.helpers import CHROME, spool_event
+
+    app = app_factory(GEOIP_PROVIDER="mmdb")
+    site_id = site_in(app)
+    who = {"ip": "89.160.20.112", "user_agent": CHROME}
+    day = datetime(2026, 3, 10, tzinfo=dataset.UTC)
+    morning, afternoon = day + timedelta(hours=9), day + timedelta(hours=15)
+    spool_event(
+        app, site_id, {**who, "width": 1920}, morning, "/", referrer="https://www.google.com/"
+    )
+    spool_event(app, site_id, {**who, "width": 1920}, morning + timedelta(minutes=2), "/pricing")
+    spool_event(app, site_id, {**who, "width": 390}, afternoon, "/docs")
+    drain(app)
+    period = DateRange(day, day + timedelta(days=1), "day", "day")
+
+    def report(*filters: str) -> Any:
+        q = stats.ReportQuery(site_id, "UTC", period, parse_filters(list(filters)))
+        return stats.Report(q)
+
+    def counts() -> Any:
+        top = report().aggregate(compare=False).current
+        sources = {
+            r.value: (r.visitors, r.visits) for r in report().breakdown(DIMENSIONS["source"]).rows
+        }
+        screens = {r.value: r.visitors for r in report().breakdown(DIMENSIONS["screen"]).rows}
+        google = report("source:is:Google").aggregate(compare=False).current
+        return (
+            (top.visitors, top.visits, top.pageviews),
+            sources,
+            screens,
+            (google.visitors, google.visits, google.pageviews),
+        )
+
+    found = run(app, site_id, path, counts)
+    assert found == (
+        (1, 2, 3),
+        {"Google": (1, 1), "": (1, 1)},
+        {"desktop": 1, "mobile": 1},
+        (1, 1, 2),
+    )

@@ -174,11 +174,11 @@ def _reader(database_url: str) -> Iterator[Any]:
         path = database_url.removeprefix("sqlite:///")  # relative: to the current directory
         if not os.path.isfile(path):
             raise SystemExit(f"no SQLite database at {path}")
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        lite = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            yield lambda query, params: iter(connection.execute(query, params).fetchall())
+            yield lambda query, params: iter(lite.execute(query, params).fetchall())
         finally:
-            connection.close()
+            lite.close()
         return
     from sqlalchemy import create_engine, text
 
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> None:
         timings, result = [], {}
         for _ in range(args.runs):
             began = time.perf_counter()
-            result = reference_dashboard(con, args.site_id, start, end, filters)  # type: ignore[arg-type]
+            result = reference_dashboard(con, args.site_id, start, end, filters)
             timings.append(time.perf_counter() - began)
         print(
             f"{days:>3}d: median {statistics.median(timings) * 1000:,.0f} ms over {args.runs} "

@@ -12,7 +12,8 @@ each in a fresh process, and reports:
   and the difference: what the download itself held. A streamed export holds one keyset page
   (2000 rows) at a time, so the difference stays flat while the period grows ~50 times.
 
-Data comes from bench/generate.py. The database is migrated first (for the api_keys table);
+Data comes from bench/generate.py (the SQL database and the event store beside it, or
+--events-url). The database is migrated first (for the api_keys table);
 the only row written is an API key for the benchmark user, deleted after each run.
 """
 
@@ -35,9 +36,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from dashboard import app_for, site_of  # noqa: E402  (bench/dashboard.py)
+from dashboard import default_events_url  # noqa: E402  (bench/dashboard.py)
 from flask_migrate import upgrade  # noqa: E402
-from generate import resolve_sqlite  # noqa: E402  (bench/generate.py)
+from generate import resolve_events, resolve_sqlite  # noqa: E402  (bench/generate.py)
 
 from flask_tracking.extensions import db  # noqa: E402
 from flask_tracking.reports.ranges import as_utc  # noqa: E402
@@ -53,10 +54,47 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def one(database_url: str, days: int, kind: str) -> dict[str, Any]:
+def app_for(database_url: str, events_url: str) -> Any:
+    """A production-like app on the generated databases (no writer thread)."""
+    from flask_tracking import create_app
+    from flask_tracking.config import BaseConfiguration
+
+    settings = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "EVENTS_DATABASE_URL": events_url,
+        "SECRET_KEY": "bench-" + "x" * 40,
+        "INGEST_WRITER": "off",
+        "LOG_LEVEL": "WARNING",
+        "RATELIMIT_ENABLED": False,
+    }
+    return create_app(type("BenchConfig", (BaseConfiguration,), settings))
+
+
+def site_of(app: Any) -> tuple[int, int, Any]:
+    """Return (site id, owner id, the last event's moment) of the bench site."""
+    from datetime import datetime
+
+    from sqlalchemy import func, select
+
+    from flask_tracking.events import current_store
+    from flask_tracking.events.tables import tables
+    from flask_tracking.tracking.models import Site
+
+    with app.app_context():
+        site = db.session.get(Site, db.session.scalar(select(func.min(Site.id))))
+        if site is None:
+            raise SystemExit("no site: run bench/generate.py first")
+        e = tables("duckdb").all_events.c
+        (last,) = current_store().fetch(select(func.max(e.ts)).where(e.site_id == site.id))[0]
+        if last is None:
+            raise SystemExit("the site has no events")
+        return site.id, site.owner_id, datetime.fromtimestamp(last / 1000, UTC)
+
+
+def one(database_url: str, events_url: str, days: int, kind: str) -> dict[str, Any]:
     """Download one period one way in this process; return what it measured."""
-    app = app_for(database_url)
-    site_id, owner_id, _zone, last = site_of(app, None)
+    app = app_for(database_url, events_url)
+    site_id, owner_id, last = site_of(app)
     with app.app_context():
         owner = db.session.get(User, owner_id)
         assert owner is not None
@@ -111,12 +149,21 @@ def one(database_url: str, days: int, kind: str) -> dict[str, Any]:
     }
 
 
-def measure(database_url: str, days: int, kind: str, runs: int) -> dict[str, Any]:
+def measure(database_url: str, events_url: str, days: int, kind: str, runs: int) -> dict[str, Any]:
     """Run `one` in fresh processes; return the medians."""
     results = []
     for _ in range(runs):
         output = subprocess.run(
-            [sys.executable, __file__, "--database-url", database_url, "--one", f"{days}:{kind}"],
+            [
+                sys.executable,
+                __file__,
+                "--database-url",
+                database_url,
+                "--events-url",
+                events_url,
+                "--one",
+                f"{days}:{kind}",
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -132,15 +179,17 @@ def measure(database_url: str, days: int, kind: str, runs: int) -> dict[str, Any
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", required=True)
+    parser.add_argument("--events-url", help="default: the .duckdb file beside an SQLite database")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     url = resolve_sqlite(args.database_url)
+    events_url = resolve_events(args.events_url or default_events_url(url))
     if args.one:
         days, kind = args.one.split(":")
-        print(json.dumps(one(url, int(days), kind)))
+        print(json.dumps(one(url, events_url, int(days), kind)))
         return
-    with app_for(url).app_context():
+    with app_for(url, events_url).app_context():
         upgrade()  # a database generated before the api_keys table existed gets it
     cores = os.cpu_count()
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
@@ -155,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label, days in PERIODS.items():
         for kind in KINDS:
-            m = measure(url, days, kind, args.runs)
+            m = measure(url, events_url, days, kind, args.runs)
             print(
                 f"| {label} | {kind} | {m['events']:,.0f} | {m['bytes'] / 1e6:,.1f} "
                 f"| {m['seconds']:.2f} | {m['events'] / m['seconds']:,.0f} "

@@ -9,7 +9,9 @@ its session, and the dashboard must count what the old tables held.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -19,16 +21,12 @@ from sqlalchemy import MetaData, Table, insert, inspect
 
 from flask_tracking import create_app
 from flask_tracking.config import TestConfiguration
+from flask_tracking.events import close_store
 from flask_tracking.extensions import db
 from flask_tracking.reports.ranges import DateRange
 from flask_tracking.reports.stats import Report, ReportQuery
-from tests.conftest import (
-    TEST_DATABASE_URL,
-    _empty_database,
-    drop_counts,
-    stored_events,
-    stored_sessions,
-)
+from tests.conftest import TEST_DATABASE_URL, drop_counts, stored_events, stored_sessions
+from tests.servers import postgresql_database
 
 DAY1 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CONTEXT = {
@@ -71,16 +69,25 @@ def old_visit(number: int, site_id: int, at: datetime, path: str, **extra: Any) 
     }
 
 
-def round_one_app() -> Flask:
-    """An app on a database migrated only to 0006, before the event store existed."""
-    settings = {
-        "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL or "sqlite://",
-        "SPOOL_DIR": tempfile.mkdtemp(prefix="flask-tracking-spool-"),
-    }
-    app = create_app(type("Config", (TestConfiguration,), settings))
-    with app.app_context():
-        upgrade(revision="0006")
-    return app
+@contextlib.contextmanager
+def round_one_app() -> Iterator[Flask]:
+    """An app on a new database migrated only to 0006, before the event store existed (on
+    PostgreSQL, a database of its own: the leg's shared one is at the head already)."""
+    with postgresql_database() if TEST_DATABASE_URL else contextlib.nullcontext("sqlite://") as url:
+        settings = {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SPOOL_DIR": tempfile.mkdtemp(prefix="flask-tracking-spool-"),
+        }
+        app = create_app(type("Config", (TestConfiguration,), settings))
+        with app.app_context():
+            upgrade(revision="0006")
+        try:
+            yield app
+        finally:
+            close_store(app)
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
 
 
 def fill(app: Flask) -> None:
@@ -155,8 +162,7 @@ def fill(app: Flask) -> None:
 
 
 def test_upgrading_a_first_version_database_moves_every_event(capsys: Any) -> None:
-    app = round_one_app()
-    try:
+    with round_one_app() as app:
         fill(app)
         with app.app_context():
             upgrade()
@@ -192,13 +198,10 @@ def test_upgrading_a_first_version_database_moves_every_event(capsys: Any) -> No
             period = DateRange(day1, day1 + timedelta(days=2), "two days", "day")
             top = Report(ReportQuery(1, "UTC", period)).aggregate(compare=False).current
         assert (top.visitors, top.visits, top.pageviews, top.events) == (3, 4, 5, 1)
-    finally:
-        _empty_database(app)
 
 
 def test_a_second_migrate_moves_nothing_twice() -> None:
-    app = round_one_app()
-    try:
+    with round_one_app() as app:
         fill(app)
         with app.app_context():
             upgrade()
@@ -207,5 +210,3 @@ def test_a_second_migrate_moves_nothing_twice() -> None:
         assert result.exit_code == 0, result.output
         assert "No old events to move" in result.output
         assert stored_events(app) == before
-    finally:
-        _empty_database(app)

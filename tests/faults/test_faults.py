@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -26,7 +27,6 @@ from tests.servers import (
     Server,
     assert_exactly_once,
     children,
-    free_port,
     postgresql_database,
 )
 
@@ -147,11 +147,27 @@ class TCPProxy:
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
-        self.port = free_port()
+        self.port = self._stable_port()
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
         self.restore()
+
+    @staticmethod
+    def _stable_port() -> int:
+        """A free port below the kernel's ephemeral range: while the proxy is cut, an
+        outgoing connection of any process could otherwise be given its port, and the
+        proxy could not listen there again."""
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
+            first_ephemeral = int(ranges.read().split()[0])
+        for port in random.sample(range(10_000, first_ephemeral), 200):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+        raise AssertionError("no free port below the ephemeral range")
 
     def restore(self) -> None:
         self._listener = socket.create_server(("127.0.0.1", self.port))
@@ -160,6 +176,10 @@ class TCPProxy:
     def cut(self) -> None:
         """Refuse new connections and break every open one."""
         assert self._listener is not None
+        # shutdown() wakes the thread blocked in accept(); close() alone would leave the
+        # socket listening until then, and the port could not be listened on again.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         with self._lock:
             for sock in self._sockets:

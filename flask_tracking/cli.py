@@ -125,6 +125,8 @@ def migrate_events(site_ids: tuple[int, ...]) -> None:
     result = migrate(db.session.connection(), store, list(site_ids) or None, progress=click.echo)
     db.session.commit()
     store.derive(int(time.time() * 1000), rollups.build)
+    if result.events and hasattr(store, "compact"):
+        store.compact()  # the bulk move leaves free blocks behind
     click.echo(
         f"Moved {result.events} events of {result.sites} site(s) into the event store "
         f"({result.skipped} already moved); totals verified."
@@ -154,6 +156,23 @@ def rebuild_events(site_ids: tuple[int, ...]) -> None:
     for site_id, zone in sites:
         store.rezone(site_id, zone, rollups.build)
     click.echo(f"Rebuilt {len(sites)} site(s) in {time.monotonic() - began:.1f}s.")
+
+
+@events.command("compact")
+@with_appcontext
+def compact_events() -> None:
+    """Rewrite the event store's file without free space (the server stopped)."""
+    from flask import current_app
+
+    from flask_tracking.events import owned_store
+
+    store = owned_store(current_app)
+    compact = getattr(store, "compact", None)
+    if compact is None:
+        click.echo("This event store has no file to compact.")
+        return
+    before, after = compact()
+    click.echo(f"Compacted the event store: {before / 1e6:,.1f} MB -> {after / 1e6:,.1f} MB.")
 
 
 @events.command("info")

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -226,3 +226,39 @@ def test_serve_runs_the_app_under_granian(tmp_path: Path, unused_port: int) -> N
     output = log_path.read_text()
     assert f"Serving Flask-Tracking on {url.rstrip('/')} with 1 worker(s)" in output
     assert "granian" in output.lower()
+
+
+def test_events_compact_gives_back_the_space_of_deleted_rows(
+    app_factory: Any, site_in: Any, tmp_path: Path
+) -> None:
+    """Delete a site's events, compact: the file shrinks and the other site keeps every row."""
+    from flask_tracking.events import close_store, current_store
+    from tests.api.helpers import add_visits
+
+    app = app_factory(EVENTS_DATABASE_URL=f"duckdb:///{tmp_path / 'events.duckdb'}")
+    kept, dropped = site_in(app), site_in(app)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    for site_id, count in ((kept, 2_000), (dropped, 60_000)):
+        rows = [
+            {
+                "date": start + timedelta(seconds=7 * n),
+                "pathname": f"/p/{n % 500}",
+                "visitor_id": n // 5,
+            }
+            for n in range(count)
+        ]
+        add_visits(app, site_id, rows)
+    before = stored_events(app)
+    with app.app_context():
+        current_store().delete_site(dropped)
+    runner = app.test_cli_runner()
+    size = (tmp_path / "events.duckdb").stat().st_size
+    result = runner.invoke(args=["events", "compact"])
+    assert result.exit_code == 0, result.output
+    assert "Compacted the event store" in result.output
+    assert (tmp_path / "events.duckdb").stat().st_size < size
+    assert stored_events(app) == [e for e in before if e.site_id == kept]
+    info = runner.invoke(args=["events", "info"])
+    assert "engine: duckdb" in info.output
+    assert "bytes per event" in info.output
+    close_store(app)

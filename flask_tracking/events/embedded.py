@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -59,6 +60,7 @@ class EmbeddedStore:
         if threads:
             config["threads"] = threads
         self.path = path
+        self.config = config
         self.con = duckdb.connect(path, config=config)
         self.dialect = DuckDBDialect(paramstyle="qmark")
         self.encoding = Codes()
@@ -479,6 +481,33 @@ class EmbeddedStore:
         if rows:
             columns = {c.name: [row[i] for row in rows] for i, c in enumerate(schema.ROLLUPS)}
             _insert_columns(cursor, "rollups", schema.ROLLUPS, columns)
+
+    def compact(self) -> tuple[int, int]:
+        """Rewrite the file without its free blocks; return its size before and after.
+
+        Rows deleted or moved (days closed, sites deleted, a bulk load) leave blocks that
+        DuckDB reuses for new rows but never gives back to the file system. This copies every
+        table, in order, into a new file and puts it in place of the old one; only the owner
+        may do it, with nobody reading (a command, with the server stopped).
+        """
+        if self.path == ":memory:":
+            return 0, 0
+        with self._write:
+            before = os.path.getsize(self.path)
+            partial = self.path + ".compacting"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+            cursor = self.cursor()
+            cursor.execute("CHECKPOINT")
+            (name,) = cursor.execute("SELECT current_database()").fetchone() or ("",)
+            cursor.execute("ATTACH ? AS compacted", [partial])
+            cursor.execute(f'COPY FROM DATABASE "{name}" TO compacted')
+            cursor.execute("DETACH compacted")
+            self.close()
+            os.replace(partial, self.path)
+            self.con = duckdb.connect(self.path, config=self.config)
+            self._local = threading.local()
+            return before, os.path.getsize(self.path)
 
     def delete_site(self, site_id: int) -> None:
         """Delete everything of a site (its dictionary values stay: they are shared)."""

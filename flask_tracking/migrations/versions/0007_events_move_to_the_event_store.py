@@ -44,6 +44,9 @@ def upgrade():
         if result.events:
             print(f"Moved {result.events} events of {result.sites} site(s) into the event store.")
         store.derive(int(time.time() * 1000), rollups.build)
+        compact = getattr(store, 'compact', None)
+        if compact is not None:  # the bulk move leaves free blocks behind
+            compact()
     for name in OLD:
         if name in existing:
             op.drop_table(name)

@@ -379,11 +379,11 @@ class EmbeddedStore:
         chunk: list[int] = []
         for day in days:
             if chunk and day - chunk[0] >= CLOSE_CHUNK_DAYS:
-                self.close_days(chunk[0], chunk[-1], rollups)
+                self.close_days(chunk[0], chunk[-1], rollups, now_ms)
                 chunk = []
             chunk.append(day)
         if chunk:
-            self.close_days(chunk[0], chunk[-1], rollups)
+            self.close_days(chunk[0], chunk[-1], rollups, now_ms)
         v = self.t.day_visitors
         forget = delete(v).where(v.c.closed_at < now_ms - derive.LATE_DAYS_MS)
         with self.transaction() as cursor:
@@ -443,15 +443,16 @@ class EmbeddedStore:
             for sql, params in self._refresh_sql:
                 cursor.execute(sql, params)
 
-    def close_days(self, first: int, last: int, rollups: RollupBuilder) -> None:
-        """Move UTC days first..last from `recent` into `sessions` and `events`, with rollups."""
+    def close_days(self, first: int, last: int, rollups: RollupBuilder, now_ms: int) -> None:
+        """Move UTC days first..last from `recent` into `sessions` and `events`, with rollups;
+        their visitors' hashes are kept (for late events) from `now_ms` on."""
         began = time.monotonic()
         where = derive.utc_days(self.t.recent, None, first, last)
         sessions, events, visitors = derive.marked(self.t.recent, where)
         with self.transaction() as cursor:
             staged = self._stage(cursor, f"{first}_{last}", sessions, events)
             self._keep(cursor, staged, rollups)
-            kept = select(*visitors.selected_columns, literal(int(time.time() * 1000)))
+            kept = select(*visitors.selected_columns, literal(now_ms))
             names = _names(schema.DAY_VISITORS)
             self.run(cursor, insert(self.t.day_visitors).from_select(names, kept))
             self.run(cursor, delete(self.t.recent).where(where))

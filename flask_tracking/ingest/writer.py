@@ -92,6 +92,9 @@ class Writer:
                     stored += count
                     if not progress:
                         break
+                    # Under a steady stream the loop may never run dry: today's sessions and
+                    # markers must still be refreshed every ROLLUP_INTERVAL meanwhile.
+                    self.derive()
             except BaseException:
                 db.session.rollback()
                 self._offsets = None  # re-read the committed checkpoints after any failure

@@ -139,14 +139,20 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_middleware(app: Flask) -> None:
-    """Answer /api/event before Flask, and trust X-Forwarded-For only from our own proxies."""
+    """Answer /api/event before Flask, and trust X-Forwarded-For only from our own proxies.
+
+    Outermost, the collector's fast path takes the ordinary event; everything else goes through
+    ProxyFix, then the event endpoint (the rest of /api/event), then Flask.
+    """
     from flask_tracking.collector.endpoint import EventEndpoint
+    from flask_tracking.collector.fast import FastPath
 
     app.wsgi_app = EventEndpoint(app, app.wsgi_app)  # type: ignore[method-assign]
     if int(app.config["PROXY_COUNT"]) > 0:
         # Only the last PROXY_COUNT hops of X-Forwarded-For are ours to trust.
         hops = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    app.wsgi_app = FastPath(app, app.wsgi_app)  # type: ignore[method-assign]
 
 
 def register_commands(app: Flask) -> None:

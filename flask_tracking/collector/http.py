@@ -13,6 +13,18 @@ from flask_tracking.ingest.sitecache import SiteInfo
 logger = logging.getLogger("flask_tracking.collector")
 # Headers bot/prefetch detection looks at; nothing else of the request reaches the pipeline.
 INSPECTED_HEADERS = ("Purpose", "Sec-Purpose", "X-Purpose", "X-Moz")
+# On every collector answer: any origin may send events (without credentials), other sites'
+# pages load it even when they isolate themselves (COEP require-corp), and nothing caches it.
+CORS_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Cross-Origin-Resource-Policy", "cross-origin"),
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+    ("Access-Control-Allow-Headers", "Content-Type"),
+    ("Access-Control-Expose-Headers", "X-Tracking-Dropped"),
+    ("Access-Control-Max-Age", "86400"),
+    ("Cache-Control", "no-store, max-age=0"),
+)
 
 
 def incoming(
@@ -49,16 +61,21 @@ def accept(
     """Hand the event to the pipeline; return `answer`, or the error that replaces it."""
     try:
         reason = pipeline.accept(event, site)
-    except ingest.UnknownSite:
-        return json_error(404, "unknown_site", f"There is no site {event.site_id}.")
-    except ingest.SpoolFull:
-        logger.error("spool full: refusing events until the writer catches up")
-        response = json_error(503, "overloaded", "Events are not being accepted right now.")
-        response.headers["Retry-After"] = "5"
-        return response
+    except (ingest.UnknownSite, ingest.SpoolFull) as error:
+        return refusal(error, event.site_id)
     if reason:
         answer.headers["X-Tracking-Dropped"] = reason
     return answer
+
+
+def refusal(error: ingest.UnknownSite | ingest.SpoolFull, site_id: int) -> Response:
+    """The answer to an event the pipeline refused: 404 for an unknown site, 503 when full."""
+    if isinstance(error, ingest.UnknownSite):
+        return json_error(404, "unknown_site", f"There is no site {site_id}.")
+    logger.error("spool full: refusing events until the writer catches up")
+    response = json_error(503, "overloaded", "Events are not being accepted right now.")
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def invalid(error: ingest.InvalidHit, code: str = "invalid_event") -> Response:
@@ -68,13 +85,6 @@ def invalid(error: ingest.InvalidHit, code: str = "invalid_event") -> Response:
 
 def cors(response: Response) -> Response:
     """Let any origin send events (without credentials), and never cache the answer."""
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    # Other sites' pages load this: even those that isolate themselves (COEP require-corp).
-    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-    response.headers["Access-Control-Allow-Headers"] = "Content-Type"
-    response.headers["Access-Control-Expose-Headers"] = "X-Tracking-Dropped"
-    response.headers["Access-Control-Max-Age"] = "86400"
-    response.headers["Cache-Control"] = "no-store, max-age=0"
+    for name, value in CORS_HEADERS:
+        response.headers[name] = value
     return response

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,21 +127,22 @@ class Ingest:
 
 def drop_reason(event: Incoming, site: SiteInfo, respect_dnt: bool) -> str | None:
     """Return why an event is not counted, or None to count it (cheapest checks first)."""
-    checks: tuple[tuple[str, Callable[[], bool]], ...] = (
-        ("dnt", lambda: respect_dnt and event.do_not_track),
-        ("prefetch", lambda: is_prefetch(event.headers)),
-        ("bot", lambda: is_bot(event.user_agent)),
-        ("referrer_spam", lambda: is_referrer_spam(event.referrer)),
-        ("excluded_ip", lambda: ip_excluded(event.ip, site.excluded_networks)),
-        (
-            "excluded_path",
-            lambda: (
-                bool(site.excluded_paths)
-                and path_excluded(parse_page_url(event.url).pathname, site.excluded_paths)
-            ),
-        ),
-    )
-    return next((reason for reason, dropped in checks if dropped()), None)
+    if respect_dnt and event.do_not_track:
+        return "dnt"
+    if event.headers and is_prefetch(event.headers):
+        return "prefetch"
+    if is_bot(event.user_agent):
+        return "bot"
+    if event.referrer and is_referrer_spam(event.referrer):
+        return "referrer_spam"
+    # A site without exclusions (most) costs neither an address nor a URL parse.
+    if site.excluded_networks and ip_excluded(event.ip, site.excluded_networks):
+        return "excluded_ip"
+    if site.excluded_paths and path_excluded(
+        parse_page_url(event.url).pathname, site.excluded_paths
+    ):
+        return "excluded_path"
+    return None
 
 
 def run_exclusive(writer: Writer, stop: threading.Event) -> None:

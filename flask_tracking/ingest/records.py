@@ -1,13 +1,37 @@
-"""The spool's record format: one JSON object a line, short keys to keep lines small."""
+"""The spool's record format: one JSON object a line, short keys to keep lines small.
+
+Written and read with orjson (several times faster than the stdlib on these small objects);
+the stdlib takes over for what orjson cannot do exactly: integers beyond 64 bits, which
+orjson refuses to write and reads as floats.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 EVENT = "e"
 DROP = "d"
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+def dump_line(data: dict[str, Any]) -> bytes:
+    """Serialise a record as one newline-terminated line of compact JSON (UTF-8, unescaped)."""
+    try:
+        return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # an integer beyond 64 bits in the props
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def load_line(line: bytes) -> Any:
+    """Parse one spool line's JSON."""
+    if _LONG_NUMBER.search(line):
+        return json.loads(line)  # exact big integers
+    return orjson.loads(line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +64,7 @@ class EventRecord:
             "ip": self.ip,
             "ua": self.user_agent,
         }
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        return dump_line(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +77,12 @@ class DropRecord:
 
     def to_line(self) -> bytes:
         """Serialise as one spool line."""
-        data = {"k": DROP, "s": self.site_id, "t": self.timestamp_ms, "why": self.reason}
-        return json.dumps(data, separators=(",", ":")).encode() + b"\n"
+        return dump_line({"k": DROP, "s": self.site_id, "t": self.timestamp_ms, "why": self.reason})
 
 
 def parse_line(line: bytes) -> EventRecord | DropRecord:
     """Parse a spool line; raise ValueError for anything malformed."""
-    data = json.loads(line)
+    data = load_line(line)
     if not isinstance(data, dict):
         raise ValueError("a spool record must be a JSON object")
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from urllib.parse import urlsplit
 
@@ -130,6 +130,7 @@ def _spam_domains() -> frozenset[str]:
     return frozenset(domain for domain in domains if domain)
 
 
+@lru_cache(maxsize=8192)  # the collector asks for every event; referrers repeat
 def is_referrer_spam(referrer: str | None) -> bool:
     """Return True when the referrer's host or one of its parent domains is known spam."""
     found = _referrer_host(referrer)

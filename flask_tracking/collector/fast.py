@@ -1,0 +1,144 @@
+"""The fast path: the ordinary `POST /api/event` answered straight from the WSGI environ.
+
+Every page view of every tracked site comes through here, so this is the one request whose
+cost decides how much traffic a server takes. It is the outermost WSGI callable and handles
+only the common case — a POST with a Content-Length, a UTF-8 JSON body that validates — with
+the same validation (`parse_event_payload`), the same pipeline (`Ingest.accept`: site lookup,
+rate limits, drop reasons, spool record) and the same answer, header for header, as the normal
+path; it just skips what the common case does not need (a Werkzeug request and response,
+ProxyFix's environ rewrite, the stdlib JSON module).
+
+Anything it is not sure about goes on, untouched but for the body it read, to the normal path
+(ProxyFix → `EventEndpoint` → Flask), which answers it as it always has: other methods, a
+missing or oversize length, bodies orjson refuses or reads differently from the stdlib (huge
+integers), invalid events (the normal path words the 400). tests/collector/test_fast_path.py
+sends one corpus through both paths and compares the answers and spool records.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import orjson
+from werkzeug.http import parse_list_header
+
+from flask_tracking import ingest
+from flask_tracking.collector.endpoint import PATH
+from flask_tracking.collector.http import CORS_HEADERS, INSPECTED_HEADERS, cors, refusal
+from flask_tracking.errors import json_error
+from flask_tracking.ingest.payload import parse_event_payload
+from flask_tracking.security import url_length
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from flask import Flask
+
+logger = logging.getLogger("flask_tracking.collector")
+ACCEPTED = "202 ACCEPTED"
+# What Werkzeug sends for Response(status=202) after cors(): the same names, values and order.
+_PLAIN = ("Content-Type", "text/plain; charset=utf-8")
+_EMPTY = ("Content-Length", "0")
+ACCEPTED_HEADERS = [_PLAIN, *CORS_HEADERS, _EMPTY]
+# orjson reads integers beyond 64 bits as floats where the stdlib keeps them exact: such a
+# body (19 digits or more in a row, rare) is left to the normal path.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+# The environ keys of the headers bot/prefetch detection looks at.
+_INSPECTED_KEYS = tuple(
+    (name, "HTTP_" + name.upper().replace("-", "_")) for name in INSPECTED_HEADERS
+)
+
+
+def dropped_headers(reason: str) -> list[tuple[str, str]]:
+    """The headers of a 202 whose event was dropped (X-Tracking-Dropped comes before CORS)."""
+    return [_PLAIN, ("X-Tracking-Dropped", reason), *CORS_HEADERS, _EMPTY]
+
+
+class FastPath:
+    """WSGI middleware in front of everything: answers the ordinary event, passes the rest on."""
+
+    def __init__(self, app: Flask, next_app: WSGIApplication) -> None:
+        self.pipeline: ingest.Ingest = app.extensions["ingest"]
+        self.next_app = next_app
+        self.max_body = int(app.config["MAX_EVENT_BODY"])
+        self.max_url_length = int(app.config["MAX_URL_LENGTH"])
+        self.max_request_url = int(app.config["MAX_REQUEST_URL_LENGTH"])
+        self.proxy_count = int(app.config["PROXY_COUNT"])
+        self._dropped: dict[str, list[tuple[str, str]]] = {}
+        self.answered = 0  # events answered here rather than by the normal path (for tests)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Answer an ordinary event here; hand anything else to the normal path."""
+        if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST":
+            return self.next_app(environ, start_response)
+        event = self._event(environ)
+        if event is None:
+            return self.next_app(environ, start_response)
+        try:
+            reason = self.pipeline.accept(event)
+        except (ingest.UnknownSite, ingest.SpoolFull) as error:
+            return cors(refusal(error, event.site_id))(environ, start_response)
+        except Exception:  # as the normal path: never a traceback for a collector client
+            logger.exception("unhandled exception in %s", PATH)
+            response = json_error(500, "internal_server_error", "The event was not recorded.")
+            return cors(response)(environ, start_response)
+        self.answered += 1
+        start_response(ACCEPTED, self._headers(reason) if reason else ACCEPTED_HEADERS)
+        return [b""]
+
+    def _headers(self, reason: str) -> list[tuple[str, str]]:
+        headers = self._dropped.get(reason)
+        if headers is None:
+            headers = self._dropped[reason] = dropped_headers(reason)
+        return headers
+
+    def _event(self, environ: WSGIEnvironment) -> ingest.Incoming | None:
+        """Return the request's event, or None to leave the request to the normal path."""
+        length = environ.get("CONTENT_LENGTH") or ""
+        if not (length.isascii() and length.isdigit()) or url_length(environ) > self.max_request_url:
+            return None
+        size = int(length)
+        if not 0 < size <= self.max_body:
+            return None
+        body = environ["wsgi.input"].read(size)
+        # From here on the normal path may still get the request: give it the body back.
+        environ["wsgi.input"] = io.BytesIO(body)
+        if len(body) != size or _LONG_NUMBER.search(body):
+            return None
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if type(data) is not dict:
+            return None
+        try:
+            payload = parse_event_payload(data, self.max_url_length)
+        except ingest.InvalidHit:
+            return None
+        get = environ.get
+        return ingest.Incoming(
+            site_id=payload.site_id,
+            name=payload.name,
+            url=payload.url,
+            referrer=payload.referrer,
+            width=payload.width,
+            props=payload.props,
+            ip=self._client_address(environ),
+            user_agent=get("HTTP_USER_AGENT", "")[:1024],
+            do_not_track=get("HTTP_DNT") == "1",
+            headers={name: environ[key] for name, key in _INSPECTED_KEYS if key in environ},
+        )
+
+    def _client_address(self, environ: WSGIEnvironment) -> str | None:
+        """The visitor's address as ProxyFix(x_for=PROXY_COUNT) would make REMOTE_ADDR."""
+        address: str | None = environ.get("REMOTE_ADDR")
+        if self.proxy_count:
+            forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+            if forwarded:
+                values = parse_list_header(forwarded)
+                if len(values) >= self.proxy_count and values[-self.proxy_count]:
+                    address = values[-self.proxy_count]
+        return address

@@ -23,7 +23,7 @@
 --
 -- Environment: BENCH_SECONDS (30), BENCH_THREADS (2), BENCH_RATE (unset), BENCH_SITE (1),
 -- BENCH_EXPECT (202), BENCH_COMBOS (400), BENCH_SEED (1), BENCH_RESULT (a file the JSON
--- summary is written to; stdout when unset).
+-- summary is written to; stdout when unset), BENCH_REQUESTS (the realistic mix's files).
 
 local ffi = require("ffi")
 ffi.cdef([[
@@ -53,6 +53,9 @@ local SITE = env_number("BENCH_SITE", 1)
 local EXPECT = env_number("BENCH_EXPECT", 202)
 local COMBOS = env_number("BENCH_COMBOS", 400)
 local SEED = env_number("BENCH_SEED", 1)
+-- The realistic mix (bench/traffic.py): one tab-separated file of requests per thread,
+-- BENCH_REQUESTS .. "." .. thread number; unset, requests are made here from the lists below.
+local REQUESTS = os.getenv("BENCH_REQUESTS") or ""
 local TAIL_STATUS = 405 -- what GET /api/event gets, from the collector and the baseline
 
 local SITE_URL = "https://shop.example.com"
@@ -212,10 +215,30 @@ local deadline = nil
 local skip_verify_call = false
 local TAIL = nil
 
+local function load_requests(path)
+  local file = assert(io.open(path, "r"), "cannot read " .. path)
+  for line in file:lines() do
+    local ip, agent, content_type, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
+    local headers = {
+      ["Content-Type"] = content_type,
+      ["User-Agent"] = agent,
+      ["X-Forwarded-For"] = ip,
+      ["Origin"] = SITE_URL,
+    }
+    prepared[#prepared + 1] = wrk.format("POST", "/api/event", headers, body)
+  end
+  file:close()
+  COMBOS = #prepared
+end
+
 function init(args)
   math.randomseed(SEED * 7919 + (thread_number or 1))
-  for i = 1, COMBOS do
-    prepared[i] = make_request()
+  if REQUESTS ~= "" then
+    load_requests(REQUESTS .. "." .. (thread_number or 1))
+  else
+    for i = 1, COMBOS do
+      prepared[i] = make_request()
+    end
   end
   TAIL = wrk.format("GET", "/api/event", { ["User-Agent"] = USER_AGENTS[1] })
   -- wrk calls request() once on its first thread before starting it, to count pipelined

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
+import numpy
 from duckdb_engine import Dialect as DuckDBDialect
 from sqlalchemy import Column, MetaData, Table, and_, delete, insert, literal, select, update
 
@@ -568,16 +569,41 @@ def _insert_columns(
     *,
     text_dims: bool = False,
 ) -> None:
-    """Insert column lists in one statement (unnest: about a microsecond a row)."""
+    """Insert column lists in one statement, DuckDB scanning them as NumPy arrays.
+
+    About 1.5 µs a row for the `recent` table's 33 columns; passing the lists as SQL list
+    parameters (unnest(?::INTEGER[])) cost 20 µs a row, the writer's largest single cost.
+    """
 
     def kind(column: schema.Column) -> str:
         return "VARCHAR" if text_dims and column.is_dim else TYPES[column.kind]
 
+    arrays = {c.name: _array(values[c.name], kind(c)) for c in columns}
     names = ", ".join(f'"{c.name}"' for c in columns)
-    casts = ", ".join(f"unnest(?::{kind(c)}[])" for c in columns)
-    cursor.execute(
-        f"INSERT INTO {table} ({names}) SELECT {casts}", [values[c.name] for c in columns]
-    )
+    casts = ", ".join(f'CAST("{c.name}" AS {kind(c)})' for c in columns)
+    cursor.register("_insert_batch", arrays)
+    try:
+        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {casts} FROM _insert_batch")
+    finally:
+        cursor.unregister("_insert_batch")
+
+
+_NUMPY_TYPES = {
+    "SMALLINT": numpy.int16,
+    "INTEGER": numpy.int32,
+    "BIGINT": numpy.int64,
+    "UBIGINT": numpy.uint64,
+    "BOOLEAN": numpy.bool_,
+    "DOUBLE": numpy.float64,
+}
+
+
+def _array(values: list[Any], sql_type: str) -> numpy.ndarray[Any, Any]:
+    """A column as a typed array; as Python objects when it holds text or NULLs (None)."""
+    numeric = _NUMPY_TYPES.get(sql_type)
+    if numeric is not None and None not in values:
+        return numpy.array(values, dtype=numeric)
+    return numpy.array(values, dtype=object)
 
 
 def _names(columns: tuple[schema.Column, ...]) -> list[str]:

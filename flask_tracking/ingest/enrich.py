@@ -35,8 +35,26 @@ class EnrichContext:
     allowed_query: frozenset[str]
     # The site-local day (days since 1970-01-01) of a moment (epoch ms) on a site.
     local_day: Callable[[int, int], int] = lambda _site, ts: ts // 86_400_000
-    # Lookups made so far: the same visitors come back (bounded by the writer).
-    geo_cache: dict[str, GeoData | None] = field(default_factory=dict)
+    # What the same addresses, User-Agents and visitors gave before: real traffic repeats
+    # them over and over (the writer keeps these across batches and bounds them).
+    caches: EnrichCaches = field(default_factory=lambda: EnrichCaches())
+
+
+@dataclass
+class EnrichCaches:
+    """Results of the costly steps, by their input: geolocation fields by address, User-Agent
+    fields by string, visitor ids by (salt, site, address, User-Agent)."""
+
+    geo: dict[str, dict[str, Any]] = field(default_factory=dict)
+    agents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    visitors: dict[tuple[bytes, int, str, str], int] = field(default_factory=dict)
+    limit: int = 100_000
+
+    def trim(self) -> None:
+        """Forget everything once a cache is over its limit (then it fills with what recurs)."""
+        for cache in (self.geo, self.agents, self.visitors):
+            if len(cache) > self.limit:
+                cache.clear()
 
 
 def enrich(event: EventRecord, context: EnrichContext) -> Row:
@@ -52,7 +70,7 @@ def enrich(event: EventRecord, context: EnrichContext) -> Row:
     }
     put_url(row, event, context)
     put_referrer(row, event)
-    put_user_agent(row, event)
+    put_user_agent(row, event, context)
     put_screen(row, event)
     put_geolocation(row, event, context)
     put_visitor(row, event, context)
@@ -85,16 +103,20 @@ def put_referrer(row: Row, event: EventRecord) -> None:
     row["source"] = source[:255] if source else None
 
 
-def put_user_agent(row: Row, event: EventRecord) -> None:
+def put_user_agent(row: Row, event: EventRecord, context: EnrichContext | None = None) -> None:
     """Browser, versions, OS and device type."""
-    info = parse_user_agent(event.user_agent)
-    row.update(
-        browser=_cut(info.browser, 64),
-        browser_version=_cut(info.browser_version, 32),
-        os=_cut(info.os, 64),
-        os_version=_cut(info.os_version, 32),
-        device=info.device,
-    )
+    cache = context.caches.agents if context else {}
+    fields = cache.get(event.user_agent)
+    if fields is None:
+        info = parse_user_agent(event.user_agent)
+        fields = cache[event.user_agent] = {
+            "browser": _cut(info.browser, 64),
+            "browser_version": _cut(info.browser_version, 32),
+            "os": _cut(info.os, 64),
+            "os_version": _cut(info.os_version, 32),
+            "device": info.device,
+        }
+    row.update(fields)
 
 
 def put_screen(row: Row, event: EventRecord) -> None:
@@ -107,27 +129,36 @@ def put_geolocation(row: Row, event: EventRecord, context: EnrichContext) -> Non
     """Country, region, city, postal code and coordinates of the visitor's IP."""
     if not event.ip:
         return
-    if event.ip not in context.geo_cache:
-        context.geo_cache[event.ip] = geo.get_geodata(event.ip)
-    data = context.geo_cache[event.ip]
+    fields = context.caches.geo.get(event.ip)
+    if fields is None:
+        fields = context.caches.geo[event.ip] = geo_fields(geo.get_geodata(event.ip))
+    row.update(fields)
+
+
+def geo_fields(data: GeoData | None) -> dict[str, Any]:
+    """The row's geolocation columns for a lookup's answer (none for no answer)."""
     if data is None:
-        return
+        return {}
     coordinates = None
     if data.latitude is not None and data.longitude is not None:
         coordinates = f"{data.latitude:.4f},{data.longitude:.4f}"
-    row.update(
-        city=_cut(data.city, 128),
-        postal=_cut(data.postal_code, 32),
-        region=_cut(data.region, 128),
-        country=_cut(data.country_code, 2),
-        country_name=_cut(data.country_name, 128),
-        coordinates=coordinates,
-    )
+    return {
+        "city": _cut(data.city, 128),
+        "postal": _cut(data.postal_code, 32),
+        "region": _cut(data.region, 128),
+        "country": _cut(data.country_code, 2),
+        "country_name": _cut(data.country_name, 128),
+        "coordinates": coordinates,
+    }
 
 
 def put_visitor(row: Row, event: EventRecord, context: EnrichContext) -> None:
     """The cookieless visitor id; the IP itself is kept only truncated, and only if asked."""
-    row["visitor"] = visitor_id(context.salt, event.site_id, event.ip or "", event.user_agent)
+    key = (context.salt, event.site_id, event.ip or "", event.user_agent)
+    visitor = context.caches.visitors.get(key)
+    if visitor is None:
+        visitor = context.caches.visitors[key] = visitor_id(*key)
+    row["visitor"] = visitor
     row["ip"] = truncate_ip(event.ip) if context.store_visitor_ip and event.ip else None
 
 

@@ -8,7 +8,6 @@ orjson refuses to write and reads as floats.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +15,8 @@ import orjson
 
 EVENT = "e"
 DROP = "d"
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+# orjson reads an integer beyond 64 bits as a float: past this, a float may be one of those.
+_FLOAT_EXACT = 2.0**63
 
 
 def dump_line(data: dict[str, Any]) -> bytes:
@@ -29,9 +29,17 @@ def dump_line(data: dict[str, Any]) -> bytes:
 
 def load_line(line: bytes) -> Any:
     """Parse one spool line's JSON."""
-    if _LONG_NUMBER.search(line):
-        return json.loads(line)  # exact big integers
-    return orjson.loads(line)
+    data = orjson.loads(line)
+    # Only the props can hold a number the collector did not check the size of.
+    props = data.get("p") if type(data) is dict else None
+    if props and type(props) is dict and any(huge(value) for value in props.values()):
+        return json.loads(line)  # the stdlib keeps big integers exact
+    return data
+
+
+def huge(value: Any) -> bool:
+    """Tell whether a value orjson read may have been an integer too large for it."""
+    return type(value) is float and abs(value) >= _FLOAT_EXACT
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,7 @@ def _parents(host: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(len(labels))]
 
 
+@lru_cache(maxsize=16384)  # pure, and the writer asks for every event: referrers repeat
 def referrer_source(referrer: str | None, page_host: str | None) -> str | None:
     """Return the source name of a referrer, or None for no referrer or a self-referral."""
     found = _referrer_host(referrer)

@@ -28,9 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from flask_tracking.database import reading, write_transaction
 from flask_tracking.events import Batch, EventStore, owned_store
 from flask_tracking.extensions import db
-from flask_tracking.geo import GeoData
 from flask_tracking.ingest import spool as spool_files
-from flask_tracking.ingest.enrich import EnrichContext, enrich, truncate_ip
+from flask_tracking.ingest.enrich import EnrichCaches, EnrichContext, enrich, truncate_ip
 from flask_tracking.ingest.records import DropRecord, EventRecord, parse_line
 from flask_tracking.ingest.salts import Salts
 from flask_tracking.ingest.sitecache import SiteCache
@@ -40,7 +39,8 @@ from flask_tracking.tracking.analytics import RejectedEvent
 logger = logging.getLogger("flask_tracking.ingest")
 # An "ip" field in a line that is not valid JSON (a truncated or corrupted spool record).
 _IP_FIELD = re.compile(r'"ip"\s*:\s*"[^"]*"')
-GEO_CACHE_SIZE = 100_000
+# Entries each enrichment cache (addresses, User-Agents, visitors) holds before starting over.
+ENRICH_CACHE_SIZE = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,8 @@ class Writer:
         self.salts = Salts()
         self._offsets: dict[str, int] | None = None
         self._derived_at = float("-inf")
-        self._geo: dict[str, GeoData | None] = {}
+        self._caches = EnrichCaches(limit=ENRICH_CACHE_SIZE)
+        self._contexts: dict[tuple[int, date], EnrichContext] = {}
 
     @property
     def store(self) -> EventStore:
@@ -167,8 +168,7 @@ class Writer:
         drops: Counter[tuple[int, int, str]] = Counter()
         rejected: list[tuple[str, str]] = []
         today = datetime.now(UTC).date()
-        if len(self._geo) > GEO_CACHE_SIZE:
-            self._geo.clear()
+        self._caches.trim()
         seen: set[str] = set()
         for line in lines:
             try:
@@ -189,14 +189,20 @@ class Writer:
         return rows, drops, rejected
 
     def _context(self, record: EventRecord, today: date) -> EnrichContext:
-        salt = self.salts.for_day(_day(record.timestamp_ms), today)
-        return EnrichContext(
-            salt,
-            self.settings.store_visitor_ip,
-            self.settings.allowed_query,
-            self.sites.local_day,
-            self._geo,
-        )
+        """The enrichment context of a record's UTC day (one per day: its salt)."""
+        key = (record.timestamp_ms // 86_400_000, today)
+        context = self._contexts.get(key)
+        if context is None:
+            if len(self._contexts) > 8:
+                self._contexts.clear()
+            context = self._contexts[key] = EnrichContext(
+                self.salts.for_day(_day(record.timestamp_ms), today),
+                self.settings.store_visitor_ip,
+                self.settings.allowed_query,
+                self.sites.local_day,
+                self._caches,
+            )
+        return context
 
     def _load_offsets(self) -> dict[str, int]:
         if self._offsets is None:
@@ -212,8 +218,14 @@ class Writer:
             self._offsets.pop(segment.name, None)
 
     def _rotate_salts(self) -> None:
+        today = datetime.now(UTC).date()
         with write_transaction():
-            self.salts.rotate(datetime.now(UTC).date())
+            self.salts.rotate(today)
+        if self._contexts and all(key[1] != today for key in self._contexts):
+            # A new day: salts older than yesterday are gone, and so must be every visitor id
+            # cached under them (with the address and User-Agent it was made of).
+            self._contexts.clear()
+            self._caches.visitors.clear()
 
     def run(self, stop: threading.Event) -> None:
         """Drain every interval until `stop` is set, backing off on errors; once more at the end."""

@@ -83,24 +83,33 @@ def user_agents(count: int, rng: random.Random) -> list[str]:
         chrome = f"{rng.randint(100, 131)}.0.{rng.randint(4000, 6800)}.{rng.randint(0, 200)}"
         webkit = "AppleWebKit/537.36 (KHTML, like Gecko)"
         if kind < 0.35:
-            platform = rng.choice(_WINDOWS + _LINUX + tuple(f"Macintosh; Intel Mac OS X {m}" for m in _MAC))
-            extra = rng.choice(("", "", "", f" Edg/{chrome}", f" OPR/{rng.randint(100, 115)}.0.0.0"))
+            platform = rng.choice(
+                _WINDOWS + _LINUX + tuple(f"Macintosh; Intel Mac OS X {m}" for m in _MAC)
+            )
+            extra = rng.choice(
+                ("", "", "", f" Edg/{chrome}", f" OPR/{rng.randint(100, 115)}.0.0.0")
+            )
             ua = f"Mozilla/5.0 ({platform}) {webkit} Chrome/{chrome} Safari/537.36{extra}"
         elif kind < 0.6:
             android = rng.randint(9, 15)
             model = rng.choice(_ANDROID_MODELS)
-            ua = f"Mozilla/5.0 (Linux; Android {android}; {model}) {webkit} Chrome/{chrome} Mobile Safari/537.36"
+            ua = (
+                f"Mozilla/5.0 (Linux; Android {android}; {model}) {webkit} "
+                f"Chrome/{chrome} Mobile Safari/537.36"
+            )
         elif kind < 0.8:
             ios = f"{rng.randint(15, 18)}_{rng.randint(0, 7)}"
             device = rng.choice(("iPhone; CPU iPhone OS", "iPhone; CPU iPhone OS", "iPad; CPU OS"))
             version = ios.replace("_", ".")
             ua = (
-                f"Mozilla/5.0 ({device} {ios} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-                f"Version/{version} Mobile/15E148 Safari/604.1"
+                f"Mozilla/5.0 ({device} {ios} like Mac OS X) AppleWebKit/605.1.15 "
+                f"(KHTML, like Gecko) Version/{version} Mobile/15E148 Safari/604.1"
             )
         elif kind < 0.92:
             firefox = rng.randint(100, 133)
-            platform = rng.choice(_WINDOWS + _LINUX + ("Macintosh; Intel Mac OS X 14.7", "Android 14; Mobile"))
+            platform = rng.choice(
+                _WINDOWS + _LINUX + ("Macintosh; Intel Mac OS X 14.7", "Android 14; Mobile")
+            )
             ua = f"Mozilla/5.0 ({platform}; rv:{firefox}.0) Gecko/20100101 Firefox/{firefox}.0"
         else:
             mac = rng.choice(_MAC)
@@ -160,18 +169,32 @@ def requests(site: int, count: int, seed: int = 1) -> Iterator[tuple[str, str, s
                 body["referrer"] = referrer
             roll = rng.random()
             if roll < 0.04:
-                body |= {"name": "signup", "props": {"plan": rng.choice(("free", "pro")), "trial": True}}
+                body |= {
+                    "name": "signup",
+                    "props": {"plan": rng.choice(("free", "pro")), "trial": True},
+                }
             elif roll < 0.07:
-                body |= {"name": "add_to_cart", "props": {"sku": f"SKU-{rng.randint(100, 999)}", "price": rng.randint(5, 300) + 0.99}}
+                body |= {
+                    "name": "add_to_cart",
+                    "props": {
+                        "sku": f"SKU-{rng.randint(100, 999)}",
+                        "price": rng.randint(5, 300) + 0.99,
+                    },
+                }
             elif roll < 0.09:
-                body |= {"name": "outbound", "props": {"url": f"https://partner.example.org/p/{rng.randint(1, 50)}"}}
+                body |= {
+                    "name": "outbound",
+                    "props": {"url": f"https://partner.example.org/p/{rng.randint(1, 50)}"},
+                }
             else:
                 body["name"] = "pageview"
             yield address, agent, content_type, json.dumps(body, separators=(",", ":"))
             made += 1
 
 
-def write_files(prefix: Path, site: int, threads: int, per_thread: int, seed: int = 1) -> list[Path]:
+def write_files(
+    prefix: Path, site: int, threads: int, per_thread: int, seed: int = 1
+) -> list[Path]:
     """Write `per_thread` requests for each wrk thread to `prefix`.1, .2, …; return the paths."""
     made = requests(site, threads * per_thread, seed)
     written = []

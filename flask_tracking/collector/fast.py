@@ -11,8 +11,9 @@ ProxyFix's environ rewrite, the stdlib JSON module).
 Anything it is not sure about goes on, untouched but for the body it read, to the normal path
 (ProxyFix → `EventEndpoint` → Flask), which answers it as it always has: other methods, a
 missing or oversize length, bodies orjson refuses or may read differently from the stdlib
-(integers beyond 64 bits, which it reads as floats), invalid events (the normal path words the 400). tests/collector/test_fast_path.py
-sends one corpus through both paths and compares the answers and spool records.
+(integers beyond 64 bits, which it reads as floats), invalid events (the normal path words
+the 400). tests/collector/test_fast_path.py sends one corpus through both paths and compares
+the answers and spool records.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from flask_tracking import ingest
 from flask_tracking.collector.endpoint import PATH
 from flask_tracking.collector.http import CORS_HEADERS, INSPECTED_HEADERS, cors, refusal
 from flask_tracking.errors import json_error
-from flask_tracking.ingest.payload import parse_event_payload
+from flask_tracking.ingest.payload import EventPayload, parse_event_payload
 from flask_tracking.ingest.records import huge
 from flask_tracking.security import url_length
 
@@ -94,29 +95,9 @@ class FastPath:
 
     def _event(self, environ: WSGIEnvironment) -> ingest.Incoming | None:
         """Return the request's event, or None to leave the request to the normal path."""
-        length = environ.get("CONTENT_LENGTH") or ""
-        if not (length.isascii() and length.isdigit()) or url_length(environ) > self.max_request_url:
+        payload = self._payload(self._body(environ))
+        if payload is None:
             return None
-        size = int(length)
-        if not 0 < size <= self.max_body:
-            return None
-        body = environ["wsgi.input"].read(size)
-        # From here on the normal path may still get the request: give it the body back.
-        environ["wsgi.input"] = io.BytesIO(body)
-        if len(body) != size:
-            return None
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        if type(data) is not dict:
-            return None
-        try:
-            payload = parse_event_payload(data, self.max_url_length)
-        except ingest.InvalidHit:
-            return None
-        if payload.props and any(huge(value) for value in payload.props.values()):
-            return None  # maybe an integer orjson read as a float: the stdlib keeps it exact
         get = environ.get
         return ingest.Incoming(
             site_id=payload.site_id,
@@ -130,6 +111,38 @@ class FastPath:
             do_not_track=get("HTTP_DNT") == "1",
             headers={name: environ[key] for name, key in _INSPECTED_KEYS if key in environ},
         )
+
+    def _body(self, environ: WSGIEnvironment) -> bytes | None:
+        """Read a body of a known length within the limits (handing it back for the normal
+        path), or None without reading anything."""
+        length = environ.get("CONTENT_LENGTH") or ""
+        if (
+            not (length.isascii() and length.isdigit())
+            or url_length(environ) > self.max_request_url
+        ):
+            return None
+        size = int(length)
+        if not 0 < size <= self.max_body:
+            return None
+        body: bytes = environ["wsgi.input"].read(size)
+        environ["wsgi.input"] = io.BytesIO(body)
+        return body if len(body) == size else None
+
+    def _payload(self, body: bytes | None) -> EventPayload | None:
+        """The valid event a body holds, or None when the normal path should have a look."""
+        try:
+            data = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:
+            return None
+        if type(data) is not dict:
+            return None
+        try:
+            payload = parse_event_payload(data, self.max_url_length)
+        except ingest.InvalidHit:
+            return None
+        if payload.props and any(huge(value) for value in payload.props.values()):
+            return None  # maybe an integer orjson read as a float: the stdlib keeps it exact
+        return payload
 
     def _client_address(self, environ: WSGIEnvironment) -> str | None:
         """The visitor's address as ProxyFix(x_for=PROXY_COUNT) would make REMOTE_ADDR."""

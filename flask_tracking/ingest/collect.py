@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,23 +126,37 @@ class Ingest:
                 self._thread.start()
 
 
+# Why an event is not counted, cheapest checks first: (reason, check(event, site, respect_dnt)).
+# A site without exclusions (most) costs neither an address nor a URL parse.
+_DROP_CHECKS: tuple[tuple[str, Callable[[Incoming, SiteInfo, bool], bool]], ...] = (
+    ("dnt", lambda event, _site, respect_dnt: respect_dnt and event.do_not_track),
+    ("prefetch", lambda event, _site, _dnt: bool(event.headers) and is_prefetch(event.headers)),
+    ("bot", lambda event, _site, _dnt: is_bot(event.user_agent)),
+    (
+        "referrer_spam",
+        lambda event, _site, _dnt: bool(event.referrer) and is_referrer_spam(event.referrer),
+    ),
+    (
+        "excluded_ip",
+        lambda event, site, _dnt: (
+            bool(site.excluded_networks) and ip_excluded(event.ip, site.excluded_networks)
+        ),
+    ),
+    (
+        "excluded_path",
+        lambda event, site, _dnt: (
+            bool(site.excluded_paths)
+            and path_excluded(parse_page_url(event.url).pathname, site.excluded_paths)
+        ),
+    ),
+)
+
+
 def drop_reason(event: Incoming, site: SiteInfo, respect_dnt: bool) -> str | None:
-    """Return why an event is not counted, or None to count it (cheapest checks first)."""
-    if respect_dnt and event.do_not_track:
-        return "dnt"
-    if event.headers and is_prefetch(event.headers):
-        return "prefetch"
-    if is_bot(event.user_agent):
-        return "bot"
-    if event.referrer and is_referrer_spam(event.referrer):
-        return "referrer_spam"
-    # A site without exclusions (most) costs neither an address nor a URL parse.
-    if site.excluded_networks and ip_excluded(event.ip, site.excluded_networks):
-        return "excluded_ip"
-    if site.excluded_paths and path_excluded(
-        parse_page_url(event.url).pathname, site.excluded_paths
-    ):
-        return "excluded_path"
+    """Return why an event is not counted, or None to count it."""
+    for reason, dropped in _DROP_CHECKS:
+        if dropped(event, site, respect_dnt):
+            return reason
     return None
 
 

@@ -25,21 +25,6 @@ Row = dict[str, Any]
 PAGEVIEW_NAMES = frozenset({"pageview", "PageLoad"})
 
 
-@dataclass(frozen=True, slots=True)
-class EnrichContext:
-    """What enrichment needs besides the event: the day's salt, the site's local day, and the
-    operator's choices."""
-
-    salt: bytes
-    store_visitor_ip: bool
-    allowed_query: frozenset[str]
-    # The site-local day (days since 1970-01-01) of a moment (epoch ms) on a site.
-    local_day: Callable[[int, int], int] = lambda _site, ts: ts // 86_400_000
-    # What the same addresses, User-Agents and visitors gave before: real traffic repeats
-    # them over and over (the writer keeps these across batches and bounds them).
-    caches: EnrichCaches = field(default_factory=lambda: EnrichCaches())
-
-
 @dataclass
 class EnrichCaches:
     """Results of the costly steps, by their input: geolocation fields by address, User-Agent
@@ -55,6 +40,21 @@ class EnrichCaches:
         for cache in (self.geo, self.agents, self.visitors):
             if len(cache) > self.limit:
                 cache.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichContext:
+    """What enrichment needs besides the event: the day's salt, the site's local day, and the
+    operator's choices."""
+
+    salt: bytes
+    store_visitor_ip: bool
+    allowed_query: frozenset[str]
+    # The site-local day (days since 1970-01-01) of a moment (epoch ms) on a site.
+    local_day: Callable[[int, int], int] = lambda _site, ts: ts // 86_400_000
+    # What the same addresses, User-Agents and visitors gave before: real traffic repeats
+    # them over and over (the writer keeps these across batches and bounds them).
+    caches: EnrichCaches = field(default_factory=EnrichCaches)
 
 
 def enrich(event: EventRecord, context: EnrichContext) -> Row:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -54,6 +55,10 @@ STOP_TIMEOUT_S = 120.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 TARGET_RATE = 20_000
+TARGET_SUSTAINED_RATE = 15_000
+TARGET_BACKLOG_S = 1.0
+TARGET_WRITER_US = 40.0
+REQUESTS_PER_THREAD = 50_000  # of the realistic mix, written for each wrk thread
 TARGET_HALF_P99_MS = 10.0
 TARGET_BARE_RATIO = 0.5
 
@@ -330,6 +335,7 @@ def run_wrk(
     site: int = 1,
     rate: float | None = None,
     cpu_root: int | None = None,
+    requests: Path | None = None,
 ) -> LoadResult:
     """Run wrk with events.lua for `seconds` of load; return what the script counted."""
     seconds = seconds or options.seconds
@@ -342,6 +348,7 @@ def run_wrk(
         BENCH_SITE=str(site),
         BENCH_RESULT=str(result_path),
         BENCH_RATE=str(int(rate)) if rate else "",
+        BENCH_REQUESTS=str(requests) if requests else "",
     )
     command = wrk_command(options, url, seconds)
     before = CpuSnapshot.take(cpu_root) if cpu_root else None
@@ -366,7 +373,9 @@ def run_wrk(
         errors={k: int(v) for k, v in data["errors"].items()},
         latency_ms={k: round(float(v) / 1000, 3) for k, v in data["latency_us"].items()},
         target_rate=rate,
-        command=(f"BENCH_RATE={int(rate)} " if rate else "") + " ".join(command),
+        command=(f"BENCH_RATE={int(rate)} " if rate else "")
+        + (f"BENCH_REQUESTS={requests.name} " if requests else "")
+        + " ".join(command),
     )
     if cpu_root and before:
         # Over the load window: wrk idles out its -d margin, the server is idle meanwhile.
@@ -530,6 +539,8 @@ class RunResult:
     stop_code: int | None
     peak_rss_mib: float
     workdir: str
+    sustained: LoadResult | None = None
+    backlog_s: float | None = None
 
     @property
     def stored_ratio(self) -> float:
@@ -541,7 +552,7 @@ class RunResult:
 
     def problems(self) -> list[str]:
         found = []
-        for name, load in (("full", self.full), ("half", self.half)):
+        for name, load in (("full", self.full), ("half", self.half), ("sustained", self.sustained)):
             if load is None:
                 continue
             if load.other_statuses:
@@ -578,34 +589,70 @@ class Phases:
     stored_after_full: int
     drain_after_full_s: float
     half: LoadResult | None
+    sustained: LoadResult | None = None
+    backlog_events: int = 0  # accepted but not yet stored when the sustained phase ended
+
+    @property
+    def accepted(self) -> int:
+        return self.warmup_accepted + sum(
+            load.accepted for load in (self.full, self.half, self.sustained) if load
+        )
+
+    @property
+    def backlog_s(self) -> float | None:
+        """The backlog at the end of the sustained phase, in seconds of its load."""
+        if not self.sustained or not self.sustained.rate:
+            return None
+        return self.backlog_events / self.sustained.rate
 
 
 def load_phases(
     args: argparse.Namespace, options: WrkOptions, url: str, workdir: Path, *, site: int,
-    server: subprocess.Popen[bytes], counter: Counter,
+    server: subprocess.Popen[bytes], counter: Counter, requests: Path | None,
 ) -> Phases:  # fmt: skip
-    """Warm up, full load, wait for the writer, half load."""
+    """Warm up, full load (the burst), wait for the writer, half load, sustained load."""
+    load = functools.partial(run_wrk, options, url, workdir, site=site, requests=requests)
     warm = 0
     if args.warmup:
         log(f"  warm-up {args.warmup}s")
-        warm = run_wrk(options, url, workdir, "warmup", seconds=args.warmup, site=site).accepted
+        warm = load("warmup", seconds=args.warmup).accepted
     log(f"  full load: {' '.join(wrk_command(options, url, args.duration))}")
-    full = run_wrk(options, url, workdir, "full", site=site, cpu_root=server.pid)
+    full = load("full", cpu_root=server.pid)
     log(f"  {full.rate:,.0f} events/s, p99 {full.latency_ms['p99']} ms; waiting for the writer")
     stored, drain_s = wait_for_drain(counter.stored, warm + full.accepted)
     log(f"  stored {stored:,} of {warm + full.accepted:,} after {drain_s:.1f}s")
-    half = None
+    phases = Phases(warm, full, stored, round(drain_s, 2), None)
     if not args.skip_half and full.rate > 0:
         rate = full.rate / 2
         log(f"  half load {args.duration}s paced at {rate:,.0f}/s")
-        half = run_wrk(options, url, workdir, "half", site=site, rate=rate, cpu_root=server.pid)
-        log(f"  {half.rate:,.0f} events/s, p99 {half.latency_ms['p99']} ms")
-    return Phases(warm, full, stored, round(drain_s, 2), half)
+        phases.half = load("half", rate=rate, cpu_root=server.pid)
+        log(f"  {phases.half.rate:,.0f} events/s, p99 {phases.half.latency_ms['p99']} ms")
+    if args.sustained_rate:
+        wait_for_drain(counter.stored, phases.accepted)  # start with an empty spool
+        seconds = args.sustained_seconds
+        log(f"  sustained load {seconds}s paced at {args.sustained_rate:,.0f}/s")
+        phases.sustained = load(
+            "sustained", seconds=seconds, rate=args.sustained_rate, cpu_root=server.pid
+        )
+        phases.backlog_events = max(phases.accepted - counter.stored(), 0)
+        log(
+            f"  {phases.sustained.rate:,.0f} events/s, p99 "
+            f"{phases.sustained.latency_ms['p99']} ms; backlog {phases.backlog_events:,} events "
+            f"({phases.backlog_s or 0:.2f} s of load)"
+        )
+    return phases
 
 
 def measure(args: argparse.Namespace, workdir: Path) -> RunResult:
     env = bench_env(workdir, args.database_url)
     site = prepare_database(env, workdir)
+    requests = None
+    if args.mix == "realistic":
+        sys.path.insert(0, str(REPO))
+        from bench import traffic
+
+        requests = workdir / "requests"
+        traffic.write_files(requests, site, args.threads, REQUESTS_PER_THREAD)
     options = WrkOptions(args.threads, args.connections, args.duration, args.wrk_timeout)
     port = free_port()
     serve = [
@@ -621,24 +668,23 @@ def measure(args: argparse.Namespace, workdir: Path) -> RunResult:
             try:
                 url = f"http://{HOST}:{port}"
                 phases = load_phases(
-                    args, options, url, workdir, site=site, server=server, counter=counter
-                )
+                    args, options, url, workdir, site=site, server=server, counter=counter,
+                    requests=requests,
+                )  # fmt: skip
             finally:
                 sampler.stop()
             stop_code, stop_s = stop_gracefully(server)
-        half_accepted = phases.half.accepted if phases.half else 0
-        accepted_total = phases.warmup_accepted + phases.full.accepted + half_accepted
-        stored_total, _ = wait_for_drain(counter.stored, accepted_total)
+        stored_total, _ = wait_for_drain(counter.stored, phases.accepted)
         dropped_stored, rejected = counter.dropped(), counter.rejected()
     finally:
         counter.close()
-    bare = None if args.skip_bare else measure_bare(args, options, env, workdir)
+    bare = None if args.skip_bare else measure_bare(args, options, env, workdir, requests)
     return RunResult(
         full=phases.full,
         half=phases.half,
         bare=bare,
         warmup_accepted=phases.warmup_accepted,
-        accepted_total=accepted_total,
+        accepted_total=phases.accepted,
         stored_after_full=phases.stored_after_full,
         stored_total=stored_total,
         dropped_stored=dropped_stored,
@@ -648,11 +694,17 @@ def measure(args: argparse.Namespace, workdir: Path) -> RunResult:
         stop_code=stop_code,
         peak_rss_mib=round(sampler.peak_kib / 1024, 1),
         workdir=str(workdir),
+        sustained=phases.sustained,
+        backlog_s=phases.backlog_s,
     )
 
 
 def measure_bare(
-    args: argparse.Namespace, options: WrkOptions, env: dict[str, str], workdir: Path
+    args: argparse.Namespace,
+    options: WrkOptions,
+    env: dict[str, str],
+    workdir: Path,
+    requests: Path | None,
 ) -> LoadResult:
     """The same Granian command line, workers and wrk command on the bare 204 app."""
     from flask_tracking.serving import granian_command
@@ -664,9 +716,14 @@ def measure_bare(
     with running(command, env, workdir / "bare.log") as server:
         wait_until_up(port, server, workdir / "bare.log")
         if args.warmup:
-            run_wrk(options, url, workdir, "bare-warmup", seconds=args.warmup, expect=204)
+            run_wrk(
+                options, url, workdir, "bare-warmup", seconds=args.warmup, expect=204,
+                requests=requests,
+            )  # fmt: skip
         log(f"  bare WSGI {args.duration}s: {' '.join(command[1:])}")
-        bare = run_wrk(options, url, workdir, "bare", expect=204, cpu_root=server.pid)
+        bare = run_wrk(
+            options, url, workdir, "bare", expect=204, cpu_root=server.pid, requests=requests
+        )
         log(f"  bare {bare.rate:,.0f} requests/s")
         stop_gracefully(server)
     return bare
@@ -727,11 +784,22 @@ def run_summary(run: RunResult) -> dict[str, Any]:
         "other_cores_half": run.half.cpu.get("other_cores") if run.half else None,
         "other_cores_bare": run.bare.cpu.get("other_cores") if run.bare else None,
         "writer_us_per_event_half": run.half.cpu.get("writer_us_per_request") if run.half else None,
+        "sustained_target_per_s": round(run.sustained.target_rate or 0) if run.sustained else None,
+        "sustained_events_per_s": round(run.sustained.rate) if run.sustained else None,
+        "sustained_p99_ms": run.sustained.latency_ms["p99"] if run.sustained else None,
+        "sustained_backlog_s": round(run.backlog_s, 3) if run.backlog_s is not None else None,
+        "writer_us_per_event_sustained": run.sustained.cpu.get("writer_us_per_request")
+        if run.sustained
+        else None,
+        "granian_us_per_event_sustained": run.sustained.cpu.get("granian_us_per_request")
+        if run.sustained
+        else None,
         "granian_us_per_bare_request": run.bare.cpu.get("granian_us_per_request")
         if run.bare
         else None,
         "cpu_full": run.full.cpu,
         "cpu_half": run.half.cpu if run.half else {},
+        "cpu_sustained": run.sustained.cpu if run.sustained else {},
         "cpu_bare": run.bare.cpu if run.bare else {},
         "problems": run.problems(),
     }
@@ -757,6 +825,12 @@ ROWS = (
     ("wrk CPU per event (µs)", "wrk_us_per_event", "{:,.1f}"),
     ("Granian CPU per bare request (µs)", "granian_us_per_bare_request", "{:,.0f}"),
     ("writer CPU per event, half load (µs)", "writer_us_per_event_half", "{:,.0f}"),
+    ("sustained: paced at (events/s)", "sustained_target_per_s", "{:,.0f}"),
+    ("sustained: achieved (events/s)", "sustained_events_per_s", "{:,.0f}"),
+    ("p99 latency, sustained (ms)", "sustained_p99_ms", "{:.2f}"),
+    ("backlog at the end, sustained (s of load)", "sustained_backlog_s", "{:.2f}"),
+    ("Granian CPU per event, sustained (µs)", "granian_us_per_event_sustained", "{:,.0f}"),
+    ("writer CPU per event, sustained (µs)", "writer_us_per_event_sustained", "{:,.0f}"),
     ("other processes, full load (cores)", "other_cores_full", "{:.2f}"),
     ("other processes, half load (cores)", "other_cores_half", "{:.2f}"),
     ("other processes, bare run (cores)", "other_cores_bare", "{:.2f}"),
@@ -797,6 +871,16 @@ def targets(medians: dict[str, Any], summaries: list[dict[str, Any]]) -> dict[st
         f"p99 at half load < {TARGET_HALF_P99_MS:g} ms": medians["half_p99_ms"] is not None
         and medians["half_p99_ms"] < TARGET_HALF_P99_MS,
         f"ratio to bare WSGI >= {TARGET_BARE_RATIO}": at_least("ratio_to_bare", TARGET_BARE_RATIO),
+        f"sustained >= {TARGET_SUSTAINED_RATE:,}/s with backlog < {TARGET_BACKLOG_S:g} s": at_least(
+            "sustained_events_per_s", TARGET_SUSTAINED_RATE * 0.99
+        )
+        and medians["sustained_backlog_s"] is not None
+        and medians["sustained_backlog_s"] < TARGET_BACKLOG_S,
+        f"writer CPU per event <= {TARGET_WRITER_US:g} µs (sustained)": medians[
+            "writer_us_per_event_sustained"
+        ]
+        is not None
+        and medians["writer_us_per_event_sustained"] <= TARGET_WRITER_US,
     }
 
 
@@ -811,6 +895,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--wrk-timeout", default="10s", help="wrk's per-request timeout (10s)")
     parser.add_argument(
         "--database-url", help="use this (empty, disposable) database, e.g. PostgreSQL"
+    )
+    parser.add_argument(
+        "--mix",
+        choices=("realistic", "simple"),
+        default="realistic",
+        help="realistic: bench/traffic.py (Zipf over ~3,000 User-Agents and ~30,000 addresses); "
+        "simple: events.lua's own 21 User-Agents and 50 addresses (default realistic)",
+    )
+    parser.add_argument(
+        "--sustained-rate",
+        type=float,
+        default=TARGET_SUSTAINED_RATE,
+        help=f"events/s of the sustained phase ({TARGET_SUSTAINED_RATE:,}; 0 for none)",
+    )
+    parser.add_argument(
+        "--sustained-seconds", type=int, default=60, help="length of the sustained phase (60)"
     )
     parser.add_argument("--skip-half", action="store_true", help="no half-load run")
     parser.add_argument("--skip-bare", action="store_true", help="no bare WSGI run")

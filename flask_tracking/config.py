@@ -102,6 +102,10 @@ class BaseConfiguration:
     INGEST_WRITER = "thread"  # "thread": in the serving process; "off": `flask-tracking writer`
     INGEST_BATCH_SIZE = 5000
     INGEST_FLUSH_INTERVAL = 0.5  # seconds between writer passes
+    # The writer thread's nice value above the serving process's (Linux; 0: the same), so that
+    # under a burst the workers answering visitors get the CPU first and the spool takes up
+    # the difference.
+    WRITER_NICE = 10
     INGEST_SITE_CACHE_SECONDS = 10.0
     INGEST_SITE_MISS_INTERVAL = 1.0  # an id found missing is not looked up again for this long
     # Query parameters kept in stored URLs besides utm_*; the rest may be private (tokens, e-mails).

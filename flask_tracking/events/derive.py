@@ -36,17 +36,37 @@ SESSIONS_PER_VISITOR = 64  # a session lasts over 30 minutes: at most 48 in a UT
 LATE_DAYS_MS = 7 * 86_400_000
 
 
-def marked(recent: Table, where: Any) -> tuple[Select[Any], Select[Any], Select[Any]]:
+def marked(
+    recent: Table, where: Any, numbers: Table | None = None, visitors: Table | None = None
+) -> tuple[Select[Any], Select[Any], Select[Any]]:
     """Return (sessions, events, visitors) SELECTs deriving the marked rows of `recent` WHERE
-    `where`, and the visitor number each visitor hash got."""
+    `where`, and the visitor number each visitor hash got.
+
+    `where` must pick whole visitor-days (whole UTC days, or every row of some visitors).
+    Visitors are numbered within their site and UTC day by hash, unless `numbers` (a table
+    like schema.RECENT_NUMBERS) holds the numbers to use. With `visitors` (a table of distinct
+    site_id, utc_day, visitor), only their rows are marked.
+    """
     r = recent.c
     order = (r.ts, r.eid)
+    utc_day = intdiv(r.ts, DAY_MS)
     gap = r.ts - previous(r.ts).over(partition_by=(r.site_id, r.visitor), order_by=order)
-    e = (
-        select(recent, intdiv(r.ts, DAY_MS).label("utc_day"), as_int(gap > GAP_MS).label("new"))
-        .where(where)
-        .cte("e")
-    )
+    columns = [*recent.c, utc_day.label("utc_day"), as_int(gap > GAP_MS).label("new")]
+    joins = []
+    # Joins, not IN (subquery): DuckDB runs a tuple IN as a nested loop, and plans a join
+    # with the numbers far better here than later against a CTE (which it ran out of memory on).
+    for table in (visitors, numbers):
+        if table is not None:
+            c = table.c
+            joins.append(
+                (table, and_(c.site_id == r.site_id, c.visitor == r.visitor, c.utc_day == utc_day))
+            )
+    if numbers is not None:
+        columns.append(numbers.c.vnum)
+    rows = select(*columns).select_from(recent)
+    for table, condition in joins:
+        rows = rows.join(table, condition)
+    e = rows.where(where).cte("e")
     numbered = (
         select(
             e,
@@ -60,30 +80,36 @@ def marked(recent: Table, where: Any) -> tuple[Select[Any], Select[Any], Select[
             ).label("sn"),
         )
     ).cte("numbered")
-    visitors = select(e.c.site_id, e.c.utc_day, e.c.visitor).distinct().subquery("vs")
-    v = select(
-        visitors,
-        func.row_number()
-        .over(partition_by=(visitors.c.site_id, visitors.c.utc_day), order_by=visitors.c.visitor)
-        .label("vnum"),
-    ).cte("v")
     n = numbered.c
-    person = n.utc_day * VISITORS_PER_DAY + v.c.vnum
+    if numbers is None:
+        distinct = select(e.c.site_id, e.c.utc_day, e.c.visitor).distinct().subquery("vs")
+        v = select(
+            distinct,
+            func.row_number()
+            .over(
+                partition_by=(distinct.c.site_id, distinct.c.utc_day), order_by=distinct.c.visitor
+            )
+            .label("vnum"),
+        ).cte("v")
+        person = n.utc_day * VISITORS_PER_DAY + v.c.vnum
+        joined = numbered.join(
+            v, and_(v.c.site_id == n.site_id, v.c.utc_day == n.utc_day, v.c.visitor == n.visitor)
+        )
+        found = select(v.c.site_id, v.c.utc_day, v.c.visitor, v.c.vnum)
+    else:
+        person = n.utc_day * VISITORS_PER_DAY + n.vnum
+        joined = numbered
+        found = select(n.site_id, n.utc_day, n.visitor, n.vnum).distinct()
     k = (
         select(
-            numbered,
+            *(column for column in numbered.c if column.name != "vnum"),
             (person * SESSIONS_PER_VISITOR + n.sn).label("sid"),
             (person * 4 + (n.day - n.utc_day + 1)).label("vd"),
         )
-        .join_from(
-            numbered,
-            v,
-            and_(v.c.site_id == n.site_id, v.c.utc_day == n.utc_day, v.c.visitor == n.visitor),
-        )
+        .select_from(joined)
         .cte("k")
     )
-    numbers = select(v.c.site_id, v.c.utc_day, v.c.visitor, v.c.vnum)
-    return _sessions(k), _events(k), numbers
+    return _sessions(k), _events(k), found
 
 
 def _session_rows(k: Any) -> Any:
@@ -340,6 +366,41 @@ def reopened(
             s.ts < (utc_day + 1) * DAY_MS,
         )
     )
+
+
+def new_numbers(recent: Table, numbers: Table, touched: Any) -> Select[Any]:
+    """The numbers of the visitors in `touched` (site_id, utc_day, visitor) that `numbers` does
+    not know yet: after the highest of their site and day, in order of first event."""
+    r, n, t = recent.c, numbers.c, touched.c
+    utc_day = intdiv(r.ts, DAY_MS)
+    unknown = (
+        select(t.site_id, t.utc_day, t.visitor)
+        .except_(select(n.site_id, n.utc_day, n.visitor))
+        .subquery("unknown")
+    )
+    u = unknown.c
+    firsts = (
+        select(r.site_id, utc_day.label("utc_day"), r.visitor, func.min(r.eid).label("first"))
+        .join_from(
+            recent,
+            unknown,
+            and_(u.site_id == r.site_id, u.visitor == r.visitor, u.utc_day == utc_day),
+        )
+        .group_by(r.site_id, utc_day, r.visitor)
+        .subquery("firsts")
+    )
+    tops = (
+        select(n.site_id, n.utc_day, func.max(n.vnum).label("top"))
+        .group_by(n.site_id, n.utc_day)
+        .subquery("tops")
+    )
+    f = firsts.c
+    rank = func.row_number().over(
+        partition_by=(f.site_id, f.utc_day), order_by=(f.first, f.visitor)
+    )
+    return select(
+        f.site_id, f.utc_day, f.visitor, func.coalesce(tops.c.top, 0) + rank
+    ).outerjoin_from(firsts, tops, and_(tops.c.site_id == f.site_id, tops.c.utc_day == f.utc_day))
 
 
 def utc_days(recent: Table, site_id: int | None, first: int, last: int) -> Any:

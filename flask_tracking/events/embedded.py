@@ -20,7 +20,20 @@ from zoneinfo import ZoneInfo
 import duckdb
 import numpy
 from duckdb_engine import Dialect as DuckDBDialect
-from sqlalchemy import Column, MetaData, Table, and_, delete, insert, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    and_,
+    delete,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from flask_tracking.events import derive, schema
 from flask_tracking.events.encoding import Codes
@@ -72,8 +85,10 @@ class EmbeddedStore:
         self._codes: dict[tuple[int, str], int] = {}
         self._next: dict[int, int] = {}
         self._changed = True  # `recent` changed since the open days were last marked
+        # Per site: the last event id the open days' marked rows include; None: rebuild them
+        # all (at start, and after any change to `recent` but appends).
+        self._marked_through: dict[int, int] | None = None
         self._eids: dict[int, int] = {}  # per site: the last event id given
-        self._refresh_sql: list[tuple[str, Any]] = []
         self.migrate()
 
     # -- schema ---------------------------------------------------------------------------
@@ -249,7 +264,7 @@ class EmbeddedStore:
             self._eids.clear()
             cursor.execute("DELETE FROM loading WHERE load_key = ?", [key])
             cursor.execute("INSERT INTO meta VALUES (?, 'yes')", ["loaded:" + key])
-            self._changed = True
+            self._rewritten()
         self._codes.clear()
         self._next.clear()
         return int(moved[0]) if moved else 0
@@ -420,29 +435,91 @@ class EmbeddedStore:
                     cursor,
                     delete(table).where(table.c.site_id == site_id, table.c.utc_day == utc_day),
                 )
-            self._changed = True
+            self._rewritten()
         logger.info("reopened UTC day %s of site %s for late events", utc_day, site_id)
 
+    def _rewritten(self) -> None:
+        """`recent` changed otherwise than by appends: the next refresh rebuilds every mark."""
+        self._changed = True
+        self._marked_through = None
+
     def refresh(self) -> None:
-        """Recompute the marked rows of the open days (recent_sessions, recent_events), if
-        `recent` changed since the last time."""
+        """Bring the marked rows of the open days (recent_sessions, recent_events) up to date
+        with `recent`, if it changed since the last time.
+
+        After appends, only the visitors with new events are marked again (their visitor
+        numbers stay: schema.RECENT_NUMBERS), so a refresh costs what arrived, not the size
+        of the day; after any other change, everything is rebuilt.
+        """
         if not self._changed:
             return
-        if not self._refresh_sql:  # the same statements every time: compiled once
-            sessions, events, _visitors = derive.marked(self.t.recent, True)
-            self._refresh_sql = [
-                compile_for(statement, self.dialect)
-                for statement in (
-                    delete(self.t.recent_sessions),
-                    delete(self.t.recent_events),
-                    insert(self.t.recent_sessions).from_select(_names(schema.SESSIONS), sessions),
-                    insert(self.t.recent_events).from_select(_names(schema.EVENTS), events),
-                )
-            ]
+        try:
+            self._marked_through = self._refresh(self._marked_through)
+        except BaseException:
+            self._changed = True  # try again (a rebuild: _marked_through is None)
+            raise
+
+    def _refresh(self, through: dict[int, int] | None) -> dict[int, int]:
+        t = self.t
+        self._marked_through = None  # until this transaction commits
         with self.transaction() as cursor:
             self._changed = False  # a change from now on (another thread) calls for another
-            for sql, params in self._refresh_sql:
-                cursor.execute(sql, params)
+            r = t.recent.c
+            if through is None:
+                for table in (t.recent_numbers, t.recent_sessions, t.recent_events):
+                    self.run(cursor, delete(table))
+                touched = select(r.site_id, intdiv(r.ts, derive.DAY_MS).label("utc_day"), r.visitor)
+            else:
+                beyond = [and_(r.site_id == site, r.eid > eid) for site, eid in through.items()]
+                beyond.append(r.site_id.not_in(list(through)))
+                touched = select(
+                    r.site_id, intdiv(r.ts, derive.DAY_MS).label("utc_day"), r.visitor
+                ).where(or_(*beyond))
+            sql, params = compile_for(touched.distinct(), self.dialect)
+            cursor.execute(f"CREATE OR REPLACE TEMP TABLE touched_visitors AS {sql}", params)
+            self._mark_touched(cursor, full=through is None)
+            marks = cursor.execute("SELECT site_id, max(eid) FROM recent GROUP BY site_id")
+            return {int(site): int(eid) for site, eid in marks.fetchall()}
+
+    def _mark_touched(self, cursor: duckdb.DuckDBPyConnection, *, full: bool) -> None:
+        """Number the new visitors of `touched_visitors`, then replace the marked rows of all
+        its visitors (computed from all their rows in `recent`)."""
+        t = self.t
+        n = t.recent_numbers.c
+        self.run(
+            cursor,
+            insert(t.recent_numbers).from_select(
+                _names(schema.RECENT_NUMBERS),
+                derive.new_numbers(t.recent, t.recent_numbers, TOUCHED),
+            ),
+        )
+        if not full:
+            person = n.utc_day * derive.VISITORS_PER_DAY + n.vnum
+            theirs = (
+                select(n.site_id, person.label("person"))
+                .join_from(
+                    TOUCHED,
+                    t.recent_numbers,
+                    and_(
+                        n.site_id == TOUCHED.c.site_id,
+                        n.utc_day == TOUCHED.c.utc_day,
+                        n.visitor == TOUCHED.c.visitor,
+                    ),
+                )
+                .subquery("theirs")
+            )
+            for table in (t.recent_sessions, t.recent_events):
+                c = table.c
+                ours = and_(
+                    theirs.c.site_id == c.site_id,
+                    theirs.c.person == intdiv(c.sid, derive.SESSIONS_PER_VISITOR),
+                )
+                self.run(cursor, delete(table).where(ours))
+        sessions, events, _numbers = derive.marked(
+            t.recent, literal(True), t.recent_numbers, TOUCHED
+        )
+        self.run(cursor, insert(t.recent_sessions).from_select(_names(schema.SESSIONS), sessions))
+        self.run(cursor, insert(t.recent_events).from_select(_names(schema.EVENTS), events))
 
     def close_days(self, first: int, last: int, rollups: RollupBuilder, now_ms: int) -> None:
         """Move UTC days first..last from `recent` into `sessions` and `events`, with rollups;
@@ -457,7 +534,7 @@ class EmbeddedStore:
             names = _names(schema.DAY_VISITORS)
             self.run(cursor, insert(self.t.day_visitors).from_select(names, kept))
             self.run(cursor, delete(self.t.recent).where(where))
-            self._changed = True
+            self._rewritten()
         logger.info("closed UTC days %s..%s in %.2fs", first, last, time.monotonic() - began)
 
     def _stage(
@@ -514,7 +591,7 @@ class EmbeddedStore:
     def delete_site(self, site_id: int) -> None:
         """Delete everything of a site (its dictionary values stay: they are shared)."""
         with self.transaction() as cursor:
-            self._changed = True
+            self._rewritten()
             for name in schema.TABLES:
                 table = getattr(self.t, name)
                 if "site_id" in table.c:
@@ -532,7 +609,7 @@ class EmbeddedStore:
                 [site_id, site_id],
             ).fetchone()
             if span is not None and span[0] is not None:
-                self._changed = True
+                self._rewritten()
                 low, high = int(span[0]) - derive.DAY_MS, int(span[1]) + derive.DAY_MS
 
                 def day_of(ts: Any) -> Any:
@@ -559,6 +636,16 @@ class EmbeddedStore:
         """Return the zone each site's stored rows are marked in."""
         c = self.t.site_state.c
         return {int(site): str(zone) for site, zone in self.fetch(select(c.site_id, c.timezone))}
+
+
+# The visitors whose marked rows a refresh recomputes (a temporary table of the refresh).
+TOUCHED = Table(
+    "touched_visitors",
+    MetaData(),
+    Column("site_id", Integer),
+    Column("utc_day", BigInteger),
+    Column("visitor", BigInteger),
+)
 
 
 def _insert_columns(

@@ -177,6 +177,15 @@ DAY_VISITORS = (
     Column("vnum", "int32"),
     Column("closed_at", "int64"),  # when the day was closed (epoch ms)
 )
+# The visitor number of each visitor hash of the open days, numbered in order of each
+# visitor's first event in its UTC day: a number never changes as events arrive, so a
+# refresh recomputes the marked rows of the visitors with new events only.
+RECENT_NUMBERS = (
+    Column("site_id", "int32"),
+    Column("utc_day", "int64"),  # as wide as the ids computed from it
+    Column("visitor", "int64"),
+    Column("vnum", "int64"),
+)
 # Per site: the zone its closed rows are marked in, and the last UTC day closed.
 SITE_STATE = (
     Column("site_id", "int32"),
@@ -190,6 +199,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "sessions": SESSIONS,
     "recent_events": EVENTS,
     "recent_sessions": SESSIONS,
+    "recent_numbers": RECENT_NUMBERS,
     "rollups": ROLLUPS,
     "day_visitors": DAY_VISITORS,
     "drops": DROPS,

@@ -46,6 +46,7 @@ class Tables:
     sessions: Table
     recent_events: Table
     recent_sessions: Table
+    recent_numbers: Table
     rollups: Table
     day_visitors: Table
     drops: Table

@@ -47,6 +47,7 @@ def init_app(app: Flask) -> None:
             allowed_query=frozenset(config["INGEST_ALLOWED_QUERY"]),
             rollup_interval=float(config["ROLLUP_INTERVAL"]),
             node=str(config.get("NODE_NAME") or ""),
+            nice=int(config["WRITER_NICE"]),
         ),
         sites,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -161,8 +162,15 @@ def drop_reason(event: Incoming, site: SiteInfo, respect_dnt: bool) -> str | Non
 
 
 def run_exclusive(writer: Writer, stop: threading.Event) -> None:
-    """Run the writer while holding the spool's lock, so one process writes at a time."""
+    """Run the writer while holding the spool's lock, so one process writes at a time.
+
+    The writer's thread runs at a lower priority (WRITER_NICE): on a busy machine the workers
+    answering visitors come first, and the writer catches up in the gaps (the spool holds
+    what it has not stored yet, durably).
+    """
     import fcntl
+
+    lower_priority(writer.settings.nice)
 
     lock_path = writer.settings.directory + "/writer.lock"
     with open(lock_path, "w") as lock_file:
@@ -176,6 +184,16 @@ def run_exclusive(writer: Writer, stop: threading.Event) -> None:
                 writer.run(stop)
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def lower_priority(nice: int) -> None:
+    """Raise the calling thread's nice value by `nice` (Linux sets it per thread; elsewhere,
+    or when refused, it stays as it is)."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    thread = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + nice)
 
 
 def current_ingest() -> Ingest:

@@ -55,6 +55,7 @@ class WriterSettings:
     allowed_query: frozenset[str] = frozenset()
     rollup_interval: float = 5.0
     node: str = ""
+    nice: int = 0  # how much lower the writer thread's priority is than the workers'
 
 
 class Writer:

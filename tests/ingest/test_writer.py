@@ -30,7 +30,18 @@ SAFARI = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
 )
-START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+
+
+def _start() -> datetime:
+    """Three hours ago, or earlier when the next 90 minutes would cross UTC midnight: visitor
+    ids rotate there, so a test's visit must stay within one UTC day whatever the hour."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    if (start + timedelta(minutes=90)).date() != start.date():
+        start -= timedelta(hours=2)
+    return start
+
+
+START = _start()
 
 
 @pytest.fixture

@@ -423,3 +423,56 @@ def test_shutdown_with_the_database_down_keeps_the_spool(
     monkeypatch.undo()
     assert spool.segments(app.extensions["ingest"].writer.settings.directory)  # kept
     assert drain(app) == 1  # the next start stores it
+
+
+def _marked_rows(app: Flask) -> tuple[list[Any], list[Any]]:
+    """The open days' marked sessions and events, in a stable order."""
+    t = tables("duckdb")
+    with app.app_context():
+        store = current_store()
+        sessions = store.fetch(select(t.recent_sessions).order_by(*t.recent_sessions.c))
+        events = store.fetch(select(t.recent_events).order_by(t.recent_events.c.eid))
+    return sessions, events
+
+
+def test_refreshing_only_the_new_visitors_gives_what_a_rebuild_gives(
+    app: Flask, site_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Within today (UTC), so that no day is closed meanwhile: open days only.
+    now = datetime.now(UTC).replace(microsecond=0)
+    midnight = now.replace(hour=0, minute=0, second=0)
+    base = max(now - timedelta(hours=3), midnight + timedelta(minutes=10))
+    with app.app_context():
+        store = current_store()
+    rebuilds: list[bool] = []
+    mark = store._mark_touched
+
+    def recording(cursor: Any, *, full: bool) -> None:
+        rebuilds.append(full)
+        mark(cursor, full=full)
+
+    monkeypatch.setattr(store, "_mark_touched", recording)
+    # Batches of events, each refreshed on its own: returning visitors (whose session goes
+    # on, or whose new event starts a new session, or whose entry comes late), new visitors.
+    visitors = [(f"81.2.69.{n}", FIREFOX if n % 2 else SAFARI) for n in range(1, 9)]
+    for batch in range(6):
+        for number, (ip, ua) in enumerate(visitors[: 3 + batch]):
+            minutes = 10 + batch * (8 if number % 3 else 31) + number
+            path = f"/p{(batch + number) % 4}"
+            spool_event(app, site_id, base + timedelta(minutes=minutes), path, ip=ip, ua=ua)
+            if number == 2:  # earlier than this visitor's other events, arriving late
+                late = base + timedelta(minutes=5 - batch)
+                spool_event(app, site_id, late, "/late", ip=ip, ua=ua)
+        if batch % 2:
+            at = base + timedelta(minutes=10 + batch)
+            spool_event(app, site_id, at, "/x", name="Signup", ip="81.2.69.1")
+        drain(app)  # stores the batch and refreshes: only the visitors it touched
+    assert rebuilds == [True] + [False] * 5
+    incremental = _marked_rows(app)
+    assert len(incremental[1]) == count_rows(app, "recent") == 42
+    with app.app_context():
+        store._rewritten()  # as after any change but appends: everything is marked anew
+        store.refresh()
+    assert rebuilds[-1] is True
+    assert _marked_rows(app) == incremental
+    assert "/late" in {s.entry for s in stored_sessions(app)}

@@ -665,15 +665,14 @@ def _insert_columns(
     def kind(column: schema.Column) -> str:
         return "VARCHAR" if text_dims and column.is_dim else TYPES[column.kind]
 
-    arrays = {c.name: _array(values[c.name], kind(c)) for c in columns}
+    # DuckDB finds `insert_batch` among this frame's variables (a replacement scan): unlike
+    # cursor.register(), that works while an earlier result of the cursor is not fully read.
+    insert_batch = {c.name: _array(values[c.name], kind(c)) for c in columns}
     names = ", ".join(f'"{c.name}"' for c in columns)
     casts = ", ".join(f'CAST("{c.name}" AS {kind(c)})' for c in columns)
-    cursor.register("_insert_batch", arrays)
-    try:
-        # Table and column names come from the schema, never from input.
-        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {casts} FROM _insert_batch")  # noqa: S608
-    finally:
-        cursor.unregister("_insert_batch")
+    # Table and column names come from the schema, never from input.
+    cursor.execute(f"INSERT INTO {table} ({names}) SELECT {casts} FROM insert_batch")  # noqa: S608
+    del insert_batch
 
 
 _NUMPY_TYPES = {

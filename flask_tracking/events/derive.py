@@ -92,7 +92,7 @@ def marked(
             .label("vnum"),
         ).cte("v")
         person = n.utc_day * VISITORS_PER_DAY + v.c.vnum
-        joined = numbered.join(
+        joined: Any = numbered.join(
             v, and_(v.c.site_id == n.site_id, v.c.utc_day == n.utc_day, v.c.visitor == n.visitor)
         )
         found = select(v.c.site_id, v.c.utc_day, v.c.visitor, v.c.vnum)

@@ -82,7 +82,7 @@ class EmbeddedStore:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._write = threading.RLock()  # one writing transaction at a time in this process
-        self._codes: dict[tuple[int, str], int] = {}
+        self._codes: dict[int, dict[str, int]] = {}  # per dictionary: value -> code
         self._next: dict[int, int] = {}
         self._changed = True  # `recent` changed since the open days were last marked
         # Per site: the last event id the open days' marked rows include; None: rebuild them
@@ -320,20 +320,18 @@ class EmbeddedStore:
         """Return the codes of columns of values drawing from one dictionary (0 for "not
         set"), adding the new values to `dict` in this transaction: one query finds the
         batch's values that are not cached, one statement adds the new ones."""
-        if len(self._codes) > CODE_CACHE_SIZE:
+        if sum(len(known) for known in self._codes.values()) > CODE_CACHE_SIZE:
             self._codes.clear()
-        codes = self._codes
-        wanted = sorted(
-            {v for values in columns for v in values if v and (dictionary, v) not in codes}
-        )
+        codes = self._codes.setdefault(dictionary, {})
+        wanted = sorted({v for values in columns for v in values if v and v not in codes})
         if wanted:
             found = cursor.execute(
                 "SELECT value, code FROM dict WHERE dictionary = ? "
                 "AND value IN (SELECT unnest(?::VARCHAR[]))",
                 [dictionary, wanted],
             ).fetchall()
-            codes.update(((dictionary, value), int(code)) for value, code in found)
-            new = [value for value in wanted if (dictionary, value) not in codes]
+            codes.update((value, int(code)) for value, code in found)
+            new = [value for value in wanted if value not in codes]
             if new:
                 if dictionary not in self._next:
                     top = cursor.execute(
@@ -347,8 +345,8 @@ class EmbeddedStore:
                     "INSERT INTO dict SELECT ?, unnest(?::INTEGER[]), unnest(?::VARCHAR[])",
                     [dictionary, numbers, new],
                 )
-                codes.update(((dictionary, v), n) for v, n in zip(new, numbers, strict=True))
-        return [[codes[(dictionary, v)] if v else 0 for v in values] for values in columns]
+                codes.update(zip(new, numbers, strict=True))
+        return [[codes[v] if v else 0 for v in values] for values in columns]
 
     def _count_drop(
         self, cursor: duckdb.DuckDBPyConnection, site_id: int, day: int, reason: str, count: int

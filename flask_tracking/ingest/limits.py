@@ -25,8 +25,10 @@ class TokenBucket:
 
     def take(self, now: float) -> bool:
         """Take a token if one is left at monotonic time `now`."""
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+        # A moment read before another thread's (threads race to the lock) adds nothing and
+        # takes nothing away: time never runs backwards for a bucket.
+        self.tokens = min(self.burst, self.tokens + max(now - self.stamp, 0.0) * self.rate)
+        self.stamp = max(self.stamp, now)
         if self.tokens < 1.0:
             return False
         self.tokens -= 1.0
@@ -63,8 +65,10 @@ class KeyedBuckets:
                     self._forget_older_half()
                 self._buckets[key] = [self.burst - 1.0, now]
                 return True
-            tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
-            bucket[1] = now
+            # `now` may be a little older than the bucket's stamp: the caller read the clock
+            # before another thread took the lock. That must not cost tokens.
+            tokens = min(self.burst, bucket[0] + max(now - bucket[1], 0.0) * self.rate)
+            bucket[1] = max(bucket[1], now)
             if tokens < 1.0:
                 bucket[0] = tokens
                 return False

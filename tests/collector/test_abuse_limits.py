@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from functools import partial
 from typing import Any
 
 import pytest
@@ -58,6 +59,16 @@ def test_keyed_buckets_keep_keys_apart_and_their_memory_bounded() -> None:
     for number in range(1000):
         buckets.take(number, 0.0)
     assert len(buckets._buckets) <= 100
+
+
+def test_a_moment_read_before_another_threads_costs_no_tokens() -> None:
+    # Two threads read the clock, then race to the lock: the later moment may be counted
+    # first. With a high rate, going back even 0.1 ms used to take 100 tokens away.
+    for buckets in (KeyedBuckets(rate=1_000_000, burst=100), TokenBucket(1_000_000, 100)):
+        take = buckets.take if isinstance(buckets, TokenBucket) else partial(buckets.take, "a")
+        assert take(10.0)
+        assert all(take(10.0 - 0.0001) for _ in range(50))  # earlier moments: still allowed
+        assert take(10.0)
 
 
 def test_a_rate_of_zero_turns_a_limit_off() -> None:

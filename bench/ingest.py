@@ -645,6 +645,8 @@ def load_phases(
 
 def measure(args: argparse.Namespace, workdir: Path) -> RunResult:
     env = bench_env(workdir, args.database_url)
+    if args.writer_nice is not None:
+        env["FLASK_TRACKING_WRITER_NICE"] = str(args.writer_nice)
     site = prepare_database(env, workdir)
     requests = None
     if args.mix == "realistic":
@@ -911,6 +913,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--sustained-seconds", type=int, default=60, help="length of the sustained phase (60)"
+    )
+    parser.add_argument(
+        "--writer-nice", type=int, help="the server's WRITER_NICE (default: the app's, 10)"
     )
     parser.add_argument("--skip-half", action="store_true", help="no half-load run")
     parser.add_argument("--skip-bare", action="store_true", help="no bare WSGI run")

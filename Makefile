@@ -90,9 +90,10 @@ CONCURRENCY_SECONDS ?= 120
 test-concurrency: install-dev
 	CONCURRENCY_SECONDS=$(CONCURRENCY_SECONDS) $(BIN)/pytest -m concurrency -s $(PYTEST_ARGS)
 
-## make bench-ingest: load the production server on loopback with wrk (30 s a phase, three runs);
-## prints events/s, stored/accepted, p50/p99, peak memory and the bare-WSGI ratio
-## (docs/benchmarks.md). BENCH_ARGS passes options to bench/ingest.py, e.g. --workers 4.
+## make bench-ingest: load the production server on loopback with wrk (30 s a phase and a 60 s
+## sustained phase, three runs, the realistic request mix); prints events/s, stored/accepted,
+## p50/p99, the sustained backlog, CPU per event, peak memory and the bare-WSGI ratio
+## (docs/benchmarks.md). BENCH_ARGS passes options to bench/ingest.py, e.g. --mix simple.
 BENCH_RUNS ?= 3
 BENCH_ARGS ?=
 bench-ingest: install-dev

@@ -3,12 +3,15 @@
 One run, in a fresh temporary directory:
 
 1. `flask-tracking db upgrade` on a new SQLite database (or --database-url), one user, one site;
+   the realistic request mix (bench/traffic.py) written for wrk, unless --mix simple;
 2. `flask-tracking serve` (Granian workers + the supervising writer) on 127.0.0.1, with
    PROXY_COUNT=1 so the X-Forwarded-For the script sends is the client address, and real GeoIP
    enrichment (mmdb) in the writer;
 3. a short warm-up, then wrk + bench/events.lua at full speed: accepted events/s, p50, p99;
 4. wait for the writer to drain, count the stored rows: stored / accepted must be exactly 1;
 5. wrk paced at half the measured rate (events.lua's BENCH_RATE): p50 and p99 at half load;
+5b. wrk paced at --sustained-rate (15,000/s) for --sustained-seconds (60): the events accepted
+   but not yet stored when it ends are the backlog, in seconds of that load;
 6. SIGTERM the server (it stops Granian, then drains) and count again;
 7. Granian with the same worker count and flags on bench.bare_wsgi:app, the same wrk command:
    the bare requests/s, and the ratio of the two.

@@ -44,6 +44,8 @@ from flask_tracking.events.zones import local_day_sql
 
 logger = logging.getLogger("flask_tracking.events")
 SCHEMA_VERSION = 1
+# A refresh marks the rows of this many events at a time, at most (memory stays bounded).
+REFRESH_PART_ROWS = 200_000
 TYPES = {
     "dim": "INTEGER",
     "int16": "SMALLINT",
@@ -89,6 +91,7 @@ class EmbeddedStore:
         # all (at start, and after any change to `recent` but appends).
         self._marked_through: dict[int, int] | None = None
         self._eids: dict[int, int] = {}  # per site: the last event id given
+        self.refresh_part_rows = REFRESH_PART_ROWS
         self.migrate()
 
     # -- schema ---------------------------------------------------------------------------
@@ -513,11 +516,26 @@ class EmbeddedStore:
                     theirs.c.person == intdiv(c.sid, derive.SESSIONS_PER_VISITOR),
                 )
                 self.run(cursor, delete(table).where(ours))
+        # Marked a part at a time, so that the memory it takes is bounded whatever the size of
+        # the day (a day of a million rows marked at once ran out of a 500 MB limit).
+        found = cursor.execute(
+            "SELECT count(*) FROM recent r JOIN touched_visitors t ON t.site_id = r.site_id "
+            "AND t.visitor = r.visitor AND t.utc_day = r.ts // 86400000"
+        ).fetchall()
+        parts = max(1, -(-int(found[0][0]) // self.refresh_part_rows))
         sessions, events, _numbers = derive.marked(
-            t.recent, literal(True), t.recent_numbers, TOUCHED
+            t.recent, literal(True), t.recent_numbers, TOUCHED_PART
         )
-        self.run(cursor, insert(t.recent_sessions).from_select(_names(schema.SESSIONS), sessions))
-        self.run(cursor, insert(t.recent_events).from_select(_names(schema.EVENTS), events))
+        for part in range(parts):
+            cursor.execute(
+                "CREATE OR REPLACE TEMP TABLE touched_part AS SELECT * FROM touched_visitors "
+                "WHERE ((visitor % ?) + ?) % ? = ?",
+                [parts, parts, parts, part],
+            )
+            self.run(
+                cursor, insert(t.recent_sessions).from_select(_names(schema.SESSIONS), sessions)
+            )
+            self.run(cursor, insert(t.recent_events).from_select(_names(schema.EVENTS), events))
 
     def close_days(self, first: int, last: int, rollups: RollupBuilder, now_ms: int) -> None:
         """Move UTC days first..last from `recent` into `sessions` and `events`, with rollups;
@@ -636,13 +654,17 @@ class EmbeddedStore:
         return {int(site): str(zone) for site, zone in self.fetch(select(c.site_id, c.timezone))}
 
 
-# The visitors whose marked rows a refresh recomputes (a temporary table of the refresh).
-TOUCHED = Table(
-    "touched_visitors",
-    MetaData(),
-    Column("site_id", Integer),
-    Column("utc_day", BigInteger),
-    Column("visitor", BigInteger),
+# The visitors whose marked rows a refresh recomputes (a temporary table of the refresh), and
+# the part of them being marked.
+TOUCHED, TOUCHED_PART = (
+    Table(
+        name,
+        MetaData(),
+        Column("site_id", Integer),
+        Column("utc_day", BigInteger),
+        Column("visitor", BigInteger),
+    )
+    for name in ("touched_visitors", "touched_part")
 )
 
 

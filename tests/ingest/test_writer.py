@@ -435,8 +435,9 @@ def _marked_rows(app: Flask) -> tuple[list[Any], list[Any]]:
     return sessions, events
 
 
+@pytest.mark.parametrize("part_rows", [200_000, 7], ids=["at once", "in parts"])
 def test_refreshing_only_the_new_visitors_gives_what_a_rebuild_gives(
-    app: Flask, site_id: int, monkeypatch: pytest.MonkeyPatch
+    app: Flask, site_id: int, monkeypatch: pytest.MonkeyPatch, part_rows: int
 ) -> None:
     # Within today (UTC), so that no day is closed meanwhile: open days only.
     now = datetime.now(UTC).replace(microsecond=0)
@@ -452,6 +453,7 @@ def test_refreshing_only_the_new_visitors_gives_what_a_rebuild_gives(
         mark(cursor, full=full)
 
     monkeypatch.setattr(store, "_mark_touched", recording)
+    monkeypatch.setattr(store, "refresh_part_rows", part_rows)  # "in parts": 2 to 7 of them
     # Batches of events, each refreshed on its own: returning visitors (whose session goes
     # on, or whose new event starts a new session, or whose entry comes late), new visitors.
     visitors = [(f"81.2.69.{n}", FIREFOX if n % 2 else SAFARI) for n in range(1, 9)]

@@ -183,6 +183,22 @@ def segments(directory: str) -> list[Segment]:
     return sorted(found, key=lambda segment: segment.name)
 
 
+def read_segment(segment: Segment, offset: int, limit: int) -> tuple[list[bytes], int]:
+    """Return up to `limit` complete lines of a segment from `offset`, and the offset after the
+    last one.
+
+    A segment listed open may be sealed (renamed) by its process before it is opened here: it
+    is then read under its sealed name. Only the writer deletes segments, so one of the two
+    names is there.
+    """
+    try:
+        return read_lines(segment.path, offset, limit)
+    except FileNotFoundError:
+        if segment.sealed:
+            raise
+        return read_lines(segment.path[: -len(OPEN)] + SEALED, offset, limit)
+
+
 def read_lines(path: str, offset: int, limit: int) -> tuple[list[bytes], int]:
     """Return up to `limit` complete lines from `offset`, and the offset after the last one."""
     lines: list[bytes] = []

@@ -140,7 +140,7 @@ class Writer:
         for segment in spool_files.segments(self.settings.directory):
             offset = offsets.get(segment.name, 0)
             finished = segment.finished  # checked before reading, so no line can be missed
-            lines, end = spool_files.read_lines(segment.path, offset, self.settings.batch_size)
+            lines, end = spool_files.read_segment(segment, offset, self.settings.batch_size)
             if lines:
                 stored += self._store(segment.name, lines, end)
                 offsets[segment.name] = end

@@ -301,6 +301,33 @@ def test_stored_segments_are_deleted(app: Flask, site_id: int) -> None:
     assert count_rows(app, "checkpoints") == 0
 
 
+def test_a_segment_sealed_between_listing_and_reading_is_read_under_its_new_name(
+    app: Flask, site_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under a flood, a process seals its segment every few seconds: the writer that listed it
+    # open a moment before must read it all the same (it used to fail the whole pass and back
+    # off, longer each time, while the spool grew and the dashboard fell behind).
+    ingest = app.extensions["ingest"]
+    directory = ingest.writer.settings.directory
+    spool_event(app, site_id, START, "/a")
+    spool_event(app, site_id, START, "/b")
+    listed = spool.segments(directory)
+    assert [s.sealed for s in listed] == [False]
+    ingest.spool.close()  # sealed (renamed) after the writer's listing
+    real = spool.segments
+    calls = []
+
+    def stale_once(path: str) -> list[spool.Segment]:
+        calls.append(path)
+        return listed if len(calls) == 1 else real(path)
+
+    monkeypatch.setattr(spool, "segments", stale_once)
+    assert drain(app) == 2
+    assert sorted(e.pathname or "" for e in stored_events(app)) == ["/a", "/b"]
+    assert real(directory) == []  # the next pass saw it sealed and stored: deleted
+    assert count_rows(app, "checkpoints") == 0
+
+
 def test_a_quiet_segment_is_sealed_at_its_age_and_deleted_once_stored(
     app_factory: Any, site_in: Any
 ) -> None:

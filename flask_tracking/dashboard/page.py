@@ -67,6 +67,7 @@ def build(view: View, query: stats.ReportQuery, *, rows: int = PANEL_ROWS) -> Da
     with stats.Report(query) as report:
         aggregate = report.aggregate()
         series = report.timeseries(view.metric)
+        report.prefetch(DIMENSIONS[name] for _title, names in PANELS for name in names)
         breakdowns = {
             name: report.breakdown(DIMENSIONS[name], limit=MAP_ROWS if name == "country" else rows)
             for _title, names in PANELS

@@ -21,13 +21,13 @@ only event filters of another kind need the session lookup.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select, tuple_
 
 from flask_tracking.events.sql import intdiv, number
 from flask_tracking.events.store import Readable
@@ -181,38 +181,78 @@ class Queries:
 
     def sessions_by(self, scope: Scope, keys: list[Any]) -> dict[tuple[Any, ...], Counts]:
         """Return visits, bounces, duration, sessions' pageviews and visitors per key."""
+        return self.sessions_by_each(scope, [keys])[0]
+
+    def sessions_by_each(
+        self, scope: Scope, key_sets: list[list[Any]]
+    ) -> list[dict[tuple[Any, ...], Counts]]:
+        """Return what `sessions_by` returns for each list of keys, reading the sessions once
+        for all of them (GROUPING SETS): a dashboard's session panels cost one pass."""
         s = self.sessions.c
         where = self.session_where(scope)
-        rows = self.store.fetch(
-            select(
-                *keys,
-                func.count(),
-                func.count().filter(s.bounce),
-                func.sum(s.ms),
-                func.sum(s.pageviews),
-                func.count().filter(~s.vm),
-            )
-            .where(*where)
-            .group_by(*keys)
-        )
-        result: dict[tuple[Any, ...], Counts] = {}
-        for row in rows:
-            key, (visits, bounces, ms, pageviews, single) = (
-                tuple(row[: len(keys)]),
-                row[len(keys) :],
-            )
-            result[key] = Counts(
+        result: list[dict[tuple[Any, ...], Counts]] = [{} for _ in key_sets]
+        aggregates = [
+            func.count(),
+            func.count().filter(s.bounce),
+            func.sum(s.ms),
+            func.sum(s.pageviews),
+            func.count().filter(~s.vm),
+        ]
+        for index, key, (visits, bounces, ms, pageviews, single) in self._grouped(
+            key_sets, aggregates, where
+        ):
+            result[index][key] = Counts(
                 visitors=int(single or 0),
                 visits=int(visits),
                 pageviews=int(pageviews or 0),
                 bounces=int(bounces or 0),
                 duration=float(ms or 0) / 1000,
             )
-        for row in self.store.fetch(
-            select(*keys, func.count(s.vd.distinct())).where(*where, s.vm).group_by(*keys)
+        for index, key, (visitors,) in self._grouped(
+            key_sets, [func.count(s.vd.distinct())], [*where, s.vm]
         ):
-            result.setdefault(tuple(row[:-1]), Counts()).visitors += int(row[-1])
+            result[index].setdefault(key, Counts()).visitors += int(visitors)
         return result
+
+    def _grouped(
+        self, key_sets: list[list[Any]], aggregates: list[Any], where: list[ColumnElement[bool]]
+    ) -> Iterator[tuple[int, tuple[Any, ...], tuple[Any, ...]]]:
+        """Run `aggregates` over the rows `where` selects, grouped by each list of keys in turn,
+        in one statement; yield (which list, its key values, the aggregates) per group."""
+        if len(key_sets) == 1:
+            [keys] = key_sets
+            statement = select(*keys, *aggregates).where(*where).group_by(*keys)
+            for row in self.store.fetch(statement):
+                yield 0, tuple(row[: len(keys)]), tuple(row[len(keys) :])
+            return
+        # Each set's keys, once: a key two sets share is one column of the statement.
+        columns: list[Any] = []
+        places: list[list[int]] = []
+        for keys in key_sets:
+            places.append([])
+            for key in keys:
+                found = next((i for i, c in enumerate(columns) if c is key), None)
+                if found is None:
+                    columns.append(key)
+                    found = len(columns) - 1
+                places[-1].append(found)
+        width = len(columns)
+        # GROUPING(all columns) has a bit per column, the first the highest, set where the
+        # column is not a key of the row's set: it tells the sets apart.
+        masks = {
+            sum(1 << (width - 1 - i) for i in range(width) if i not in set(at)): index
+            for index, at in enumerate(places)
+        }
+        if len(masks) != len(key_sets):
+            raise ValueError("two sets of keys are the same")
+        statement = (
+            select(*columns, func.grouping(*columns), *aggregates)
+            .where(*where)
+            .group_by(func.grouping_sets(*(tuple_(*keys) for keys in key_sets)))
+        )
+        for row in self.store.fetch(statement):
+            index = masks[int(row[width])]
+            yield index, tuple(row[i] for i in places[index]), tuple(row[width + 1 :])
 
     def events_by(self, scope: Scope, kind: str, keys: list[Any]) -> dict[tuple[Any, ...], Counts]:
         """Return pageviews (kind "page") or custom events ("event"), and visitors, per key.
@@ -245,19 +285,39 @@ class Queries:
     def by_value(self, scope: Scope, dim: Dimension, *, slices: bool = False) -> dict[Any, Counts]:
         """Return counts per value of `dim` (NONE when not set); with `slices`, per (UTC day,
         local day, value), the keys of rollups."""
-        table = self.sessions if dim.level == "session" else self.events
-        code = table.c[dim.column]
-        keys: list[Any] = [*_slice_keys(table), code] if slices else [code]
-        if dim.level == "session":
-            found = self.sessions_by(scope, keys)
-        else:
-            found = self.events_by(scope, "page" if dim.name == "page" else "event", keys)
-        values = self.texts(dim.dictionary, {key[-1] for key in found})
-        result: dict[Any, Counts] = {}
-        for key, counts in found.items():
-            text = values.get(key[-1], NONE)
-            target = (int(key[0]), int(key[1]), text) if slices else text
-            result.setdefault(target, Counts()).add(counts)
+        return self.by_values(scope, [dim], slices=slices)[dim.name]
+
+    def by_values(
+        self, scope: Scope, dims: Iterable[Dimension], *, slices: bool = False
+    ) -> dict[str, dict[Any, Counts]]:
+        """Return `by_value` of each dimension, by name: the session dimensions in one pass
+        over the sessions, each event dimension in one over the events."""
+        dims = list(dims)
+        found: dict[str, dict[tuple[Any, ...], Counts]] = {}
+        session_dims = [d for d in dims if d.level == "session"]
+        if session_dims:
+            extra = _slice_keys(self.sessions) if slices else []
+            key_sets = [[*extra, self.sessions.c[d.column]] for d in session_dims]
+            for dim, per_key in zip(
+                session_dims, self.sessions_by_each(scope, key_sets), strict=True
+            ):
+                found[dim.name] = per_key
+        for dim in dims:
+            if dim.level == "event":
+                kind = "page" if dim.name == "page" else "event"
+                extra = _slice_keys(self.events) if slices else []
+                found[dim.name] = self.events_by(scope, kind, [*extra, self.events.c[dim.column]])
+        codes: dict[str, set[Any]] = {}
+        for dim in dims:
+            codes.setdefault(dim.dictionary, set()).update(key[-1] for key in found[dim.name])
+        texts = {dictionary: self.texts(dictionary, values) for dictionary, values in codes.items()}
+        result: dict[str, dict[Any, Counts]] = {}
+        for dim in dims:
+            values, into = texts[dim.dictionary], result.setdefault(dim.name, {})
+            for key, counts in found[dim.name].items():
+                text = values.get(key[-1], NONE)
+                target = (int(key[0]), int(key[1]), text) if slices else text
+                into.setdefault(target, Counts()).add(counts)
         return result
 
     def texts(self, dictionary: str, values: Iterable[Any]) -> dict[Any, str]:

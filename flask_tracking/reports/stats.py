@@ -99,6 +99,7 @@ class Report:
         self.open = Queries(self.store, t.recent_sessions, t.recent_events)
         self._days: dict[tuple[datetime, datetime], dict[int, Counts]] = {}
         self._visitors: int | None = None
+        self._values: dict[str, dict[str, Counts]] = {}  # by dimension name
 
     def __enter__(self) -> Report:
         return self
@@ -220,16 +221,29 @@ class Report:
 
     def values(self, dim: Dimension) -> dict[str, Counts]:
         """Return every value of a dimension in the period with its counts."""
+        if dim.name not in self._values:
+            self.prefetch([dim])
+        return self._values[dim.name]
+
+    def prefetch(self, dims: Iterable[Dimension]) -> None:
+        """Read the values of several dimensions at once, for the breakdowns to come: one pass
+        over the sessions for all the session dimensions (a dashboard's dozen panels), where
+        each breakdown alone would read them again."""
+        dims = [dim for dim in dims if dim.name not in self._values]
+        if not dims:
+            return
         if self.raw_only():
-            return self.raw.by_value(self.query.scope(), dim)
+            self._values.update(self.raw.by_values(self.query.scope(), dims))
+            return
         parts = self.parts(self.query.range)
-        found = rollups.values(self.store, self.query.site_id, parts.days, dim)
-        extra = [self.open.by_value(parts.whole, dim)] if parts.whole else []
-        extra += [self.raw.by_value(edge, dim) for edge in parts.edges]
+        found = rollups.values_of(self.store, self.query.site_id, parts.days, dims)
+        extra = [self.open.by_values(parts.whole, dims)] if parts.whole else []
+        extra += [self.raw.by_values(edge, dims) for edge in parts.edges]
         for more in extra:
-            for value, counts in more.items():
-                found.setdefault(value, Counts()).add(counts)
-        return found
+            for name, values in more.items():
+                for value, counts in values.items():
+                    found[name].setdefault(value, Counts()).add(counts)
+        self._values.update(found)
 
     def event_props(self, event: str, *, limit: int = 20) -> list[PropRow]:
         """Return the most frequent property values of custom event `event`."""

@@ -206,6 +206,29 @@ def test_filters_narrow_every_number(site: Any, path: str) -> None:
     ]
 
 
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(
+    "filters", [(), ("country:is_not:US",), ("page:is:/pricing",), ("event:is:Signup",)]
+)
+def test_every_panel_read_at_once_equals_each_panel_read_alone(
+    site: Any, path: str, filters: tuple[str, ...]
+) -> None:
+    """The dashboard reads all its panels in one pass per table (GROUPING SETS): the numbers
+    are those of each breakdown asked for alone."""
+    app, site_id = site
+    period = days(date(2026, 3, 6), date(2026, 3, 10))
+
+    def panels(together: bool) -> dict[str, list[stats.Row]]:
+        with stats.Report(query(site_id, period, filters)) as report:
+            if together:
+                report.prefetch(DIMENSIONS.values())
+            return {name: report.breakdown(dim, limit=100).rows for name, dim in DIMENSIONS.items()}
+
+    alone = run(app, site_id, path, lambda: panels(False))
+    assert run(app, site_id, path, lambda: panels(True)) == alone
+    assert sum(row.visits for row in alone["country"]) > 0
+
+
 def test_filtered_and_unfiltered_paths_agree_for_utc_and_other_zones(
     app_factory: Any, site_in: Any
 ) -> None:

@@ -65,9 +65,9 @@ class DashboardData:
 def build(view: View, query: stats.ReportQuery, *, rows: int = PANEL_ROWS) -> DashboardData:
     """Read every panel of the dashboard for `query`."""
     with stats.Report(query) as report:
+        report.prefetch(DIMENSIONS[name] for _title, names in PANELS for name in names)
         aggregate = report.aggregate()
         series = report.timeseries(view.metric)
-        report.prefetch(DIMENSIONS[name] for _title, names in PANELS for name in names)
         breakdowns = {
             name: report.breakdown(DIMENSIONS[name], limit=MAP_ROWS if name == "country" else rows)
             for _title, names in PANELS

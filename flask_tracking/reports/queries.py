@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, select, tuple_
+from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
 
 from flask_tracking.events.sql import intdiv, number
 from flask_tracking.events.store import Readable
@@ -254,34 +254,6 @@ class Queries:
             index = masks[int(row[width])]
             yield index, tuple(row[i] for i in places[index]), tuple(row[width + 1 :])
 
-    def events_by(self, scope: Scope, kind: str, keys: list[Any]) -> dict[tuple[Any, ...], Counts]:
-        """Return pageviews (kind "page") or custom events ("event"), and visitors, per key.
-
-        Visitors per key count each visitor-day's first row of the key: grouped by page (or
-        event name), that is `p1` (`n1`).
-        """
-        e = self.events.c
-        first = e.p1 if kind == "page" else e.n1
-        where = self.event_where(scope, kind)
-        rows = self.store.fetch(
-            select(*keys, func.count(), func.count().filter(and_(first, ~e.vm)))
-            .where(*where)
-            .group_by(*keys)
-        )
-        result: dict[tuple[Any, ...], Counts] = {}
-        for row in rows:
-            key, number, single = tuple(row[: len(keys)]), int(row[-2]), int(row[-1] or 0)
-            counts = result[key] = Counts(visitors=single)
-            if kind == "page":
-                counts.pageviews = number
-            else:
-                counts.events = number
-        for row in self.store.fetch(
-            select(*keys, func.count(e.vd.distinct())).where(*where, e.vm).group_by(*keys)
-        ):
-            result.setdefault(tuple(row[:-1]), Counts()).visitors += int(row[-1])
-        return result
-
     def by_value(self, scope: Scope, dim: Dimension, *, slices: bool = False) -> dict[Any, Counts]:
         """Return counts per value of `dim` (NONE when not set); with `slices`, per (UTC day,
         local day, value), the keys of rollups."""
@@ -290,23 +262,48 @@ class Queries:
     def by_values(
         self, scope: Scope, dims: Iterable[Dimension], *, slices: bool = False
     ) -> dict[str, dict[Any, Counts]]:
-        """Return `by_value` of each dimension, by name: the session dimensions in one pass
-        over the sessions, each event dimension in one over the events."""
+        """Return `by_value` of each dimension, by name (see `read`)."""
+        return self.read(scope, dims, slices=slices)[1]
+
+    def read(
+        self, scope: Scope, dims: Iterable[Dimension], *, slices: bool = False, days: bool = False
+    ) -> tuple[dict[tuple[int, int], Counts], dict[str, dict[Any, Counts]]]:
+        """Return, with `days`, what `by_slice` returns, and `by_value` of each dimension by
+        name — together, as a dashboard wants them, in one pass over the sessions and one over
+        the events (and one over each table's rows of visitor-days with several sessions).
+        """
         dims = list(dims)
         found: dict[str, dict[tuple[Any, ...], Counts]] = {}
         session_dims = [d for d in dims if d.level == "session"]
-        if session_dims:
-            extra = _slice_keys(self.sessions) if slices else []
-            key_sets = [[*extra, self.sessions.c[d.column]] for d in session_dims]
-            for dim, per_key in zip(
-                session_dims, self.sessions_by_each(scope, key_sets), strict=True
-            ):
-                found[dim.name] = per_key
-        for dim in dims:
-            if dim.level == "event":
-                kind = "page" if dim.name == "page" else "event"
-                extra = _slice_keys(self.events) if slices else []
-                found[dim.name] = self.events_by(scope, kind, [*extra, self.events.c[dim.column]])
+        event_dims = [d for d in dims if d.level == "event"]
+        s_slice, e_slice = _slice_keys(self.sessions), _slice_keys(self.events)
+        extra = s_slice if slices else []
+        key_sets = [[*extra, self.sessions.c[d.column]] for d in session_dims]
+        if days:
+            key_sets.append(s_slice)
+        sessions = self.sessions_by_each(scope, key_sets) if key_sets else []
+        found.update((d.name, per_key) for d, per_key in zip(session_dims, sessions, strict=False))
+        extra = e_slice if slices else []
+        kinds = [(_kind(d), [*extra, self.events.c[d.column]]) for d in event_dims]
+        panels, counts = self.events_by_each(scope, kinds, e_slice if days else None)
+        found.update((d.name, per_key) for d, per_key in zip(event_dims, panels, strict=True))
+        by_slice: dict[tuple[int, int], Counts] = {}
+        if days:
+            for (utc, day), day_counts in sessions[-1].items():
+                by_slice.setdefault((int(utc), int(day)), Counts()).add(day_counts)
+            for (utc, day), (pageviews, events) in counts.items():
+                day_counts = by_slice.setdefault((int(utc), int(day)), Counts())
+                day_counts.pageviews, day_counts.events = pageviews, events
+        return by_slice, self._named(dims, found, slices=slices)
+
+    def _named(
+        self,
+        dims: list[Dimension],
+        found: dict[str, dict[tuple[Any, ...], Counts]],
+        *,
+        slices: bool,
+    ) -> dict[str, dict[Any, Counts]]:
+        """Key each dimension's counts by the text of its value (one lookup per dictionary)."""
         codes: dict[str, set[Any]] = {}
         for dim in dims:
             codes.setdefault(dim.dictionary, set()).update(key[-1] for key in found[dim.name])
@@ -320,29 +317,64 @@ class Queries:
                 into.setdefault(target, Counts()).add(counts)
         return result
 
+    def events_by_each(
+        self, scope: Scope, kinds: list[tuple[str, list[Any]]], days: list[Any] | None = None
+    ) -> tuple[list[dict[tuple[Any, ...], Counts]], dict[tuple[Any, ...], tuple[int, int]]]:
+        """Return, for each (kind, keys), pageviews (kind "page") or custom events ("event")
+        and their visitors per key, and given `days` keys, (pageviews, custom events) per key
+        of `days`: the events read once for all (and once more for the visitor-days with
+        several sessions).
+
+        Visitors per key count each visitor-day's first row of the key: grouped by page (or
+        event name), that is `p1` (`n1`). One `WHERE` serves every kind: the events of the
+        matching sessions (`event_where` of no kind); each kind counts its own rows (and the
+        event filters on its own dimension) with `FILTER`.
+        """
+        e = self.events.c
+        where = self.event_where(scope, None)
+        own = {
+            "page": and_(e.pv, *self.own_filters(scope, "page")),
+            "event": and_(~e.pv, *self.own_filters(scope, "event")),
+        }
+        aggregates = [
+            func.count().filter(own["page"]),
+            func.count().filter(own["event"]),
+            func.count().filter(and_(own["page"], e.p1, ~e.vm)),
+            func.count().filter(and_(own["event"], e.n1, ~e.vm)),
+        ]
+        key_sets = [keys for _kind, keys in kinds] + ([days] if days is not None else [])
+        panels: list[dict[tuple[Any, ...], Counts]] = [{} for _ in kinds]
+        counts: dict[tuple[Any, ...], tuple[int, int]] = {}
+        for index, key, row in self._grouped(key_sets, aggregates, where) if key_sets else ():
+            pageviews, events, first_pages, first_events = (int(n or 0) for n in row)
+            if index == len(kinds):
+                counts[key] = (pageviews, events)
+            elif kinds[index][0] == "page" and pageviews:
+                panels[index][key] = Counts(visitors=first_pages, pageviews=pageviews)
+            elif kinds[index][0] == "event" and events:
+                panels[index][key] = Counts(visitors=first_events, events=events)
+        if kinds:
+            several = [[e.pv, *keys] for _kind, keys in kinds]
+            vm_where = [*where, e.vm, or_(own["page"], own["event"])]
+            for index, (pv, *values), (visitors,) in self._grouped(
+                several, [func.count(e.vd.distinct())], vm_where
+            ):
+                if bool(pv) == (kinds[index][0] == "page"):
+                    panels[index].setdefault(tuple(values), Counts()).visitors += int(visitors)
+        return panels, counts
+
     def texts(self, dictionary: str, values: Iterable[Any]) -> dict[Any, str]:
         """Return the text of each stored value (a code in DuckDB, the text itself elsewhere)."""
         return self.encoding.texts(self.store, dictionary, list(values))
 
     def by_day(self, scope: Scope) -> dict[int, Counts]:
         """Return counts per site-local day."""
-        result: dict[int, Counts] = {}
-        for (_utc, day), counts in self.by_slice(scope).items():
-            result.setdefault(day, Counts()).add(counts)
-        return result
+        return by_day(self.by_slice(scope))
 
     def by_slice(self, scope: Scope) -> dict[tuple[int, int], Counts]:
         """Return counts per (UTC day, local day): a visitor-day lies in one UTC day, so local
         days' counts are sums of their slices'."""
-        result: dict[tuple[int, int], Counts] = {}
-        for (utc, day), counts in self.sessions_by(scope, _slice_keys(self.sessions)).items():
-            result.setdefault((int(utc), int(day)), Counts()).add(counts)
-        for (utc, day), (pageviews, events) in self.counts_by(
-            scope, _slice_keys(self.events)
-        ).items():
-            counts = result.setdefault((int(utc), int(day)), Counts())
-            counts.pageviews, counts.events = pageviews, events
-        return result
+        return self.read(scope, [], days=True)[0]
 
     def by_hour(self, scope: Scope) -> dict[int, Counts]:
         """Return counts per local hour, keyed by the hour's UTC start in epoch seconds.
@@ -428,6 +460,19 @@ class Queries:
         s = self.sessions.c
         found = self.store.fetch(select(func.min(s.ts)).where(s.site_id == site_id))
         return int(found[0][0]) if found and found[0][0] is not None else None
+
+
+def by_day(slices: dict[tuple[int, int], Counts]) -> dict[int, Counts]:
+    """Return counts per site-local day from counts per (UTC day, local day)."""
+    result: dict[int, Counts] = {}
+    for (_utc, day), counts in slices.items():
+        result.setdefault(day, Counts()).add(counts)
+    return result
+
+
+def _kind(dim: Dimension) -> str:
+    """The kind of events an event dimension counts: pageviews ("page"), custom events."""
+    return "page" if dim.name == "page" else "event"
 
 
 def _slice_keys(table: Any) -> list[Any]:

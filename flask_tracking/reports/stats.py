@@ -29,7 +29,7 @@ from flask_tracking.reports.dimensions import (
     InvalidQuery,
     metric,
 )
-from flask_tracking.reports.queries import Counts, Queries, Scope
+from flask_tracking.reports.queries import Counts, Queries, Scope, by_day
 from flask_tracking.reports.ranges import DateRange, buckets, local_midnight, zone_named
 from flask_tracking.reports.results import (
     Aggregate,
@@ -227,13 +227,22 @@ class Report:
 
     def prefetch(self, dims: Iterable[Dimension]) -> None:
         """Read the values of several dimensions at once, for the breakdowns to come: one pass
-        over the sessions for all the session dimensions (a dashboard's dozen panels), where
-        each breakdown alone would read them again."""
+        over the sessions for all the session dimensions (a dashboard's dozen panels) and one
+        over the events, where each breakdown alone would read them again; filtered, the
+        period's days (totals and chart) come with the same passes."""
         dims = [dim for dim in dims if dim.name not in self._values]
-        if not dims:
-            return
+        period = self.query.range
         if self.raw_only():
-            self._values.update(self.raw.by_values(self.query.scope(), dims))
+            # The period's days too (for the totals and the chart): the same passes.
+            days = (period.start, period.end) not in self._days
+            if not dims and not days:
+                return
+            slices, read = self.raw.read(self.query.scope(), dims, days=days)
+            self._values.update(read)
+            if days:
+                self._days[(period.start, period.end)] = by_day(slices)
+            return
+        if not dims:
             return
         parts = self.parts(self.query.range)
         found = rollups.values_of(self.store, self.query.site_id, parts.days, dims)

@@ -8,6 +8,7 @@ the text of a code when they return one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import (
@@ -19,6 +20,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     true,
 )
@@ -45,8 +47,9 @@ class Encoding(Protocol):
     def codes(self, column: Any, dictionary: str, values: list[str]) -> ColumnElement[bool]:
         """Return `column IN values` (exact text values)."""
 
-    def texts(self, store: Any, dictionary: str, values: list[Any]) -> dict[Any, str]:
-        """Return the text of each stored value ("" for "not set")."""
+    def texts(self, store: Any, wanted: Mapping[str, Iterable[Any]]) -> dict[str, dict[Any, str]]:
+        """Return the text of each stored value ("" for "not set"), per dictionary, for the
+        values wanted of each dictionary."""
 
     def prop_pairs(self, events: Any, where: list[ColumnElement[bool]]) -> Any:
         """Return a subquery of (vd, day, key, value) for every property of matching events."""
@@ -86,19 +89,30 @@ class Codes:
         """Match any of the values (their codes)."""
         return column.in_(self._lookup(dictionary, self.dict.c.value.in_(values)))  # type: ignore[no-any-return]
 
-    def texts(self, store: Any, dictionary: str, values: list[Any]) -> dict[Any, str]:
-        """Look the codes up in `dict`."""
-        found: dict[Any, str] = {0: NONE, None: NONE}
-        codes = sorted({int(value) for value in values if value})
+    def texts(self, store: Any, wanted: Mapping[str, Iterable[Any]]) -> dict[str, dict[Any, str]]:
+        """Look the codes up in `dict`: all dictionaries in one query (per 5,000 codes)."""
+        found: dict[str, dict[Any, str]] = {name: {0: NONE, None: NONE} for name in wanted}
+        names = {DICTIONARY_IDS[name]: name for name in wanted}
+        pairs = [
+            (name, code)
+            for name, values in wanted.items()
+            for code in sorted({int(value) for value in values if value})
+        ]
         d = self.dict.c
-        for start in range(0, len(codes), 5000):
-            chunk = codes[start : start + 5000]
-            for code, value in store.fetch(
-                select(d.code, d.value).where(
-                    d.dictionary == DICTIONARY_IDS[dictionary], d.code.in_(chunk)
+        for start in range(0, len(pairs), 5000):
+            chunk: dict[str, list[int]] = {}
+            for name, code in pairs[start : start + 5000]:
+                chunk.setdefault(name, []).append(code)
+            where = or_(
+                *(
+                    and_(d.dictionary == DICTIONARY_IDS[name], d.code.in_(codes))
+                    for name, codes in chunk.items()
                 )
+            )
+            for dictionary, code, value in store.fetch(
+                select(d.dictionary, d.code, d.value).where(where)
             ):
-                found[int(code)] = str(value)
+                found[names[int(dictionary)]][int(code)] = str(value)
         return found
 
     def prop_pairs(self, events: Any, where: list[ColumnElement[bool]]) -> Any:
@@ -146,9 +160,11 @@ class Text:
         """Match any of the values."""
         return column.in_(values)  # type: ignore[no-any-return]
 
-    def texts(self, store: Any, dictionary: str, values: list[Any]) -> dict[Any, str]:
+    def texts(self, store: Any, wanted: Mapping[str, Iterable[Any]]) -> dict[str, dict[Any, str]]:
         """The values are their own text."""
-        return {value: str(value or NONE) for value in values}
+        return {
+            name: {value: str(value or NONE) for value in values} for name, values in wanted.items()
+        }
 
     def prop_pairs(self, events: Any, where: list[ColumnElement[bool]]) -> Any:
         """Unnest the JSON object with ARRAY JOIN of JSONExtractKeysAndValuesRaw."""

@@ -307,7 +307,7 @@ class Queries:
         codes: dict[str, set[Any]] = {}
         for dim in dims:
             codes.setdefault(dim.dictionary, set()).update(key[-1] for key in found[dim.name])
-        texts = {dictionary: self.texts(dictionary, values) for dictionary, values in codes.items()}
+        texts = self.encoding.texts(self.store, codes)
         result: dict[str, dict[Any, Counts]] = {}
         for dim in dims:
             values, into = texts[dim.dictionary], result.setdefault(dim.name, {})
@@ -365,7 +365,7 @@ class Queries:
 
     def texts(self, dictionary: str, values: Iterable[Any]) -> dict[Any, str]:
         """Return the text of each stored value (a code in DuckDB, the text itself elsewhere)."""
-        return self.encoding.texts(self.store, dictionary, list(values))
+        return self.encoding.texts(self.store, {dictionary: values})[dictionary]
 
     def by_day(self, scope: Scope) -> dict[int, Counts]:
         """Return counts per site-local day."""

@@ -12,15 +12,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
+    Integer,
     String,
     and_,
+    bindparam,
     case,
     cast,
     func,
     literal,
     literal_column,
-    or_,
     select,
     true,
 )
@@ -90,28 +92,27 @@ class Codes:
         return column.in_(self._lookup(dictionary, self.dict.c.value.in_(values)))  # type: ignore[no-any-return]
 
     def texts(self, store: Any, wanted: Mapping[str, Iterable[Any]]) -> dict[str, dict[Any, str]]:
-        """Look the codes up in `dict`: all dictionaries in one query (per 5,000 codes)."""
+        """Look the codes up in `dict`: all dictionaries in one query."""
         found: dict[str, dict[Any, str]] = {name: {0: NONE, None: NONE} for name in wanted}
         names = {DICTIONARY_IDS[name]: name for name in wanted}
         pairs = [
-            (name, code)
+            (DICTIONARY_IDS[name], code)
             for name, values in wanted.items()
             for code in sorted({int(value) for value in values if value})
         ]
-        d = self.dict.c
-        for start in range(0, len(pairs), 5000):
-            chunk: dict[str, list[int]] = {}
-            for name, code in pairs[start : start + 5000]:
-                chunk.setdefault(name, []).append(code)
-            where = or_(
-                *(
-                    and_(d.dictionary == DICTIONARY_IDS[name], d.code.in_(codes))
-                    for name, codes in chunk.items()
-                )
+        if pairs:
+            # The (dictionary, code) pairs as two list parameters, joined: an IN list of
+            # thousands of parameters took ~100 ms to compile and bind, this ~5 ms.
+            d = self.dict.c
+            ids = bindparam(None, [pair[0] for pair in pairs], type_=ARRAY(Integer))
+            codes = bindparam(None, [pair[1] for pair in pairs], type_=ARRAY(Integer))
+            asked = select(
+                func.unnest(ids).label("dictionary"), func.unnest(codes).label("code")
+            ).subquery()
+            statement = select(d.dictionary, d.code, d.value).join_from(
+                asked, self.dict, and_(d.dictionary == asked.c.dictionary, d.code == asked.c.code)
             )
-            for dictionary, code, value in store.fetch(
-                select(d.dictionary, d.code, d.value).where(where)
-            ):
+            for dictionary, code, value in store.fetch(statement):
                 found[names[int(dictionary)]][int(code)] = str(value)
         return found
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    false,
     func,
     literal,
     literal_column,
@@ -33,13 +34,20 @@ from flask_tracking.events.tables import tables
 
 Operator = Literal["is", "is_not", "contains"]
 NONE = ""  # "not set", as reports and filters write it
+# A filter matching at most this many dictionary values has their codes written into the
+# statements; beyond, each statement looks them up.
+INLINE_CODES = 256
 
 
 class Encoding(Protocol):
     """Conditions on, and the text of, a dimension column."""
 
+    def resolve(self, store: Any, dictionary: str, operator: Operator, value: str) -> Any:
+        """Return what `condition` may be given as `known` for these arguments: found once
+        per report, it spares each statement a lookup (None: nothing to find)."""
+
     def condition(
-        self, column: Any, dictionary: str, operator: Operator, value: str
+        self, column: Any, dictionary: str, operator: Operator, value: str, known: Any = None
     ) -> ColumnElement[bool]:
         """Return the SQL condition `column operator value` (value "" meaning "not set")."""
 
@@ -70,22 +78,41 @@ class Codes:
 
     def __init__(self) -> None:
         self.dict = tables("duckdb").dictionary
+        self.inline_codes = INLINE_CODES
 
     def _lookup(self, dictionary: str, match: ColumnElement[bool]) -> Any:
         d = self.dict.c
         return select(d.code).where(d.dictionary == number(DICTIONARY_IDS[dictionary]), match)
 
-    def condition(
-        self, column: Any, dictionary: str, operator: Operator, value: str
-    ) -> ColumnElement[bool]:
-        """Compare codes: the value's code (or codes, for contains) found in `dict`."""
+    def _matching(self, dictionary: str, operator: Operator, value: str) -> Any:
         d = self.dict.c
         if operator == "contains":
-            return column.in_(self._lookup(dictionary, d.value.icontains(value, autoescape=True)))  # type: ignore[no-any-return]
-        if value == NONE:
+            return self._lookup(dictionary, d.value.icontains(value, autoescape=True))
+        return self._lookup(dictionary, d.value == value)
+
+    def resolve(self, store: Any, dictionary: str, operator: Operator, value: str) -> Any:
+        """The codes the filter's value stands for, when they are few enough to be written
+        into the statements (`country = 17` lets DuckDB filter as it scans; a lookup in each
+        statement cost a fifth of a 12-month panel query at 10 M events)."""
+        if value == NONE and operator != "contains":
+            return None
+        statement = self._matching(dictionary, operator, value).limit(self.inline_codes + 1)
+        codes = sorted(int(row[0]) for row in store.fetch(statement))
+        return codes if len(codes) <= self.inline_codes else None
+
+    def condition(
+        self, column: Any, dictionary: str, operator: Operator, value: str, known: Any = None
+    ) -> ColumnElement[bool]:
+        """Compare codes: the value's code (or codes, for contains) found in `dict` — or
+        `known` from `resolve`, written into the statement."""
+        if value == NONE and operator != "contains":
             return column == 0 if operator == "is" else column != 0  # type: ignore[no-any-return]
-        found = self._lookup(dictionary, d.value == value)
-        return column.in_(found) if operator == "is" else column.not_in(found)  # type: ignore[no-any-return]
+        found: Any = self._matching(dictionary, operator, value)
+        if known is not None:
+            found = [literal_column(str(int(code))) for code in known]
+            if not found:  # no such value: nothing is it, everything is not it
+                return false() if operator != "is_not" else true()
+        return column.not_in(found) if operator == "is_not" else column.in_(found)  # type: ignore[no-any-return]
 
     def codes(self, column: Any, dictionary: str, values: list[str]) -> ColumnElement[bool]:
         """Match any of the values (their codes)."""
@@ -149,8 +176,12 @@ class Codes:
 class Text:
     """ClickHouse: dimension columns hold their text; "" is "not set"."""
 
+    def resolve(self, store: Any, dictionary: str, operator: Operator, value: str) -> Any:
+        """Nothing to find: the condition compares the text itself."""
+        return None
+
     def condition(
-        self, column: Any, dictionary: str, operator: Operator, value: str
+        self, column: Any, dictionary: str, operator: Operator, value: str, known: Any = None
     ) -> ColumnElement[bool]:
         """Compare the text itself."""
         if operator == "contains":

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
 
+from flask_tracking.events.encoding import Operator
 from flask_tracking.events.sql import intdiv, number
 from flask_tracking.events.store import Readable
 from flask_tracking.events.tables import tables
@@ -104,13 +105,17 @@ class Queries:
         self.encoding = store.encoding
         self.sessions = sessions if sessions is not None else t.all_sessions
         self.events = events if events is not None else t.all_events
+        self._known: dict[tuple[str, Operator, str], Any] = {}  # filters' codes, found once
 
     # -- conditions -----------------------------------------------------------------------
 
     def condition(self, table: Any, flt: Filter) -> ColumnElement[bool]:
         """Return the SQL condition of one filter on a table's column for its dimension."""
         dim = flt.dimension
-        return self.encoding.condition(table.c[dim.column], dim.dictionary, flt.operator, flt.value)
+        key = (dim.dictionary, flt.operator, flt.value)
+        if key not in self._known:
+            self._known[key] = self.encoding.resolve(self.store, *key)
+        return self.encoding.condition(table.c[dim.column], *key, self._known[key])
 
     def _matching_sessions(self, scope: Scope) -> Any:
         """Sessions holding an event that satisfies every event-level filter."""

@@ -168,8 +168,12 @@ def test_every_breakdown_of_the_dst_day(site: Any, path: str) -> None:
 
 
 @pytest.mark.parametrize("path", ["raw"])
-def test_filters_narrow_every_number(site: Any, path: str) -> None:
+@pytest.mark.parametrize("inline", [256, 1, 0], ids=["codes-written", "some-written", "looked-up"])
+def test_filters_narrow_every_number(site: Any, path: str, inline: int) -> None:
     app, site_id = site
+    with app.app_context():
+        # A filter's codes are written into the statements when few, else looked up by each.
+        current_store().encoding.inline_codes = inline
     period = days(date(2026, 3, 7), date(2026, 3, 9))
 
     def totals(*filters: str) -> tuple[int, int, int, int]:

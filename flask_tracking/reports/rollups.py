@@ -83,34 +83,35 @@ def days(store: Readable, site_id: int, first: int, last: int) -> dict[int, Coun
 
 
 def values(
-    store: Readable, site_id: int, days: tuple[int, int], dim: Dimension | int, prefix: str = ""
+    store: Readable, site_id: int, days: tuple[int, int], dimension: int, prefix: str = ""
 ) -> dict[str, Counts]:
     """Return the rolled-up counts of local days `days` (first, last) per value of a dimension
-    (or of the PROP rollups whose value starts with `prefix`)."""
-    first, last = days
-    r = tables(_kind(store)).rollups
-    number = dim if isinstance(dim, int) else dim.number
-    where = [r.c.site_id == site_id, r.c.dimension == number, r.c.day.between(first, last)]
-    if prefix:
-        where.append(func.substr(r.c.value, 1, len(prefix)) == prefix)
-    rows = store.fetch(select(r.c.value, *_sums(r)).where(*where).group_by(r.c.value))
-    return {str(value): _counts(counts) for value, *counts in rows}
+    number (of the PROP rollups, those whose value starts with `prefix`)."""
+    return _values(store, site_id, days, [dimension], prefix)[dimension]
 
 
 def values_of(
     store: Readable, site_id: int, days: tuple[int, int], dims: list[Dimension]
 ) -> dict[str, dict[str, Counts]]:
     """Return `values` of several dimensions, by name, in one query."""
+    found = _values(store, site_id, days, [dim.number for dim in dims])
+    return {dim.name: found[dim.number] for dim in dims}
+
+
+def _values(
+    store: Readable, site_id: int, days: tuple[int, int], numbers: list[int], prefix: str = ""
+) -> dict[int, dict[str, Counts]]:
     first, last = days
     r = tables(_kind(store)).rollups
-    names = {dim.number: dim.name for dim in dims}
-    where = [r.c.site_id == site_id, r.c.dimension.in_(list(names)), r.c.day.between(first, last)]
+    where = [r.c.site_id == site_id, r.c.dimension.in_(numbers), r.c.day.between(first, last)]
+    if prefix:
+        where.append(func.substr(r.c.value, 1, len(prefix)) == prefix)
     rows = store.fetch(
         select(r.c.dimension, r.c.value, *_sums(r)).where(*where).group_by(r.c.dimension, r.c.value)
     )
-    found: dict[str, dict[str, Counts]] = {dim.name: {} for dim in dims}
+    found: dict[int, dict[str, Counts]] = {number: {} for number in numbers}
     for dimension, value, *counts in rows:
-        found[names[int(dimension)]][str(value)] = _counts(counts)
+        found[int(dimension)][str(value)] = _counts(counts)
     return found
 
 

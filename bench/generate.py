@@ -286,6 +286,7 @@ RETURNING_SHARE = 0.35  # sessions by someone from the pool of returning people
 # Pageviews per session: 45% one, then geometric-ish up to 10.
 PAGEVIEW_WEIGHTS = (45.0, *(55.0 * 0.3 * 0.7**k for k in range(9)))
 CUSTOM_EVENT_COUNTS = ((0, 80.0), (1, 15.0), (2, 5.0))
+PLAN_PRICES = {"pro": 19.0, "team": 49.0}  # a Signup's "amount" property, per plan
 CUSTOM_EVENTS: tuple[tuple[str, str, tuple[str, ...], float], ...] = (
     ("Signup", "plan", ("free", "free", "free", "pro", "pro", "team"), 30),
     ("Download", "file", ("whitepaper.pdf", "flask-tracking-1.4.tar.gz", "report-2026.pdf"), 30),
@@ -592,7 +593,12 @@ class Model:
             moment = moments[index] + rng.randrange(1000, room - 999)
             name, key, values, _ = self.custom_pick.pick(rng)
             page, ref = pages[index]
-            found.append((moment, name, page, ref, {key: rng.choice(values)}))
+            props: dict[str, Any] = {key: rng.choice(values)}
+            # A paid signup carries its first payment (a revenue goal reads it); no random
+            # draw, so the rest of the data stays what the seed made before revenue existed.
+            if name == "Signup" and props[key] in PLAN_PRICES:
+                props["amount"] = PLAN_PRICES[props[key]]
+            found.append((moment, name, page, ref, props))
         found.sort(key=lambda item: item[0])
         events = []
         for moment, name, page, ref, props in found:

@@ -25,6 +25,7 @@ from pydantic import (
 
 from flask_tracking.ingest.hit import MAX_EVENT_LENGTH, MAX_REFERRER_LENGTH
 from flask_tracking.ingest.payload import MAX_PROP_KEY, MAX_PROPS
+from flask_tracking.reports import goals as goal_rules
 from flask_tracking.reports.dimensions import MAX_FILTER_VALUE, MAX_FILTERS
 from flask_tracking.reports.params import MAX_EVENT_NAME
 from flask_tracking.reports.ranges import as_utc, parse_date
@@ -91,8 +92,9 @@ DimensionName = Literal[
     "screen",
     "event",
 ]
+BreakdownDimension = Literal[DimensionName, "goal"]
 Sort = Literal["visitors", "visits", "pageviews", "events"]
-FILTER_PATTERN = "^(" + "|".join(get_args(DimensionName)) + "):(is|is_not|contains):"
+FILTER_PATTERN = "^(" + "|".join(get_args(DimensionName)) + "):(is|is_not|contains):|^goal:is:"
 PropValue = str | int | float | bool
 
 
@@ -199,6 +201,44 @@ class SiteUpdate(Input):
 # Stats --------------------------------------------------------------------------------------
 
 
+class GoalIn(Input):
+    """A goal: `kind` "page" with a `path` pattern (`*` within a segment, `**` across), or
+    "event" with an `event` name and optionally a property condition and a revenue property."""
+
+    name: str = Field(min_length=1, max_length=goal_rules.MAX_NAME)
+    kind: Literal["page", "event"]
+    path: str = Field("", max_length=goal_rules.MAX_PATTERN, description="e.g. /blog/**")
+    event: str = Field("", max_length=goal_rules.MAX_EVENT, description="e.g. Signup")
+    property: str = Field("", max_length=goal_rules.MAX_PROPERTY, description="e.g. plan")
+    property_value: str = Field("", max_length=goal_rules.MAX_PROPERTY, description="e.g. pro")
+    revenue_property: str = Field(
+        "", max_length=goal_rules.MAX_PROPERTY, description="A numeric property, e.g. amount."
+    )
+    currency: str = Field("", max_length=3, description="ISO 4217, e.g. EUR (with revenue).")
+
+
+class GoalOut(BaseModel):
+    """A goal of a site."""
+
+    id: int
+    name: str
+    kind: Literal["page", "event"]
+    path: str
+    event: str
+    property: str
+    property_value: str
+    revenue_property: str
+    currency: str
+    description: str
+    created_at: UtcDateTime
+
+
+class GoalList(BaseModel):
+    """A site's goals, in the order they were defined."""
+
+    data: list[GoalOut]
+
+
 class RangeQuery(Input):
     """Which period, in the site's time zone."""
 
@@ -221,7 +261,8 @@ Filters = Annotated[
     Field(
         max_length=MAX_FILTERS,
         description="`dimension:operator:value`, repeated to combine with AND; "
-        "e.g. `country:is:FR`, `page:contains:/blog`, `source:is:` (no source).",
+        "e.g. `country:is:FR`, `page:contains:/blog`, `source:is:` (no source), "
+        "`goal:is:Signup` (visitors who converted to the site's goal named Signup).",
     ),
 ]
 
@@ -251,7 +292,10 @@ class TimeseriesQuery(StatsQuery):
 class BreakdownQuery(StatsQuery):
     """One dimension, ranked and paginated."""
 
-    dimension: DimensionName
+    dimension: BreakdownDimension = Field(
+        description="A dimension, or `goal`: the site's goals with their unique conversions "
+        "(`visitors`), total conversions (`events`) and conversion rate (`share`)."
+    )
     limit: QueryInt = Field(10, ge=1, le=MAX_LIMIT)
     offset: QueryInt = Field(0, ge=0, le=1_000_000)
     sort: Sort = "visitors"

@@ -38,6 +38,7 @@ PREFIX = "/api/v1"
 # The document's sections, in this order.
 TAGS_ABOUT = {
     "Sites": "The sites a key may see: list, add, read, change, delete.",
+    "Goals": "A site's goals (conversions): list, add, read, change, delete.",
     "Stats": "The dashboard's reports, with the same periods, time zones and filters.",
     "Events": "Server-side events, through the collector's durable pipeline.",
     "Export": "Raw stored events: pages of JSON, or one streamed CSV or NDJSON file.",
@@ -50,7 +51,7 @@ ERROR_MEANINGS = {
     400: "The query string or body is not valid; `details` names each bad field.",
     401: "No API key, an unknown one, a revoked one, or a key sent in the URL.",
     403: "The key's scope does not allow this operation.",
-    404: "No such site, or not one this key may see (the same answer for both).",
+    404: "No such site (or goal), or not one this key may see (the same answer for both).",
     413: "The body is larger than the server accepts.",
     414: "The URL (path and query string) is longer than the server reads.",
     415: "The body is not `application/json`.",
@@ -136,7 +137,10 @@ def operation(
         @functools.wraps(view)
         def endpoint(**path_args: int) -> Response:
             call = authorize(op.scope, path_args.get("site_id"), events=op.tag == "Events")
-            arguments: dict[str, Any] = {}
+            # The path's other parameters (a goal's id…) go to the view by name.
+            arguments: dict[str, Any] = {
+                name: value for name, value in path_args.items() if name != "site_id"
+            }
             if op.query is not None:
                 arguments["query"] = parse_query(op.query, request.args)
             elif request.args:

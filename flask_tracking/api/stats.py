@@ -60,7 +60,7 @@ def report_query(site: Site, query: RangeQuery, now: datetime | None = None) -> 
         for text in query.filter:
             args.add("filter", text)
     view = parse_view(args)
-    return query_for(site.id, site.timezone, view, now or datetime.now(UTC))
+    return query_for(site.id, site.timezone, view, now or datetime.now(UTC), site.definitions)
 
 
 def period_out(preset: str, period: DateRange, timezone: str) -> PeriodOut:

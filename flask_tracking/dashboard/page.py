@@ -54,6 +54,7 @@ class DashboardData:
     event: str | None
     props: list[stats.PropRow] | None
     realtime: int
+    goals: list[stats.GoalResult]
     cards: tuple[Card, ...] = CARDS
 
     @property
@@ -74,6 +75,7 @@ def build(view: View, query: stats.ReportQuery, *, rows: int = PANEL_ROWS) -> Da
             for name in names
         }
         props = report.event_props(view.event) if view.event else None
+        goals = report.goals()
     return DashboardData(
         view=view,
         query=query,
@@ -84,6 +86,7 @@ def build(view: View, query: stats.ReportQuery, *, rows: int = PANEL_ROWS) -> Da
         event=view.event,
         props=props,
         realtime=stats.realtime(query.site_id),
+        goals=goals,
     )
 
 

@@ -29,7 +29,7 @@ from flask_tracking.dashboard.forms import ShareForm, UnlockForm
 from flask_tracking.errors import handle_error
 from flask_tracking.extensions import db, limiter
 from flask_tracking.reports import stats, worldmap
-from flask_tracking.reports.dimensions import DIMENSIONS, Filter, InvalidQuery
+from flask_tracking.reports.dimensions import DIMENSIONS, GOAL, Filter, InvalidQuery
 from flask_tracking.reports.params import parse_view, query_for
 from flask_tracking.reports.ranges import LABELS, PRESETS, InvalidRange
 from flask_tracking.security import frame_ancestors
@@ -60,7 +60,7 @@ def _own_site_or_404(site_id: int) -> Site:
 
 def _data(site: Site) -> page.DashboardData:
     view = parse_view(request.args)
-    query = query_for(site.id, site.timezone, view, datetime.now(UTC))
+    query = query_for(site.id, site.timezone, view, datetime.now(UTC), site.definitions)
     return page.build(view, query)
 
 
@@ -71,7 +71,8 @@ def _render(site: Site, here: Callable[..., str], *, shared: SharedLink | None =
         return here(endpoint, **args.to_dict(flat=False))
 
     def filter_link(name: str, value: str) -> str:
-        return link(data.view.with_filter(Filter(DIMENSIONS[name], "is", value)))
+        dim = GOAL if name == GOAL.name else DIMENSIONS[name]
+        return link(data.view.with_filter(Filter(dim, "is", value)))
 
     return render_template(
         "dashboard/dashboard.html",

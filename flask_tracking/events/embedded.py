@@ -32,6 +32,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    tuple_,
     update,
 )
 
@@ -647,6 +648,27 @@ class EmbeddedStore:
         logger.info(
             "site %s re-marked for %s in %.2fs", site_id, zone_name, time.monotonic() - began
         )
+
+    def add_rollups(self, rows: list[tuple[Any, ...]]) -> None:
+        """Store rollup rows computed after their days closed (a goal's), in one transaction,
+        replacing any row of the same (site, UTC day, local day, dimension, value)."""
+        if not rows:
+            return
+        columns = {c.name: [row[i] for row in rows] for i, c in enumerate(schema.ROLLUPS)}
+        r = self.t.rollups.c
+        groups: dict[tuple[Any, ...], set[tuple[int, int]]] = {}
+        for row in rows:
+            groups.setdefault((row[0], row[3], row[4]), set()).add((row[1], row[2]))
+        with self.transaction() as cursor:
+            for (site_id, dimension, value), slices in groups.items():
+                replaced = delete(self.t.rollups).where(
+                    r.site_id == site_id,
+                    r.dimension == dimension,
+                    r.value == value,
+                    tuple_(r.utc_day, r.day).in_(sorted(slices)),
+                )
+                self.run(cursor, replaced)
+            _insert_columns(cursor, "rollups", schema.ROLLUPS, columns)
 
     def zones(self) -> dict[int, str]:
         """Return the zone each site's stored rows are marked in."""

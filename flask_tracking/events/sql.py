@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, literal_column
+from sqlalchemy import BigInteger, Float, Integer, UnicodeText, literal, literal_column
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ClauseElement
@@ -126,6 +126,69 @@ def _as_int_duckdb(element: as_int, compiler: Any, **kw: Any) -> str:
 def _as_int_clickhouse(element: as_int, compiler: Any, **kw: Any) -> str:
     (value,) = element.clauses
     return f"toInt32({compiler.process(value, **kw)})"
+
+
+class prop_text(FunctionElement[str]):
+    """The text of one property of an event's `props` (a JSON object, or "" for none): strings
+    unquoted, numbers and booleans as JSON writes them; NULL when the event lacks it."""
+
+    type = UnicodeText()
+    inherit_cache = True
+
+
+class prop_number(FunctionElement[float]):
+    """One property of an event's `props` as a number (a JSON number, or a string holding
+    one); NULL when missing or not a number."""
+
+    type = Float()
+    inherit_cache = True
+
+
+def _json_pointer(key: str) -> str:
+    """RFC 6901: the path of a top-level key, whatever characters it holds."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def _prop_args(element: FunctionElement[Any], compiler: Any, **kw: Any) -> tuple[str, str]:
+    props, key = list(element.clauses)
+    return compiler.process(props, **kw), compiler.process(key, **kw)
+
+
+@compiles(prop_text, DUCKDB)
+def _prop_text_duckdb(element: prop_text, compiler: Any, **kw: Any) -> str:
+    # nullif: an event without properties stores "", which is not JSON.
+    props, key = _prop_args(element, compiler, **kw)
+    return f"json_extract_string(nullif({props}, ''), {key})"
+
+
+@compiles(prop_number, DUCKDB)
+def _prop_number_duckdb(element: prop_number, compiler: Any, **kw: Any) -> str:
+    props, key = _prop_args(element, compiler, **kw)
+    return f"TRY_CAST(json_extract_string(nullif({props}, ''), {key}) AS DOUBLE)"
+
+
+@compiles(prop_text, CLICKHOUSE)
+def _prop_text_clickhouse(element: prop_text, compiler: Any, **kw: Any) -> str:
+    props, key = _prop_args(element, compiler, **kw)
+    raw = f"JSONExtractRaw({props}, {key})"
+    return (
+        f"if(JSONHas({props}, {key}), "
+        f"if(startsWith({raw}, '\"'), JSONExtractString({props}, {key}), {raw}), NULL)"
+    )
+
+
+@compiles(prop_number, CLICKHOUSE)
+def _prop_number_clickhouse(element: prop_number, compiler: Any, **kw: Any) -> str:
+    props, key = _prop_args(element, compiler, **kw)
+    raw = f"JSONExtractRaw({props}, {key})"
+    text = f"if(startsWith({raw}, '\"'), JSONExtractString({props}, {key}), {raw})"
+    return f"toFloat64OrNull({text})"
+
+
+def prop_key(engine: str, key: str) -> Any:
+    """The key argument of prop_text/prop_number for `engine`: a JSON pointer for DuckDB,
+    the key itself for ClickHouse; a bound parameter either way."""
+    return literal(_json_pointer(key) if engine == "duckdb" else key, UnicodeText())
 
 
 def compile_for(

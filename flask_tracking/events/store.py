@@ -98,3 +98,7 @@ class EventStore(Store, Protocol):
 
     def rezone(self, site_id: int, zone_name: str, rollups: RollupBuilder) -> None:
         """Recompute a site's local days, markers and rollups for a new time zone."""
+
+    def add_rollups(self, rows: list[tuple[Any, ...]]) -> None:
+        """Store rollup rows of closed days computed after they closed (goals'), replacing
+        any row of the same site, slice, dimension and value."""

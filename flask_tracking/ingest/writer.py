@@ -3,8 +3,8 @@
 Each batch of spool lines becomes one append to the store: the enriched events, the drop
 counts and the spool position they reach, all or nothing, so a replay after a crash finds
 its position and stores nothing twice. Every ROLLUP_INTERVAL the writer also lets the store
-derive sessions and markers for the open days, close the UTC days that ended, and re-mark
-the sites whose time zone changed.
+derive sessions and markers for the open days, close the UTC days that ended, re-mark
+the sites whose time zone changed, and roll up the sites' goals over the closed days.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from flask_tracking.ingest.salts import Salts
 from flask_tracking.ingest.sitecache import SiteCache
 from flask_tracking.reports import rollups
 from flask_tracking.tracking.analytics import RejectedEvent
+from flask_tracking.tracking.goals import site_goals
 
 logger = logging.getLogger("flask_tracking.ingest")
 # An "ip" field in a line that is not valid JSON (a truncated or corrupted spool record).
@@ -125,6 +126,15 @@ class Writer:
             return
         if closed:
             logger.info("closed %d UTC day(s) of events", closed)
+        try:
+            added = rollups.fill_goals(self.store, site_goals())
+        except Exception:  # goals are read raw meanwhile: slower, never wrong
+            if not quiet:
+                raise
+            logger.exception("could not roll up goals; will try again")
+            return
+        if added:
+            logger.info("rolled up goals: %d row(s)", added)
 
     def _rezone_changed_sites(self) -> None:
         """Re-mark the stored rows of sites whose time zone is not the one they were marked in."""

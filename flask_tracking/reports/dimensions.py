@@ -8,9 +8,12 @@ built from user text, so no user value ever reaches SQL except as a bound parame
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-Level = Literal["event", "session"]
+if TYPE_CHECKING:
+    from flask_tracking.reports.goals import Goal
+
+Level = Literal["event", "session", "goal"]
 Operator = Literal["is", "is_not", "contains"]
 
 OPERATORS: tuple[Operator, ...] = ("is", "is_not", "contains")
@@ -60,6 +63,9 @@ _DIMENSIONS = (
 )
 DIMENSIONS: dict[str, Dimension] = {d.name: d for d in _DIMENSIONS}
 SESSION_DIMENSIONS = tuple(d for d in _DIMENSIONS if d.level == "session")
+# Not a column but a site's goal (reports/goals.py), by name: a filter keeps the sessions that
+# converted (`goal:is:Signup`), a breakdown lists the goals. Never in rollups, so no number.
+GOAL = Dimension("goal", -1, "Goal", "", "", "goal")
 
 METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration")
 CHART_METRICS = ("visitors", "visits", "pageviews")
@@ -89,6 +95,7 @@ class Filter:
     dimension: Dimension
     operator: Operator
     value: str
+    goal: Goal | None = None  # a goal filter's definition, once bound to the site's goals
 
     @property
     def text(self) -> str:
@@ -108,6 +115,8 @@ def parse_filter(text: str) -> Filter:
     if len(parts) != 3:
         raise InvalidQuery(f"A filter is written dimension:operator:value, not {text[:80]!r}.")
     name, operator, value = parts
+    if name == GOAL.name and operator != "is":
+        raise InvalidQuery("A goal filter is written goal:is:<the goal's name>.")
     if operator not in OPERATORS:
         raise InvalidQuery(
             f"Unknown filter operator {operator[:40]!r}; choose one of {', '.join(OPERATORS)}."
@@ -118,7 +127,26 @@ def parse_filter(text: str) -> Filter:
         raise InvalidQuery("A filter value may not contain control characters.")
     if operator == "contains" and value == NONE:
         raise InvalidQuery("A 'contains' filter needs a value.")
+    if name == GOAL.name:
+        if value == NONE:
+            raise InvalidQuery("A goal filter needs the goal's name: goal:is:Signup.")
+        return Filter(GOAL, "is", value)
     return Filter(dimension(name), operator, value)
+
+
+def bind_goals(filters: tuple[Filter, ...], goals: tuple[Goal, ...]) -> tuple[Filter, ...]:
+    """Give each goal filter its goal's definition, from the site's goals by name; a name
+    the site has no goal of is an InvalidQuery."""
+    named = {goal.name: goal for goal in goals}
+    bound = []
+    for flt in filters:
+        if flt.dimension.name == GOAL.name:
+            if flt.value not in named:
+                raise InvalidQuery(f"This site has no goal named {flt.value[:120]!r}.")
+            bound.append(Filter(GOAL, "is", flt.value, named[flt.value]))
+        else:
+            bound.append(flt)
+    return tuple(bound)
 
 
 def parse_filters(texts: list[str]) -> tuple[Filter, ...]:

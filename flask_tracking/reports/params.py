@@ -21,9 +21,11 @@ from flask_tracking.reports.dimensions import (
     CHART_METRICS,
     Filter,
     InvalidQuery,
+    bind_goals,
     metric,
     parse_filters,
 )
+from flask_tracking.reports.goals import Goal
 from flask_tracking.reports.ranges import PRESETS, InvalidRange, parse_date, resolve
 
 DEFAULT_PERIOD = "30d"
@@ -87,11 +89,14 @@ def parse_view(args: Mapping[str, str] | MultiDict[str, str]) -> View:
     return View(period, start, end, parse_filters(multi.getlist("filter")), chart, event)
 
 
-def query_for(site_id: int, timezone: str, view: View, now: datetime) -> stats.ReportQuery:
-    """Return the report query a view means for a site at `now`."""
+def query_for(
+    site_id: int, timezone: str, view: View, now: datetime, goals: tuple[Goal, ...] = ()
+) -> stats.ReportQuery:
+    """Return the report query a view means for a site (with these goals) at `now`; a goal
+    filter names one of `goals`."""
     first = stats.first_event(site_id) if view.period == "all" else None
     period = resolve(view.period, timezone, now, start=view.start, end=view.end, first_event=first)
-    return stats.ReportQuery(site_id, timezone, period, view.filters)
+    return stats.ReportQuery(site_id, timezone, period, bind_goals(view.filters, goals), goals)
 
 
 __all__ = ["InvalidQuery", "InvalidRange", "View", "parse_view", "query_for"]

@@ -14,9 +14,15 @@ always says what a raw query says.
   events count, per value, the first row of a visitor-day (`p1`, `n1`) the same way.
 
 Filters select sessions: a session matches when its first event's context satisfies every
-session-level filter and it holds an event satisfying every event-level filter (page, event
-name). Events carry their session's context, so event panels apply session filters directly;
-only event filters of another kind need the session lookup.
+session-level filter, it holds an event satisfying every event-level filter (page, event
+name), and for each goal filter an event that converts to that goal. Events carry their
+session's context, so event panels apply session filters directly; only event filters of
+another kind, and goals, need the session lookup.
+
+Goals (reports/goals.py) are conditions on events: a pageview whose page matches a pattern
+(the page dictionary's matching codes, found once), or a custom event of a name with an
+optional property condition. A goal's unique conversions are its converting visitor-days
+(visitors, counted as everywhere else), its total conversions the converting events.
 """
 
 from __future__ import annotations
@@ -27,13 +33,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, func, null, or_, select, tuple_, union_all
 
 from flask_tracking.events.encoding import Operator
-from flask_tracking.events.sql import intdiv, number
+from flask_tracking.events.sql import intdiv, number, prop_key, prop_number, prop_text
 from flask_tracking.events.store import Readable
 from flask_tracking.events.tables import tables
 from flask_tracking.reports.dimensions import NONE, Dimension, Filter
+from flask_tracking.reports.goals import Goal
 from flask_tracking.reports.ranges import zone_named
 
 SESSION_SPAN = timedelta(days=1)  # sessions never outlive a UTC day: look a day either side
@@ -61,6 +68,23 @@ class Counts:
         self.duration += other.duration
 
 
+@dataclass(slots=True)
+class Conversions:
+    """What a goal counts in a period; sums of these are meaningful."""
+
+    visitors: int = 0  # unique conversions: converting visitor-days, summed over days
+    conversions: int = 0  # converting events
+    revenue: float = 0.0  # the sum of the revenue property over them
+    valued: int = 0  # how many of them carried a numeric revenue property
+
+    def add(self, other: Conversions) -> None:
+        """Add `other` into this one."""
+        self.visitors += other.visitors
+        self.conversions += other.conversions
+        self.revenue += other.revenue
+        self.valued += other.valued
+
+
 @dataclass(frozen=True)
 class Scope:
     """A site's sessions and events in [start, end) (aware UTC) that satisfy `filters`."""
@@ -72,6 +96,7 @@ class Scope:
     timezone: str = "UTC"
     session_filters: tuple[Filter, ...] = field(init=False)
     event_filters: tuple[Filter, ...] = field(init=False)
+    goals: tuple[Goal, ...] = field(init=False)  # of the goal filters, bound to definitions
 
     def __post_init__(self) -> None:
         sessions = tuple(f for f in self.filters if f.dimension.level == "session")
@@ -79,6 +104,13 @@ class Scope:
         object.__setattr__(
             self, "event_filters", tuple(f for f in self.filters if f.dimension.level == "event")
         )
+        goals = []
+        for flt in self.filters:
+            if flt.dimension.level == "goal":
+                if flt.goal is None:
+                    raise ValueError(f"the goal filter {flt.text!r} is not bound to a goal")
+                goals.append(flt.goal)
+        object.__setattr__(self, "goals", tuple(goals))
 
     @property
     def start_ms(self) -> int:
@@ -112,20 +144,48 @@ class Queries:
     def condition(self, table: Any, flt: Filter) -> ColumnElement[bool]:
         """Return the SQL condition of one filter on a table's column for its dimension."""
         dim = flt.dimension
-        key = (dim.dictionary, flt.operator, flt.value)
+        return self.compare(table, dim.column, dim.dictionary, flt.operator, flt.value)
+
+    def compare(
+        self, table: Any, column: str, dictionary: str, operator: Operator, value: str
+    ) -> ColumnElement[bool]:
+        """Return the SQL condition `column operator value` on a dimension column."""
+        key = (dictionary, operator, value)
         if key not in self._known:
             self._known[key] = self.encoding.resolve(self.store, *key)
-        return self.encoding.condition(table.c[dim.column], *key, self._known[key])
+        return self.encoding.condition(table.c[column], *key, self._known[key])
 
-    def _matching_sessions(self, scope: Scope) -> Any:
-        """Sessions holding an event that satisfies every event-level filter."""
+    def converts(self, goal: Goal) -> ColumnElement[bool]:
+        """Return the condition of an event converting to `goal`."""
+        e = self.events
+        if goal.kind == "page":
+            return and_(e.c.pv, self.compare(e, "page", "page", "matches", goal.regex))
+        where = [~e.c.pv, self.compare(e, "name", "name", "is", goal.event)]
+        if goal.prop_key:
+            key = prop_key(self.store.engine, goal.prop_key)
+            where.append(prop_text(e.c.props, key) == goal.prop_value)
+        return and_(*where)
+
+    def _sessions_with(self, scope: Scope, *conditions: ColumnElement[bool]) -> Any:
+        """Sessions (of the scope's site, starting near it) holding an event that satisfies
+        every condition."""
         e = self.events.c
         return select(e.sid).where(
             e.site_id == scope.site_id,
             e.ts >= int((scope.start - SESSION_SPAN).timestamp() * 1000),
             e.ts < int((scope.end + SESSION_SPAN).timestamp() * 1000),
-            *(self.condition(self.events, f) for f in scope.event_filters),
+            *conditions,
         )
+
+    def _matching_sessions(self, scope: Scope) -> Any:
+        """Sessions holding an event that satisfies every event-level filter."""
+        return self._sessions_with(
+            scope, *(self.condition(self.events, f) for f in scope.event_filters)
+        )
+
+    def _converted(self, scope: Scope, sid: Any) -> list[ColumnElement[bool]]:
+        """One condition per goal filter: the session converted to that goal."""
+        return [sid.in_(self._sessions_with(scope, self.converts(g))) for g in scope.goals]
 
     def session_where(self, scope: Scope) -> list[ColumnElement[bool]]:
         """Sessions that started in the scope and match its filters."""
@@ -134,7 +194,7 @@ class Queries:
         where += [self.condition(self.sessions, f) for f in scope.session_filters]
         if scope.event_filters:
             where.append(s.sid.in_(self._matching_sessions(scope)))
-        return where
+        return where + self._converted(scope, s.sid)
 
     def event_where(self, scope: Scope, kind: str | None) -> list[ColumnElement[bool]]:
         """Events in the scope whose session matches; of one kind ("page" for pageviews,
@@ -152,7 +212,7 @@ class Queries:
         # Only an event filter of another kind says something about the session, not the event.
         if any(kind is None or f.dimension.name != kind for f in scope.event_filters):
             where.append(e.sid.in_(self._matching_sessions(scope)))
-        return where
+        return where + self._converted(scope, e.sid)
 
     # -- queries --------------------------------------------------------------------------
 
@@ -368,6 +428,65 @@ class Queries:
                     panels[index].setdefault(tuple(values), Counts()).visitors += int(visitors)
         return panels, counts
 
+    def goals(self, scope: Scope, goals: Iterable[Goal]) -> dict[str, Conversions]:
+        """Return each goal's conversions among the scope's events, by goal name: one
+        statement, a UNION ALL of `goal_slices`' statement per goal (without slices)."""
+        goals = list(goals)
+        if not goals:
+            return {}
+        branches: list[Any] = [
+            self._goal_statement(scope, goal, [], tag=index) for index, goal in enumerate(goals)
+        ]
+        statement: Any = branches[0]
+        if len(branches) > 1:
+            statement = union_all(*branches)
+        result = {goal.name: Conversions() for goal in goals}
+        for index, conversions, visitors, revenue, valued in self.store.fetch(statement):
+            found = result[goals[int(index)].name]
+            found.add(Conversions(int(visitors or 0), int(conversions or 0)))
+            found.revenue += float(revenue or 0)
+            found.valued += int(valued or 0)
+        return result
+
+    def _goal_statement(
+        self, scope: Scope, goal: Goal, keys: list[Any], *, tag: int | None = None
+    ) -> Any:
+        """SELECT [tag,] keys, conversions, visitors[, revenue, conversions with a value] of a
+        goal's converting events in the scope, grouped by the keys; with a `tag` (a number
+        telling UNION ALL branches apart) the revenue columns are there for every goal."""
+        e = self.events.c
+        aggregates: list[Any] = [func.count(), func.count(e.vd.distinct())]
+        if goal.has_revenue:
+            value = prop_number(e.props, prop_key(self.store.engine, goal.revenue_prop))
+            aggregates += [func.sum(value), func.count(value)]
+        elif tag is not None:
+            aggregates += [null(), null()]
+        tags = [] if tag is None else [number(tag)]
+        statement = select(*tags, *keys, *aggregates).where(
+            *self.event_where(scope, None), self.converts(goal)
+        )
+        return statement.group_by(*keys)
+
+    def goal_slices(self, scope: Scope, goal: Goal) -> dict[tuple[int, int], Conversions]:
+        """Return a goal's conversions among the scope's events per (UTC day, local day), the
+        keys of rollups.
+
+        A statement per goal whose WHERE keeps only that goal's rows (pages by their codes,
+        found once; events by name, then the property) measured several times faster than
+        one statement picking each goal's rows with FILTER from the union of them."""
+        result: dict[tuple[int, int], Conversions] = {}
+        for row in self.store.fetch(self._goal_statement(scope, goal, _slice_keys(self.events))):
+            key = (int(row[0]), int(row[1]))
+            conversions, visitors, *revenue = row[2:]
+            if not conversions:
+                continue
+            found = result.setdefault(key, Conversions())
+            found.add(Conversions(int(visitors or 0), int(conversions)))
+            if revenue:
+                found.revenue += float(revenue[0] or 0)
+                found.valued += int(revenue[1] or 0)
+        return result
+
     def texts(self, dictionary: str, values: Iterable[Any]) -> dict[Any, str]:
         """Return the text of each stored value (a code in DuckDB, the text itself elsewhere)."""
         return self.encoding.texts(self.store, {dictionary: values})[dictionary]
@@ -465,6 +584,13 @@ class Queries:
         s = self.sessions.c
         found = self.store.fetch(select(func.min(s.ts)).where(s.site_id == site_id))
         return int(found[0][0]) if found and found[0][0] is not None else None
+
+
+def _total(found: Iterable[Conversions]) -> Conversions:
+    total = Conversions()
+    for one in found:
+        total.add(one)
+    return total
 
 
 def by_day(slices: dict[tuple[int, int], Counts]) -> dict[int, Counts]:

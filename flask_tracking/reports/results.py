@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_tracking.reports.dimensions import Dimension, metric
-from flask_tracking.reports.queries import Counts
+from flask_tracking.reports.goals import Goal
+from flask_tracking.reports.queries import Conversions, Counts
 
 
 class Rates:
@@ -132,3 +133,52 @@ class PropRow:
     value: str
     visitors: int
     events: int
+
+
+@dataclass(frozen=True, slots=True)
+class GoalMetrics:
+    """A goal's numbers in one period."""
+
+    visitors: int  # unique conversions
+    conversions: int  # total conversions
+    rate: float  # converted visitors / all visitors of the period, in percent
+    revenue: float | None  # None for a goal without revenue
+    average: float | None  # revenue per conversion that carried a value
+
+    @classmethod
+    def of(cls, goal: Goal, found: Conversions, visitors: int) -> GoalMetrics:
+        """Return a goal's metrics from its conversions and the period's visitors."""
+        revenue = average = None
+        if goal.has_revenue:
+            revenue = round(found.revenue, 2)
+            average = round(found.revenue / found.valued, 2) if found.valued else 0.0
+        rate = 100.0 * found.visitors / visitors if visitors else 0.0
+        return cls(found.visitors, found.conversions, rate, revenue, average)
+
+    def value(self, name: str) -> float | None:
+        """Return the metric called `name` (a field)."""
+        found = getattr(self, name)
+        return None if found is None else float(found)
+
+
+GOAL_METRICS = ("visitors", "conversions", "rate", "revenue", "average")
+
+
+@dataclass(frozen=True, slots=True)
+class GoalResult:
+    """One goal of a report: its definition, its period's metrics and the previous period's."""
+
+    goal: Goal
+    current: GoalMetrics
+    previous: GoalMetrics | None
+
+    def change(self, name: str) -> float | None:
+        """Return the change of a metric in percent (in points for the rate), or None."""
+        if self.previous is None:
+            return None
+        before, now = self.previous.value(name), self.current.value(name)
+        if before is None or now is None:
+            return None
+        if name == "rate":
+            return now - before
+        return 100.0 * (now - before) / before if before else None

@@ -5,22 +5,39 @@ from that day's marked rows, by the very queries reports run on raw rows (querie
 row per local day *slice*: a local day meets two UTC days, and a visitor-day lies within one,
 so a local day's counts are the sum of its slices' — visitors included. Reports sum the
 rollups of closed days with the raw counts of the open ones (stats.py).
+
+Goals (reports/goals.py) are rolled up too, but not when a day closes: a goal can be defined
+at any time and must count the days already closed. The writer fills them in after each
+derive (`fill_goals`): for each goal of a site, the closed slices that lack its rows get them,
+one row per slice that has a TOTAL row — with zeros where nothing converted — so a goal's
+rows are complete exactly when they cover the TOTAL rows' slices. Reports check that
+(`goal_values`) and read a goal raw until then. A day reopened for late events or a site
+re-marked for a new zone loses its rollups, goals' included, and gets them back the same way.
+A goal row's value is the goal's key (a digest of what it counts, so renaming a goal keeps
+its rows), and its columns say: visitors = unique conversions, events = conversions, visits =
+conversions carrying a revenue value, ms = their revenue in thousandths.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
-from flask_tracking.events.store import Closing, Readable
+from flask_tracking.events.store import Closing, EventStore, Readable
 from flask_tracking.events.tables import tables
 from flask_tracking.reports.dimensions import DIMENSIONS, Dimension
-from flask_tracking.reports.queries import Counts, Queries, Scope
+from flask_tracking.reports.goals import Goal
+from flask_tracking.reports.queries import Conversions, Counts, Queries, Scope
 
 TOTAL = 0
 PROP = 100  # a custom event's property: value is "event\x1fkey\x1fvalue"
+GOAL = 101  # a goal: value is goal_key(goal)
+DAY_MS = 86_400_000
 # Separates event, property and value in a PROP value (never in user-visible text).
 PROP_SEPARATOR = "\x1f"
 EVERYTHING = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
@@ -115,5 +132,108 @@ def _values(
     return found
 
 
+def goal_key(goal: Goal) -> str:
+    """Return the key of a goal's rollups: a digest of what it counts (not of its name)."""
+    what = [goal.kind, goal.path, goal.event, goal.prop_key, goal.prop_value, goal.revenue_prop]
+    return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:24]
+
+
+def missing_goal_slices(
+    store: Readable, site_id: int, goals: Iterable[Goal]
+) -> dict[str, list[tuple[int, int]]]:
+    """Return, per goal key, the closed (UTC day, local day) slices of a site that have no
+    row of the goal yet (every goal key of `goals`, even those with nothing missing)."""
+    r = tables(_kind(store)).rollups.c
+    keys = sorted({goal_key(goal) for goal in goals})
+    if not keys:
+        return {}
+    slices = {
+        (int(utc), int(day))
+        for utc, day in store.fetch(
+            select(r.utc_day, r.day).where(r.site_id == site_id, r.dimension == TOTAL)
+        )
+    }
+    have: dict[str, set[tuple[int, int]]] = {key: set() for key in keys}
+    for value, utc, day in store.fetch(
+        select(r.value, r.utc_day, r.day).where(
+            r.site_id == site_id, r.dimension == GOAL, r.value.in_(keys)
+        )
+    ):
+        have[str(value)].add((int(utc), int(day)))
+    return {key: sorted(slices - have[key]) for key in keys}
+
+
+def goal_rows(
+    store: Readable, site_id: int, goal: Goal, wanted: list[tuple[int, int]]
+) -> list[tuple[Any, ...]]:
+    """Return the rollup rows of a goal for the wanted closed slices of a site (zeros where
+    nothing converted), read from the closed marked rows, a run of UTC days at a time."""
+    t = tables(_kind(store))
+    queries = Queries(store, t.sessions, t.events)
+    found: dict[tuple[int, int], Conversions] = {}
+    days = sorted({utc for utc, _day in wanted})
+    runs: list[list[int]] = []
+    for day in days:
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    for run in runs:
+        start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=run[0])
+        scope = Scope(site_id, start, start + timedelta(days=len(run)))
+        found.update(queries.goal_slices(scope, goal))
+    key = goal_key(goal)
+    rows = []
+    for utc, day in wanted:
+        c = found.get((utc, day), Conversions())
+        counts = (c.visitors, c.valued, 0, c.conversions, 0, round(c.revenue * 1000))
+        rows.append((site_id, utc, day, GOAL, key, *counts))
+    return rows
+
+
+def goal_values(
+    store: Readable, site_id: int, days: tuple[int, int], goals: Iterable[Goal]
+) -> dict[str, Conversions]:
+    """Return, by goal key, the rolled-up conversions of local days `days` (first, last) of
+    the goals whose rows cover every closed slice of those days; the others are left out
+    (their rows are still being filled in: read them raw)."""
+    first, last = days
+    table = tables(_kind(store)).rollups
+    r = table.c
+    keys = sorted({goal_key(goal) for goal in goals})
+    where = [r.site_id == site_id, r.day.between(first, last)]
+    slices = store.fetch(select(func.count()).where(*where, r.dimension == TOTAL))[0][0] or 0
+    rows = store.fetch(
+        select(r.value, func.count(), *_sums(table))
+        .where(*where, r.dimension == GOAL, r.value.in_(keys))
+        .group_by(r.value)
+    )
+    found = {}
+    for value, count, visitors, visits, _pageviews, events, _bounces, ms in rows:
+        if int(count) == int(slices):
+            found[str(value)] = Conversions(
+                int(visitors or 0), int(events or 0), int(ms or 0) / 1000, int(visits or 0)
+            )
+    if not slices:
+        found.update((key, Conversions()) for key in keys)
+    return found
+
+
 def _kind(store: Readable) -> str:
     return "duckdb" if store.engine == "duckdb" else "clickhouse"
+
+
+def fill_goals(store: EventStore, goals: dict[int, tuple[Goal, ...]]) -> int:
+    """Give every goal of every site (`goals`: site id -> its goals) rows for the closed
+    slices that lack them; return how many rows were added. The writer runs it after each
+    derive; it costs a query per site when nothing is missing."""
+    added = 0
+    for site_id, site_goals in sorted(goals.items()):
+        missing = missing_goal_slices(store, site_id, site_goals)
+        for goal in site_goals:
+            wanted = missing.pop(goal_key(goal), [])  # two goals may count the same
+            if wanted:
+                rows = goal_rows(store, site_id, goal, wanted)
+                store.add_rollups(rows)
+                added += len(rows)
+    return added

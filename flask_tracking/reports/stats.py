@@ -29,11 +29,14 @@ from flask_tracking.reports.dimensions import (
     InvalidQuery,
     metric,
 )
-from flask_tracking.reports.queries import Counts, Queries, Scope, by_day
+from flask_tracking.reports.goals import Goal
+from flask_tracking.reports.queries import Conversions, Counts, Queries, Scope, by_day
 from flask_tracking.reports.ranges import DateRange, buckets, local_midnight, zone_named
 from flask_tracking.reports.results import (
     Aggregate,
     Breakdown,
+    GoalMetrics,
+    GoalResult,
     Metrics,
     Point,
     PropRow,
@@ -53,6 +56,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 __all__ = [
     "Aggregate",
     "Breakdown",
+    "GoalResult",
     "Metrics",
     "Point",
     "PropRow",
@@ -72,6 +76,7 @@ class ReportQuery:
     timezone: str
     range: DateRange
     filters: tuple[Filter, ...] = ()
+    goals: tuple[Goal, ...] = ()  # the site's, for the goals report (filters come bound)
 
     def scope(self, period: DateRange | None = None) -> Scope:
         """Return the raw-query scope of this query, or of another period with its filters."""
@@ -253,6 +258,46 @@ class Report:
                 for value, counts in values.items():
                     found[name].setdefault(value, Counts()).add(counts)
         self._values.update(found)
+
+    def goals(self, *, compare: bool = True) -> list[GoalResult]:
+        """Return each of the site's goals with its conversions in the period (and the
+        previous one), in the order the goals were defined.
+
+        Unfiltered, whole closed days come from the goals' rollups (filled in by the writer
+        after days close, and for days already closed when a goal is defined: until then a
+        goal is read raw), the open days and partial edges from marked rows; filtered,
+        everything from marked rows (one statement per goal). See docs/goals.md."""
+        goals = self.query.goals
+        if not goals:
+            return []
+        periods = [self.query.range] + ([self.query.range.previous()] if compare else [])
+        found = []
+        for period in periods:
+            conversions = self._conversions(period, goals)
+            visitors = _sum(self.days(period).values()).visitors
+            found.append({g.name: GoalMetrics.of(g, conversions[g.name], visitors) for g in goals})
+        return [
+            GoalResult(g, found[0][g.name], found[1][g.name] if compare else None) for g in goals
+        ]
+
+    def _conversions(self, period: DateRange, goals: tuple[Goal, ...]) -> dict[str, Conversions]:
+        if self.raw_only():
+            return self.raw.goals(self.query.scope(period), goals)
+        parts = self.parts(period)
+        rolled = rollups.goal_values(self.store, self.query.site_id, parts.days, goals)
+        # Goals not rolled up yet (just defined): the whole period raw, in one statement.
+        late = [goal for goal in goals if rollups.goal_key(goal) not in rolled]
+        result = self.raw.goals(self.query.scope(period), late)
+        ready = [goal for goal in goals if goal not in late]
+        extra = [self.open.goals(parts.whole, ready)] if parts.whole else []
+        extra += [self.raw.goals(edge, ready) for edge in parts.edges]
+        for goal in ready:
+            total = Conversions()
+            total.add(rolled[rollups.goal_key(goal)])
+            for more in extra:
+                total.add(more[goal.name])
+            result[goal.name] = total
+        return result
 
     def event_props(self, event: str, *, limit: int = 20) -> list[PropRow]:
         """Return the most frequent property values of custom event `event`."""

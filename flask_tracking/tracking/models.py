@@ -1,13 +1,14 @@
-"""Sites, and their shared links. (Their events live in the event store: events/.)"""
+"""Sites, their goals and their shared links. (Their events live in the event store: events/.)"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, Text
+from sqlalchemy import DateTime, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flask_tracking.extensions import db
+from flask_tracking.reports import goals as goal_rules
 from flask_tracking.users.models import User, utcnow
 
 
@@ -28,6 +29,14 @@ class Site(db.Model):  # type: ignore[name-defined]
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
     owner: Mapped[User] = relationship()
+    goals: Mapped[list[Goal]] = relationship(
+        back_populates="site", order_by="Goal.id", passive_deletes=True
+    )
+
+    @property
+    def definitions(self) -> tuple[goal_rules.Goal, ...]:
+        """Return the site's goals as reports apply them, in the order they were defined."""
+        return tuple(goal.definition for goal in self.goals)
 
     @property
     def display_name(self) -> str:
@@ -60,3 +69,46 @@ class SharedLink(db.Model):  # type: ignore[name-defined]
     def origins(self) -> list[str]:
         """Return the origins allowed to embed this dashboard."""
         return [line for line in self.embed_origins.splitlines() if line]
+
+
+class Goal(db.Model):  # type: ignore[name-defined]
+    """A conversion a site owner counts: a pageview goal or a custom-event goal, with an
+    optional revenue property (reports/goals.py holds the rules and what each field means)."""
+
+    __tablename__ = "goals"
+    __table_args__ = (UniqueConstraint("site_id", "name", name="uq_goals_site_id_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(goal_rules.MAX_NAME))
+    kind: Mapped[str] = mapped_column(String(8))  # "page" or "event"
+    path: Mapped[str] = mapped_column(String(goal_rules.MAX_PATTERN), default="")
+    event: Mapped[str] = mapped_column(String(goal_rules.MAX_EVENT), default="")
+    prop_key: Mapped[str] = mapped_column(String(goal_rules.MAX_PROPERTY), default="")
+    prop_value: Mapped[str] = mapped_column(String(goal_rules.MAX_PROPERTY), default="")
+    revenue_prop: Mapped[str] = mapped_column(String(goal_rules.MAX_PROPERTY), default="")
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    site: Mapped[Site] = relationship(back_populates="goals")
+
+    @property
+    def definition(self) -> goal_rules.Goal:
+        """Return the goal as reports apply it."""
+        return goal_rules.Goal(
+            self.name,
+            "page" if self.kind == "page" else "event",
+            path=self.path,
+            event=self.event,
+            prop_key=self.prop_key,
+            prop_value=self.prop_value,
+            revenue_prop=self.revenue_prop,
+            currency=self.currency,
+        )
+
+    def set(self, definition: goal_rules.Goal) -> None:
+        """Store a checked definition in this row."""
+        self.name, self.kind = definition.name, definition.kind
+        self.path, self.event = definition.path, definition.event
+        self.prop_key, self.prop_value = definition.prop_key, definition.prop_value
+        self.revenue_prop, self.currency = definition.revenue_prop, definition.currency

@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 
 from flask_tracking.api.spec import OPERATIONS, Operation
 from flask_tracking.extensions import db
-from flask_tracking.tracking.models import Site
+from flask_tracking.reports.goals import make_goal
+from flask_tracking.tracking.goals import add_goal
+from flask_tracking.tracking.models import Goal, Site
 from flask_tracking.users import apikeys
 from flask_tracking.users.models import ApiKey, User
 from tests.api.conftest import bearer
@@ -32,8 +35,17 @@ BODIES = {
     "create_site": {"base_url": "https://new.example", "name": "New"},
     "update_site": {"name": "Renamed"},
     "send_event": {"url": SITE_URL + "/pricing", "ip": "203.0.113.7", "user_agent": UA},
+    "create_goal": {"name": "Bought", "kind": "event", "event": "Purchase"},
+    "replace_goal": {"name": "Welcomed", "kind": "page", "path": "/welcome"},
 }
-SUCCESS = {"create_site": 201, "delete_site": 204, "send_event": 202}
+SUCCESS = {
+    "create_site": 201,
+    "delete_site": 204,
+    "send_event": 202,
+    "create_goal": 201,
+    "delete_goal": 204,
+}
+GOAL_NAME = "Alice's secret goal"
 
 
 def op_id(op: Operation) -> str:
@@ -44,8 +56,11 @@ def op_id(op: Operation) -> str:
 def call(
     client: FlaskClient, op: Operation, site_id: int, headers: dict[str, str], **extra: str
 ) -> Any:
-    """Make a valid request for `op` on `site_id` with `headers`."""
+    """Make a valid request for `op` on `site_id` (and its first goal) with `headers`."""
+    with client.application.app_context():
+        goal_id = db.session.scalar(select(func.min(Goal.id)).where(Goal.site_id == site_id))
     path = "/api/v1" + op.path.replace("{site_id}", str(site_id))
+    path = path.replace("{goal_id}", str(goal_id or 999_999))
     query = {**QUERIES.get(op.name, {}), **extra}
     body = BODIES.get(op.name)
     return client.open(path, method=op.method, query_string=query, json=body, headers=headers)
@@ -59,6 +74,9 @@ def world(app: Flask, make_user: Any, make_site: Any, make_key: Any) -> dict[str
     site = make_site(alice, SITE_URL, SITE_NAME)
     other = make_site(alice, "https://alice-other.example", "Alice's other site")
     bobs = make_site(bob, "https://bob.example", "Bob's site")
+    with app.app_context():
+        for site_id, name in ((site, GOAL_NAME), (other, "Other goal"), (bobs, "Bob's goal")):
+            add_goal(db.session.get(Site, site_id), make_goal(name, "page", path="/thanks"))
     revoked = make_key(alice, apikeys.READ_WRITE, name="revoked")
     with app.app_context():
         key = apikeys.find_key(revoked)
@@ -83,6 +101,7 @@ def assert_untouched(app: Flask, site_id: int) -> None:
         assert site is not None
         assert (site.name, site.base_url) == (SITE_NAME, SITE_URL)
         assert db.session.query(Site).count() == 3  # nothing created either
+        assert [goal.name for goal in site.goals] == [GOAL_NAME]
     spool = Path(app.config["SPOOL_DIR"])
     assert not any(path.stat().st_size for path in spool.rglob("*") if path.is_file())
 
@@ -94,7 +113,7 @@ def assert_refused(response: Any, status: int, code: str) -> None:
     assert response.json["error"]["status"] == status
     assert response.json["error"]["code"] == code
     text = response.get_data(as_text=True)
-    assert SITE_NAME not in text and "alice-secret" not in text
+    assert SITE_NAME not in text and "alice-secret" not in text and GOAL_NAME not in text
 
 
 def test_the_matrix_covers_every_operation() -> None:
@@ -102,6 +121,7 @@ def test_the_matrix_covers_every_operation() -> None:
     assert {"list_sites", "create_site", "get_site", "update_site", "delete_site"} <= names
     assert {"aggregate", "timeseries", "breakdown", "realtime", "send_event"} <= names
     assert {"list_events", "download"} <= names
+    assert {"list_goals", "create_goal", "get_goal", "replace_goal", "delete_goal"} <= names
     assert set(QUERIES) | set(BODIES) <= names
 
 
@@ -305,3 +325,23 @@ def test_operations_without_parameters_refuse_unknown_ones(
     assert response.status_code == 400
     assert response.json["error"]["details"] == {"verbose": "Unknown parameter."}
     assert_untouched(app, world["site"])
+
+
+@pytest.mark.parametrize(
+    "op", [op for op in OPERATIONS if "{goal_id}" in op.path], ids=op_id
+)
+def test_a_goal_of_another_site_is_404_through_this_one(
+    app: Flask, client: FlaskClient, world: dict[str, Any], op: Operation
+) -> None:
+    """Alice's own site in the path, Bob's goal id after it: not found, nothing changed."""
+    with app.app_context():
+        bobs_goal = db.session.scalar(select(Goal.id).where(Goal.site_id == world["bobs"]))
+    path = f"/api/v1/sites/{world['site']}/goals/{bobs_goal}"
+    response = client.open(
+        path, method=op.method, json=BODIES.get(op.name), headers=bearer(world["alice_rw"])
+    )
+    assert response.status_code == 404
+    assert "Bob" not in response.get_data(as_text=True)
+    with app.app_context():
+        goal = db.session.get(Goal, bobs_goal)
+        assert goal is not None and goal.name == "Bob's goal" and goal.path == "/thanks"

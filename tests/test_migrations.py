@@ -7,11 +7,25 @@ compares the migrated database with the models, column types included.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from datetime import UTC, datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect, text
 
+from flask_tracking import create_app
+from flask_tracking.config import TestConfiguration
+from flask_tracking.events import close_store
 from flask_tracking.extensions import db
+from flask_tracking.reports.goals import make_goal
+from flask_tracking.tracking.goals import add_goal
+from flask_tracking.tracking.models import Site
+from tests.conftest import TEST_DATABASE_URL
+from tests.servers import postgresql_database
 
 
 def test_migrated_database_matches_the_models(app: Flask) -> None:
@@ -19,3 +33,55 @@ def test_migrated_database_matches_the_models(app: Flask) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, db.metadata)
     assert differences == []
+
+
+def test_goals_arrive_on_a_database_holding_sites_and_leave_them_on_the_way_down() -> None:
+    """0007 -> 0008 on a database with a user, sites and a shared link: they stay as they
+    were, goals can be added (and cascade with their site); downgrading drops only goals."""
+    with postgresql_database() if TEST_DATABASE_URL else contextlib.nullcontext("sqlite://") as url:
+        settings = {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SPOOL_DIR": tempfile.mkdtemp(prefix="flask-tracking-spool-"),
+        }
+        app = create_app(type("Config", (TestConfiguration,), settings))
+        try:
+            with app.app_context():
+                upgrade(revision="0007")
+                connection = db.session.connection()
+                connection.execute(
+                    text(
+                        "INSERT INTO users (id, email, name, password_hash, created_at) "
+                        "VALUES (1, 'old@example.com', 'Old', 'x', :now)"
+                    ),
+                    {"now": datetime.now(UTC)},
+                )
+                for site_id in (1, 2):
+                    connection.execute(
+                        text(
+                            "INSERT INTO sites (id, owner_id, base_url, name, created_at, "
+                            "excluded_ips, excluded_paths, timezone) VALUES (:id, 1, "
+                            "'https://a.example', :name, :now, '', '', 'Europe/Paris')"
+                        ),
+                        {"id": site_id, "name": f"Site {site_id}", "now": datetime.now(UTC)},
+                    )
+                db.session.commit()
+                upgrade()
+                site = db.session.get(Site, 1)
+                assert site is not None and site.timezone == "Europe/Paris" and site.goals == []
+                add_goal(site, make_goal("Signup", "event", event="Signup"))
+                add_goal(db.session.get(Site, 2), make_goal("Docs", "page", path="/docs/**"))
+                assert [g.definition.path for g in db.session.get(Site, 2).goals] == ["/docs/**"]
+                delete_site_row = text("DELETE FROM sites WHERE id = 2")
+                if db.engine.dialect.name == "sqlite":
+                    db.session.execute(text("PRAGMA foreign_keys=ON"))
+                db.session.execute(delete_site_row)
+                db.session.commit()
+                assert db.session.scalar(text("SELECT count(*) FROM goals")) == 1
+                downgrade(revision="0007")
+                assert "goals" not in inspect(db.engine).get_table_names()
+                assert db.session.scalar(text("SELECT name FROM sites WHERE id = 1")) == "Site 1"
+        finally:
+            close_store(app)
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()

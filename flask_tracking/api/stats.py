@@ -33,7 +33,7 @@ from flask_tracking.api.schemas import (
 )
 from flask_tracking.api.spec import api, operation
 from flask_tracking.reports import stats
-from flask_tracking.reports.dimensions import METRICS, InvalidQuery, dimension
+from flask_tracking.reports.dimensions import GOAL, METRICS, InvalidQuery, dimension
 from flask_tracking.reports.params import parse_view, query_for
 from flask_tracking.reports.ranges import DateRange, InvalidRange
 from flask_tracking.tracking.models import Site
@@ -150,13 +150,18 @@ def timeseries(call: Call, query: TimeseriesQuery) -> TimeseriesResult:
 def breakdown(call: Call, query: BreakdownQuery) -> BreakdownResult:
     """The dimension's values ranked by `sort`, `limit` at a time from `offset`. `share` is
     the percentage of the period's visitors; an empty `value` means "not set" (direct traffic,
-    unknown country…), and filters on it with `dimension:is:`."""
+    unknown country…), and filters on it with `dimension:is:`. With `dimension=goal`, a row
+    per goal of the site: `visitors` are its unique conversions, `events` its conversions,
+    `share` its conversion rate; filter on one with `goal:is:<name>`."""
     site = call.own_site()
     q = report_query(site, query)
     with stats.Report(q) as report:
-        found = report.breakdown(
-            dimension(query.dimension), limit=query.limit, offset=query.offset, sort=query.sort
-        )
+        if query.dimension == GOAL.name:
+            found = report.goal_breakdown(limit=query.limit, offset=query.offset, sort=query.sort)
+        else:
+            found = report.breakdown(
+                dimension(query.dimension), limit=query.limit, offset=query.offset, sort=query.sort
+            )
     following = found.offset + len(found.rows)
     return BreakdownResult(
         site_id=site.id,

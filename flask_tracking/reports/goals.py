@@ -96,7 +96,8 @@ def _text(value: str | None, field: str, limit: int, *, required: bool) -> str:
     what = FIELD_NAMES[field]
     value = (value or "").strip()
     if required and not value:
-        raise InvalidGoal(f"A goal needs a {what}.", field)
+        article = "an" if what[0] in "aeiou" else "a"
+        raise InvalidGoal(f"A goal needs {article} {what}.", field)
     if len(value) > limit:
         raise InvalidGoal(f"The {what} may be at most {limit} characters.", field)
     if any(ord(c) < 32 or 127 <= ord(c) < 160 or 0xD800 <= ord(c) < 0xE000 for c in value):

@@ -23,6 +23,7 @@ from flask_tracking.events.tables import tables
 from flask_tracking.reports import rollups
 from flask_tracking.reports.dimensions import (
     CHART_METRICS,
+    GOAL,
     NONE,
     Dimension,
     Filter,
@@ -206,12 +207,7 @@ class Report:
         self, dim: Dimension, *, limit: int = 10, offset: int = 0, sort: str = "visitors"
     ) -> Breakdown:
         """Return a ranked page of `dim`'s values, with shares of the period's visitors."""
-        if sort not in SORTS:
-            raise InvalidQuery(f"Unknown sort {sort!r}; choose one of {', '.join(SORTS)}.")
-        if not 1 <= limit <= MAX_LIMIT:
-            raise InvalidQuery(f"The limit must be between 1 and {MAX_LIMIT}.")
-        if offset < 0:
-            raise InvalidQuery("The offset must not be negative.")
+        _check_page(limit, offset, sort)
         if self._visitors is None:
             self._visitors = self.aggregate(compare=False).current.visitors
         values = self.values(dim)
@@ -258,6 +254,29 @@ class Report:
                 for value, counts in values.items():
                     found[name].setdefault(value, Counts()).add(counts)
         self._values.update(found)
+
+    def goal_breakdown(
+        self, *, limit: int = 10, offset: int = 0, sort: str = "visitors"
+    ) -> Breakdown:
+        """Return the goals as a breakdown: per goal, unique conversions as visitors,
+        conversions as events, the conversion rate as the share."""
+        _check_page(limit, offset, sort)
+        rows = [
+            Row(
+                value=found.goal.name,
+                label=found.goal.name,
+                visitors=found.current.visitors,
+                visits=0,
+                pageviews=0,
+                events=found.current.conversions,
+                bounces=0,
+                duration=0.0,
+                share=found.current.rate,
+            )
+            for found in self.goals(compare=False)
+        ]
+        rows.sort(key=lambda row: (-getattr(row, sort), -row.visitors, row.value))
+        return Breakdown(GOAL, rows[offset : offset + limit], len(rows), limit, offset)
 
     def goals(self, *, compare: bool = True) -> list[GoalResult]:
         """Return each of the site's goals with its conversions in the period (and the
@@ -364,6 +383,15 @@ def first_event(site_id: int, store: Readable | None = None) -> datetime | None:
     """Return when the site's first stored session started (for the "all time" range)."""
     found = Queries(store or current_store()).first_event(site_id)
     return None if found is None else datetime.fromtimestamp(found / 1000, UTC)
+
+
+def _check_page(limit: int, offset: int, sort: str) -> None:
+    if sort not in SORTS:
+        raise InvalidQuery(f"Unknown sort {sort!r}; choose one of {', '.join(SORTS)}.")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidQuery(f"The limit must be between 1 and {MAX_LIMIT}.")
+    if offset < 0:
+        raise InvalidQuery("The offset must not be negative.")
 
 
 def _day_number(day: Any) -> int:

@@ -11,6 +11,7 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from flask_tracking.ingest.exclusions import parse_networks, parse_path_patterns
 from flask_tracking.ingest.hit import storable
+from flask_tracking.reports import goals as goal_rules
 from flask_tracking.tracking.sites import InvalidSiteURL, normalise_base_url
 
 # Present in the system's zone database but no place's time: "localtime" is whatever the
@@ -86,3 +87,56 @@ class SiteSettingsForm(SiteForm):
             parse_path_patterns(field.data or "")
         except ValueError as error:
             raise ValidationError(str(error)) from None
+
+
+class GoalForm(FlaskForm):
+    """Add a goal to a site (the rules, and their messages, are reports/goals.py's)."""
+
+    name = StringField("Goal name", validators=[InputRequired(), Length(max=goal_rules.MAX_NAME)])
+    kind = SelectField(
+        "Counts",
+        choices=lambda: [("page", "Visits to a page"), ("event", "A custom event")],
+        validate_choice=False,
+    )
+    path = StringField(
+        "Page path",
+        description="Starts with /; * matches within one segment, ** across them, "
+        "e.g. /signup/done or /blog/**.",
+    )
+    event = StringField("Event name", description="As your pages send it, e.g. Signup.")
+    property = StringField("Property", description="Optional: count only events where…")
+    property_value = StringField("is", description="…this property has this value.")
+    revenue_property = StringField(
+        "Revenue property", description="Optional: a numeric property holding the amount."
+    )
+    currency = StringField("Currency", description="ISO 4217 code, e.g. EUR.")
+    definition: goal_rules.Goal | None = None
+
+    def validate(self, extra_validators: object = None) -> bool:
+        """Check the fields, then the goal they define; a bad definition names its field."""
+        if not super().validate(extra_validators):
+            return False
+        try:
+            # Only the chosen kind's fields: the others may hold what was typed before
+            # switching kinds.
+            if self.kind.data == "page":
+                self.definition = goal_rules.make_goal(self.name.data, "page", path=self.path.data)
+            else:
+                self.definition = goal_rules.make_goal(
+                    self.name.data,
+                    self.kind.data,
+                    event=self.event.data,
+                    prop_key=self.property.data,
+                    prop_value=self.property_value.data,
+                    revenue_prop=self.revenue_property.data,
+                    currency=self.currency.data,
+                )
+        except goal_rules.InvalidGoal as error:
+            self.add_error(error.field, str(error))
+            return False
+        return True
+
+    def add_error(self, name: str, message: str) -> None:
+        """Show a message under the field it is about (the name field for the whole goal)."""
+        field = self._fields.get(name) or self.name
+        field.errors = [*field.errors, message]

@@ -19,8 +19,10 @@ from flask_tracking import ingest
 from flask_tracking.collector import http as collect_http
 from flask_tracking.extensions import csrf, limiter
 from flask_tracking.reports import visits as visits_report
+from flask_tracking.reports.goals import MAX_GOALS, InvalidGoal
+from flask_tracking.tracking import goals as goal_rows
 from flask_tracking.tracking import sites as site_rules
-from flask_tracking.tracking.forms import SiteForm, SiteSettingsForm
+from flask_tracking.tracking.forms import GoalForm, SiteForm, SiteSettingsForm
 from flask_tracking.tracking.models import Site
 from flask_tracking.tracking.snippet import TRANSPARENT_GIF, snippet_for
 from flask_tracking.urls import is_http_url
@@ -89,7 +91,7 @@ def view_site_visits(site_id: int) -> str:
 
 @tracking.route("/sites/<id:site_id>/edit", methods=["GET", "POST"])
 @login_required
-def edit_site(site_id: int) -> str | Response:
+def edit_site(site_id: int) -> tuple[str, int] | Response:
     """Change a site's address, name, exclusions or time zone."""
     site = _own_site_or_404(site_id)
     form = SiteSettingsForm(obj=site)
@@ -107,7 +109,56 @@ def edit_site(site_id: int) -> str | Response:
         ingest.current_ingest().sites.invalidate()
         flash("Site updated.", "success")
         return redirect(url_for("dashboard.show", site_id=site.id))
-    return render_template("tracking/site_edit.html", site=site, form=form)
+    return _settings_page(site, form, GoalForm(formdata=None))
+
+
+def _settings_page(
+    site: Site, form: SiteSettingsForm, goal_form: GoalForm, status: int = 200
+) -> tuple[str, int]:
+    return (
+        render_template(
+            "tracking/site_edit.html",
+            site=site,
+            form=form,
+            goal_form=goal_form,
+            delete_form=ConfirmForm(),
+            max_goals=MAX_GOALS,
+        ),
+        status,
+    )
+
+
+@tracking.route("/sites/<id:site_id>/goals", methods=["POST"])
+@login_required
+def add_goal(site_id: int) -> tuple[str, int] | Response:
+    """Add a goal from the settings page's form; a bad one shows the page again, with why."""
+    site = _own_site_or_404(site_id)
+    form = GoalForm()
+    if form.validate_on_submit() and form.definition is not None:
+        try:
+            goal_rows.add_goal(site, form.definition)
+        except InvalidGoal as error:
+            form.add_error(error.field, str(error))
+        else:
+            flash(f"Added the goal {form.definition.name}.", "success")
+            return redirect(url_for(".edit_site", site_id=site.id, _anchor="goals"))
+    return _settings_page(site, SiteSettingsForm(obj=site), form, 400)
+
+
+@tracking.route("/sites/<id:site_id>/goals/<id:goal_id>/delete", methods=["POST"])
+@login_required
+def delete_goal(site_id: int, goal_id: int) -> Response:
+    """Remove a goal (the events it counted stay)."""
+    site = _own_site_or_404(site_id)
+    row = goal_rows.goal_of(site, goal_id)
+    if row is None:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    name = row.name
+    goal_rows.delete_goal(row)
+    flash(f"Removed the goal {name}.", "info")
+    return redirect(url_for(".edit_site", site_id=site.id, _anchor="goals"))
 
 
 @tracking.route("/sites/<id:site_id>/delete", methods=["GET", "POST"])

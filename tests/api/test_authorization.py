@@ -327,9 +327,7 @@ def test_operations_without_parameters_refuse_unknown_ones(
     assert_untouched(app, world["site"])
 
 
-@pytest.mark.parametrize(
-    "op", [op for op in OPERATIONS if "{goal_id}" in op.path], ids=op_id
-)
+@pytest.mark.parametrize("op", [op for op in OPERATIONS if "{goal_id}" in op.path], ids=op_id)
 def test_a_goal_of_another_site_is_404_through_this_one(
     app: Flask, client: FlaskClient, world: dict[str, Any], op: Operation
 ) -> None:

@@ -6,7 +6,6 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,27 +16,13 @@ from flask.testing import FlaskClient
 from flask_tracking.events import current_store
 from flask_tracking.extensions import db
 from flask_tracking.ingest import drain
-from flask_tracking.tracking.models import SharedLink, Site
+from flask_tracking.tracking.models import SharedLink
 from flask_tracking.users import accounts
 from tests.conftest import PASSWORD
 from tests.reports import dataset
 
 MARCH = "period=custom&from=2026-03-07&to=2026-03-09"
 OWNER = "owner@example.com"
-
-
-@pytest.fixture
-def site(app_factory: Any) -> Iterator[tuple[Flask, int]]:
-    app = app_factory(GEOIP_PROVIDER="mmdb")
-    with app.app_context():
-        owner = accounts.register(OWNER, PASSWORD)
-        site = Site(owner_id=owner.id, base_url="https://example.com", timezone=dataset.TIMEZONE)
-        db.session.add(site)
-        db.session.commit()
-        site_id = site.id
-    dataset.load(app, site_id)
-    drain(app)
-    yield app, site_id
 
 
 def login(app: Flask, email: str = OWNER) -> FlaskClient:

@@ -762,6 +762,9 @@ def make_app(database_url: str, events_url: str, spool_dir: str) -> Flask:
         "GEOIP_PROVIDER": "mmdb",  # the bundled GeoLite2-City
         "HASH_ROUNDS": 1_000,  # as in development: the account only serves local benchmarks
         "LOG_LEVEL": "WARNING",
+        # Closing a year of days at once is a bulk job: more than the 1 GB a server's store
+        # gets (10 M events ran out of it); the served store keeps its own limit.
+        "EVENTS_MEMORY_LIMIT": "8GB",
     }
     saved = {
         key: os.environ.pop(key)

@@ -357,6 +357,7 @@ def goal_costs(
     site: dict[str, Any],
     port: int,
     ranges: dict[str, tuple[date, date, datetime, datetime]],
+    *,
     runs: int,
     blocks: int = 3,
 ) -> dict[tuple[str, str], float]:
@@ -482,7 +483,7 @@ def main(argv: list[str] | None = None) -> None:
             idle = sum(memory(pid, "VmRSS") for pid in pids)
             print(f"# idle: {len(pids)} processes, {idle / 2**20:,.0f} MiB RSS in all")
             hot.update(measure(port, site["token"], ranges, VIEWS, args.runs))
-            hot.update(goal_costs(database_url, site, port, ranges, args.runs))
+            hot.update(goal_costs(database_url, site, port, ranges, runs=args.runs))
             peaks = {pid: memory(pid, "VmHWM") for pid in tree(server.pid)}
         for pid, peak in sorted(peaks.items()):
             print(f"# peak RSS {peak / 2**20:,.0f} MiB: {command_of(pid) or pid}")

@@ -131,13 +131,21 @@ class Scope:
 class Queries:
     """The metric queries of one store, over its live tables or a closing day's staged ones."""
 
-    def __init__(self, store: Readable, sessions: Any = None, events: Any = None) -> None:
+    def __init__(
+        self,
+        store: Readable,
+        sessions: Any = None,
+        events: Any = None,
+        *,
+        known: dict[tuple[str, Operator, str], Any] | None = None,
+    ) -> None:
         t = tables("duckdb" if store.engine == "duckdb" else "clickhouse")
         self.store = store
         self.encoding = store.encoding
         self.sessions = sessions if sessions is not None else t.all_sessions
         self.events = events if events is not None else t.all_events
-        self._known: dict[tuple[str, Operator, str], Any] = {}  # filters' codes, found once
+        # What filters' and goals' values stand for (codes), found once; shareable.
+        self.known: dict[tuple[str, Operator, str], Any] = {} if known is None else known
 
     # -- conditions -----------------------------------------------------------------------
 
@@ -151,9 +159,9 @@ class Queries:
     ) -> ColumnElement[bool]:
         """Return the SQL condition `column operator value` on a dimension column."""
         key = (dictionary, operator, value)
-        if key not in self._known:
-            self._known[key] = self.encoding.resolve(self.store, *key)
-        return self.encoding.condition(table.c[column], *key, self._known[key])
+        if key not in self.known:
+            self.known[key] = self.encoding.resolve(self.store, *key)
+        return self.encoding.condition(table.c[column], *key, self.known[key])
 
     def converts(self, goal: Goal) -> ColumnElement[bool]:
         """Return the condition of an event converting to `goal`."""

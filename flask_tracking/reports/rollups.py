@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from flask_tracking.events.store import Closing, EventStore, Readable
 from flask_tracking.events.tables import tables
@@ -192,30 +192,44 @@ def goal_rows(
 
 
 def goal_values(
-    store: Readable, site_id: int, days: tuple[int, int], goals: Iterable[Goal]
-) -> dict[str, Conversions]:
-    """Return, by goal key, the rolled-up conversions of local days `days` (first, last) of
-    the goals whose rows cover every closed slice of those days; the others are left out
-    (their rows are still being filled in: read them raw)."""
-    first, last = days
+    store: Readable, site_id: int, periods: list[tuple[int, int]], goals: Iterable[Goal]
+) -> list[dict[str, Conversions]]:
+    """Return, for each period of local days (first, last), by goal key, the rolled-up
+    conversions of the goals whose rows cover every closed slice of those days; the others
+    are left out (their rows are still being filled in: read them raw). One query for all."""
     table = tables(_kind(store)).rollups
     r = table.c
     keys = sorted({goal_key(goal) for goal in goals})
-    where = [r.site_id == site_id, r.day.between(first, last)]
-    slices = store.fetch(select(func.count()).where(*where, r.dimension == TOTAL))[0][0] or 0
+    names = ("visitors", "visits", "events", "ms")
+    columns: list[Any] = [r.value]
+    for first, last in periods:
+        inside = r.day.between(first, last)
+        columns += [func.count().filter(inside), *(func.sum(r[n]).filter(inside) for n in names)]
     rows = store.fetch(
-        select(r.value, func.count(), *_sums(table))
-        .where(*where, r.dimension == GOAL, r.value.in_(keys))
+        select(*columns)
+        .where(
+            r.site_id == site_id,
+            r.day.between(min(p[0] for p in periods), max(p[1] for p in periods)),
+            or_(r.dimension == TOTAL, and_(r.dimension == GOAL, r.value.in_(keys))),
+        )
         .group_by(r.value)
     )
-    found = {}
-    for value, count, visitors, visits, _pageviews, events, _bounces, ms in rows:
-        if int(count) == int(slices):
-            found[str(value)] = Conversions(
-                int(visitors or 0), int(events or 0), int(ms or 0) / 1000, int(visits or 0)
+    width = 1 + len(names)
+    found: list[dict[str, Conversions]] = [{} for _ in periods]
+    slices = [0] * len(periods)
+    for value, *counts in rows:  # TOTAL's value is "": it counts the slices
+        if value == "":
+            slices = [int(counts[i * width] or 0) for i in range(len(periods))]
+    for value, *counts in rows:
+        for index in range(len(periods)):
+            count, visitors, valued, events, ms = (
+                int(n or 0) for n in counts[index * width : (index + 1) * width]
             )
-    if not slices:
-        found.update((key, Conversions()) for key in keys)
+            if value != "" and count == slices[index]:
+                found[index][str(value)] = Conversions(visitors, events, ms / 1000, valued)
+    for index, count in enumerate(slices):
+        if not count:  # nothing closed in the period: every goal's rollups are complete
+            found[index].update((key, Conversions()) for key in keys)
     return found
 
 

@@ -102,7 +102,8 @@ class Report:
         self.store = store or current_store()
         self.raw = Queries(self.store)
         t = tables("duckdb" if self.store.engine == "duckdb" else "clickhouse")
-        self.open = Queries(self.store, t.recent_sessions, t.recent_events)
+        # Sharing what filters' and goals' values stand for: each is looked up once.
+        self.open = Queries(self.store, t.recent_sessions, t.recent_events, known=self.raw.known)
         self._days: dict[tuple[datetime, datetime], dict[int, Counts]] = {}
         self._visitors: int | None = None
         self._values: dict[str, dict[str, Counts]] = {}  # by dimension name
@@ -291,32 +292,36 @@ class Report:
             return []
         periods = [self.query.range] + ([self.query.range.previous()] if compare else [])
         found = []
-        for period in periods:
-            conversions = self._conversions(period, goals)
+        for period, conversions in zip(periods, self._conversions(periods, goals), strict=True):
             visitors = _sum(self.days(period).values()).visitors
             found.append({g.name: GoalMetrics.of(g, conversions[g.name], visitors) for g in goals})
         return [
             GoalResult(g, found[0][g.name], found[1][g.name] if compare else None) for g in goals
         ]
 
-    def _conversions(self, period: DateRange, goals: tuple[Goal, ...]) -> dict[str, Conversions]:
+    def _conversions(
+        self, periods: list[DateRange], goals: tuple[Goal, ...]
+    ) -> list[dict[str, Conversions]]:
         if self.raw_only():
-            return self.raw.goals(self.query.scope(period), goals)
-        parts = self.parts(period)
-        rolled = rollups.goal_values(self.store, self.query.site_id, parts.days, goals)
-        # Goals not rolled up yet (just defined): the whole period raw, in one statement.
-        late = [goal for goal in goals if rollups.goal_key(goal) not in rolled]
-        result = self.raw.goals(self.query.scope(period), late)
-        ready = [goal for goal in goals if goal not in late]
-        extra = [self.open.goals(parts.whole, ready)] if parts.whole else []
-        extra += [self.raw.goals(edge, ready) for edge in parts.edges]
-        for goal in ready:
-            total = Conversions()
-            total.add(rolled[rollups.goal_key(goal)])
-            for more in extra:
-                total.add(more[goal.name])
-            result[goal.name] = total
-        return result
+            return [self.raw.goals(self.query.scope(period), goals) for period in periods]
+        parts = [self.parts(period) for period in periods]
+        rolled = rollups.goal_values(self.store, self.query.site_id, [p.days for p in parts], goals)
+        results = []
+        for period, part, ready_rows in zip(periods, parts, rolled, strict=True):
+            # Goals not rolled up yet (just defined): the whole period raw, in one statement.
+            late = [goal for goal in goals if rollups.goal_key(goal) not in ready_rows]
+            result = self.raw.goals(self.query.scope(period), late)
+            ready = [goal for goal in goals if goal not in late]
+            extra = [self.open.goals(part.whole, ready)] if part.whole else []
+            extra += [self.raw.goals(edge, ready) for edge in part.edges]
+            for goal in ready:
+                total = Conversions()
+                total.add(ready_rows[rollups.goal_key(goal)])
+                for more in extra:
+                    total.add(more[goal.name])
+                result[goal.name] = total
+            results.append(result)
+        return results
 
     def event_props(self, event: str, *, limit: int = 20) -> list[PropRow]:
         """Return the most frequent property values of custom event `event`."""

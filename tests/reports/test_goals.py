@@ -205,12 +205,12 @@ def test_goals_defined_after_the_days_closed_count_them_raw_then_from_rollups(
         goal_rows.add_goal(db.session.get(Site, site_id), goal)
         store = current_store()
         parts = stats.Report(query(site_id, days(*MARCH), goals=(goal,))).parts(days(*MARCH))
-        assert rollups.goal_values(store, site_id, parts.days, [goal]) == {}  # not rolled up
+        assert rollups.goal_values(store, site_id, [parts.days], [goal]) == [{}]  # not rolled up
     before = numbers_of(app, site_id, goal)
     assert before == (2, 2)  # read raw meanwhile: right, only slower
     drain(app)  # the writer's derive fills the goal in for the closed days
     with app.app_context():
-        rolled = rollups.goal_values(current_store(), site_id, parts.days, [goal])
+        [rolled] = rollups.goal_values(current_store(), site_id, [parts.days], [goal])
         assert rolled[rollups.goal_key(goal)].conversions == 2
     assert numbers_of(app, site_id, goal) == before
     # Renamed, it counts the same thing: its rows stay its rows.

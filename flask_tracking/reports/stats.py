@@ -107,6 +107,7 @@ class Report:
         self._days: dict[tuple[datetime, datetime], dict[int, Counts]] = {}
         self._visitors: int | None = None
         self._values: dict[str, dict[str, Counts]] = {}  # by dimension name
+        self._open_from: int | None = None  # the site's first open-day event (-1: none)
 
     def __enter__(self) -> Report:
         return self
@@ -299,6 +300,12 @@ class Report:
             GoalResult(g, found[0][g.name], found[1][g.name] if compare else None) for g in goals
         ]
 
+    def _meets_open_days(self, scope: Scope) -> bool:
+        """Tell whether a span holds events of days not yet closed (read once a report)."""
+        if self._open_from is None:
+            self._open_from = self.open.first_row(self.query.site_id) or -1
+        return self._open_from != -1 and self._open_from < scope.end_ms
+
     def _conversions(
         self, periods: list[DateRange], goals: tuple[Goal, ...]
     ) -> list[dict[str, Conversions]]:
@@ -312,7 +319,9 @@ class Report:
             late = [goal for goal in goals if rollups.goal_key(goal) not in ready_rows]
             result = self.raw.goals(self.query.scope(period), late)
             ready = [goal for goal in goals if goal not in late]
-            extra = [self.open.goals(part.whole, ready)] if part.whole else []
+            extra = []
+            if part.whole and self._meets_open_days(part.whole):
+                extra.append(self.open.goals(part.whole, ready, one_pass=True))
             extra += [self.raw.goals(edge, ready) for edge in part.edges]
             for goal in ready:
                 total = Conversions()

@@ -9,7 +9,7 @@ string holding a number) and "n/a" (no number).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,9 +23,10 @@ from flask_tracking.ingest import drain
 from flask_tracking.reports import rollups, stats
 from flask_tracking.reports.dimensions import DIMENSIONS, InvalidQuery, bind_goals, parse_filters
 from flask_tracking.reports.goals import Goal, InvalidGoal, make_goal, pattern_regex
-from flask_tracking.reports.ranges import DateRange
+from flask_tracking.reports.ranges import DateRange, resolve
 from flask_tracking.tracking import goals as goal_rows
 from flask_tracking.tracking.models import Site
+from tests.conftest import count_rows
 from tests.reports import dataset
 from tests.reports.test_stats import PATHS, days, run
 
@@ -362,3 +363,34 @@ def test_a_site_has_at_most_50_goals_and_unique_names(app: Flask, make_user: Any
             goal_rows.add_goal(site, make_goal("Goal 1", "page", path="/other"))
         goal_rows.add_goal(site, make_goal("One more", "page", path="/more"))
         assert len(site.goals) == MAX_GOALS
+
+
+def test_open_days_count_with_the_closed_ones(app_factory: Any, site_in: Any) -> None:
+    """Today is open (marked rows, not rollups): a goal sums today's raw rows with the
+    closed days' rollups, as the rest of the dashboard does — the same on both paths."""
+    app = app_factory()
+    site_id = site_in(app)
+    goal = make_goal("Pricing", "page", path="/pricing")
+    with app.app_context():
+        goal_rows.add_goal(db.session.get(Site, site_id), goal)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    three_days_ago = now - timedelta(days=3)
+    for who, at in (
+        (dataset.A, now - timedelta(minutes=2)),
+        (dataset.B, now - timedelta(minutes=1)),
+    ):
+        dataset.spool(app, site_id, who, at, "/pricing")
+    dataset.spool(app, site_id, dataset.C, three_days_ago, "/pricing")
+    dataset.spool(app, site_id, dataset.C, three_days_ago + timedelta(minutes=1), "/pricing")
+    drain(app)
+    with app.app_context():
+        assert count_rows(app, "recent") == 2  # today's two, open
+    period = resolve("7d", "UTC", now + timedelta(minutes=1))
+    for path in PATHS:
+        found = run(
+            app,
+            site_id,
+            path,
+            lambda: stats.Report(stats.ReportQuery(site_id, "UTC", period, (), (goal,))).goals(),
+        )
+        assert (found[0].current.visitors, found[0].current.conversions) == (3, 4), path

@@ -129,8 +129,13 @@ def replace_goal(call: Call, goal_id: int, body: GoalIn) -> GoalOut:
     tag=TAG,
     status=204,
     summary="Delete a goal",
+    errors=(409,),
 )
 def delete_goal(call: Call, goal_id: int) -> Response:
-    """Delete a goal; the events it counted stay."""
-    goals.delete_goal(_goal(call.own_site(), goal_id))
+    """Delete a goal; the events it counted stay. A goal that is a step of a funnel is a
+    409: remove it from the funnel (or the funnel) first."""
+    try:
+        goals.delete_goal(_goal(call.own_site(), goal_id))
+    except InvalidGoal as error:
+        raise ApiError(409, "conflict", str(error)) from None
     return Response(status=204)

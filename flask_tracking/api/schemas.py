@@ -239,6 +239,42 @@ class GoalList(BaseModel):
     data: list[GoalOut]
 
 
+class FunnelIn(Input):
+    """A funnel: 2 to 8 of the site's goals (ids), in order."""
+
+    name: str = Field(min_length=1, max_length=goal_rules.MAX_NAME)
+    steps: list[int] = Field(description="The goals' ids, in order: 2 to 8.")
+    across_visits: bool = Field(
+        False,
+        description="Follow the steps across the visits of a visitor-day (the cookieless "
+        "visitor id lasts one UTC day) rather than within one visit.",
+    )
+
+
+class FunnelStepOut(BaseModel):
+    """A step of a funnel: a goal."""
+
+    goal_id: int
+    name: str
+    description: str
+
+
+class FunnelOut(BaseModel):
+    """A funnel of a site."""
+
+    id: int
+    name: str
+    across_visits: bool
+    steps: list[FunnelStepOut]
+    created_at: UtcDateTime
+
+
+class FunnelList(BaseModel):
+    """A site's funnels, in the order they were defined."""
+
+    data: list[FunnelOut]
+
+
 class RangeQuery(Input):
     """Which period, in the site's time zone."""
 
@@ -528,3 +564,27 @@ class EventPage(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end."
     )
+
+
+class StepResult(BaseModel):
+    """What reached one step of a funnel in the period."""
+
+    step: int = Field(description="1 for the entry.")
+    goal: str
+    visits: int = Field(description="Visits (or visitor-days, across_visits) that reached it.")
+    visitors: int
+    of_entered: float = Field(description="Percent of the entering visits.")
+    of_previous: float | None = Field(description="Percent of the previous step's visits.")
+    dropped: int | None = Field(description="The previous step's visits that did not reach it.")
+    median_seconds: float | None = Field(description="Median time from the previous step.")
+
+
+class FunnelResultOut(BaseModel):
+    """A funnel and who went through it, in order, in the period."""
+
+    site_id: int
+    period: PeriodOut
+    filters: list[str]
+    funnel: FunnelOut
+    converted: float = Field(description="Percent of the entering visits that reached the end.")
+    steps: list[StepResult]

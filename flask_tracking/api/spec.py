@@ -39,6 +39,7 @@ PREFIX = "/api/v1"
 TAGS_ABOUT = {
     "Sites": "The sites a key may see: list, add, read, change, delete.",
     "Goals": "A site's goals (conversions): list, add, read, change, delete.",
+    "Funnels": "A site's funnels (goals in order): list, add, read with results, change, delete.",
     "Stats": "The dashboard's reports, with the same periods, time zones and filters.",
     "Events": "Server-side events, through the collector's durable pipeline.",
     "Export": "Raw stored events: pages of JSON, or one streamed CSV or NDJSON file.",
@@ -54,6 +55,7 @@ ERROR_MEANINGS = {
     404: "No such site (or goal), or not one this key may see (the same answer for both).",
     413: "The body is larger than the server accepts.",
     414: "The URL (path and query string) is longer than the server reads.",
+    409: "The request conflicts with the data: e.g. deleting a goal a funnel uses.",
     415: "The body is not `application/json`.",
     429: "The key's rate limit is used up; retry after `Retry-After` seconds.",
     503: "The collector is overloaded; retry after `Retry-After` seconds.",

@@ -75,7 +75,79 @@ def files_of(data: DashboardData) -> list[tuple[str, str]]:
         props = [(data.event, p.key, p.value, p.visitors, p.events) for p in data.props]
         columns = ("event", "property", "value", "visitors", "events")
         files.append(("event_properties.csv", csv_text(columns, props)))
+    if data.goals:
+        files.append(("goals.csv", _goals(data)))
+    if data.funnel is not None:
+        files.append(("funnel.csv", _funnel(data)))
     return files
+
+
+def _goals(data: DashboardData) -> str:
+    rows = []
+    for found in data.goals:
+        now, before = found.current, found.previous
+        revenue = "" if now.revenue is None else now.revenue
+        rows.append(
+            (
+                found.goal.name,
+                found.goal.description,
+                now.visitors,
+                now.conversions,
+                round(now.rate, 2),
+                revenue,
+                "" if now.average is None else now.average,
+                found.goal.currency,
+                "" if before is None else before.visitors,
+                "" if before is None else before.conversions,
+                "" if before is None else round(before.rate, 2),
+                "" if before is None or before.revenue is None else before.revenue,
+            )
+        )
+    header = (
+        "goal",
+        "counts",
+        "unique_conversions",
+        "conversions",
+        "conversion_rate_pct",
+        "revenue",
+        "average_revenue",
+        "currency",
+        "previous_unique_conversions",
+        "previous_conversions",
+        "previous_conversion_rate_pct",
+        "previous_revenue",
+    )
+    return csv_text(header, rows)
+
+
+def _funnel(data: DashboardData) -> str:
+    result = data.funnel
+    assert result is not None
+    rows = [
+        (
+            index + 1,
+            step.goal.name,
+            step.visits,
+            step.visitors,
+            round(result.of_entered(index), 2),
+            round(result.of_previous(index), 2) if index else "",
+            result.dropped(index) if index else "",
+            "" if step.median_seconds is None else round(step.median_seconds, 1),
+        )
+        for index, step in enumerate(result.steps)
+    ]
+    unit = "visitor_days" if result.across_visits else "visits"
+    header = (
+        "step",
+        "goal",
+        unit,
+        "visitors",
+        "pct_of_entered",
+        "pct_of_previous_step",
+        "dropped_off",
+        "median_seconds_from_previous_step",
+    )
+    return csv_text(header, rows)
 
 
 def _metrics(data: DashboardData) -> str:

@@ -32,6 +32,7 @@ def register(blueprint: Blueprint) -> None:
     blueprint.add_app_template_filter(metric_text)
     blueprint.add_app_template_filter(localtime)
     blueprint.add_app_template_filter(chart_svg)
+    blueprint.add_app_template_filter(duration)
 
 
 def thousands(number: float | int | None) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from flask_tracking.reports import stats
 from flask_tracking.reports.dimensions import DIMENSIONS
+from flask_tracking.reports.funnels import Funnel
 from flask_tracking.reports.params import View
 from flask_tracking.reports.ranges import zone_named
 
@@ -55,6 +56,7 @@ class DashboardData:
     props: list[stats.PropRow] | None
     realtime: int
     goals: list[stats.GoalResult]
+    funnel: stats.FunnelResult | None = None
     cards: tuple[Card, ...] = CARDS
 
     @property
@@ -63,8 +65,15 @@ class DashboardData:
         return {row.value: row.visitors for row in self.breakdowns["country"].rows if row.value}
 
 
-def build(view: View, query: stats.ReportQuery, *, rows: int = PANEL_ROWS) -> DashboardData:
-    """Read every panel of the dashboard for `query`."""
+def build(
+    view: View,
+    query: stats.ReportQuery,
+    *,
+    rows: int = PANEL_ROWS,
+    funnel: tuple[Funnel, bool] | None = None,
+) -> DashboardData:
+    """Read every panel of the dashboard for `query` (and a funnel, followed across visits
+    or not, when one is asked for)."""
     with stats.Report(query) as report:
         report.prefetch(DIMENSIONS[name] for _title, names in PANELS for name in names)
         aggregate = report.aggregate()
@@ -76,6 +85,7 @@ def build(view: View, query: stats.ReportQuery, *, rows: int = PANEL_ROWS) -> Da
         }
         props = report.event_props(view.event) if view.event else None
         goals = report.goals()
+        found = report.funnel(funnel[0], across_visits=funnel[1]) if funnel else None
     return DashboardData(
         view=view,
         query=query,
@@ -87,6 +97,7 @@ def build(view: View, query: stats.ReportQuery, *, rows: int = PANEL_ROWS) -> Da
         props=props,
         realtime=stats.realtime(query.site_id),
         goals=goals,
+        funnel=found,
     )
 
 

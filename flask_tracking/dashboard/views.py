@@ -33,6 +33,7 @@ from flask_tracking.reports.dimensions import DIMENSIONS, GOAL, Filter, InvalidQ
 from flask_tracking.reports.params import parse_view, query_for
 from flask_tracking.reports.ranges import LABELS, PRESETS, InvalidRange
 from flask_tracking.security import frame_ancestors
+from flask_tracking.tracking import funnels as funnel_rows
 from flask_tracking.tracking import sites as site_rules
 from flask_tracking.tracking.models import SharedLink, Site
 from flask_tracking.tracking.snippet import snippet_for
@@ -61,7 +62,13 @@ def _own_site_or_404(site_id: int) -> Site:
 def _data(site: Site) -> page.DashboardData:
     view = parse_view(request.args)
     query = query_for(site.id, site.timezone, view, datetime.now(UTC), site.definitions)
-    return page.build(view, query)
+    funnel = None
+    if view.funnel is not None:
+        row = funnel_rows.named(site, view.funnel)
+        if row is None:
+            raise InvalidQuery(f"This site has no funnel named {view.funnel[:120]!r}.")
+        funnel = (row.definition, row.across_visits)
+    return page.build(view, query, funnel=funnel)
 
 
 def _render(site: Site, here: Callable[..., str], *, shared: SharedLink | None = None) -> str:

@@ -4,6 +4,7 @@
     filter=country:is:FR (repeated; combined with AND)
     metric=visitors | visits | pageviews (the chart's)
     event=Signup (whose properties to show)
+    funnel=Checkout (which of the site's funnels to show)
 
 The dashboard, its CSV export, shared links and the API all read these the same way.
 """
@@ -42,6 +43,7 @@ class View:
     filters: tuple[Filter, ...] = ()
     metric: str = "visitors"
     event: str | None = None
+    funnel: str | None = None
 
     def args(self, **changes: object) -> MultiDict[str, str]:
         """Return the URL parameters of this view with `changes` applied (for links)."""
@@ -58,6 +60,8 @@ class View:
             args.add("metric", view.metric)
         if view.event:
             args.add("event", view.event)
+        if view.funnel:
+            args.add("funnel", view.funnel)
         return args
 
     def with_filter(self, flt: Filter) -> MultiDict[str, str]:
@@ -86,7 +90,11 @@ def parse_view(args: Mapping[str, str] | MultiDict[str, str]) -> View:
     event = multi.get("event") or None
     if event is not None and len(event) > MAX_EVENT_NAME:
         raise InvalidQuery(f"An event name has at most {MAX_EVENT_NAME} characters.")
-    return View(period, start, end, parse_filters(multi.getlist("filter")), chart, event)
+    funnel = multi.get("funnel") or None
+    if funnel is not None and len(funnel) > MAX_EVENT_NAME:
+        raise InvalidQuery(f"A funnel's name has at most {MAX_EVENT_NAME} characters.")
+    filters = parse_filters(multi.getlist("filter"))
+    return View(period, start, end, filters, chart, event, funnel)
 
 
 def query_for(

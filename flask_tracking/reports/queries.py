@@ -33,10 +33,17 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, null, or_, select, tuple_, union_all
+from sqlalchemy import ColumnElement, and_, func, null, or_, select, true, tuple_, union_all
 
 from flask_tracking.events.encoding import Operator
-from flask_tracking.events.sql import intdiv, number, prop_key, prop_number, prop_text
+from flask_tracking.events.sql import (
+    first_by,
+    intdiv,
+    number,
+    prop_key,
+    prop_number,
+    prop_text,
+)
 from flask_tracking.events.store import Readable
 from flask_tracking.events.tables import tables
 from flask_tracking.reports.dimensions import NONE, Dimension, Filter
@@ -529,6 +536,71 @@ class Queries:
                 found.revenue += float(revenue[0] or 0)
                 found.valued += int(revenue[1] or 0)
         return result
+
+    def funnel(
+        self, scope: Scope, steps: tuple[Goal, ...], *, across_visits: bool = False
+    ) -> list[tuple[int, int, float | None]]:
+        """Return, per step of a funnel, the visits (or, `across_visits`, visitor-days) that
+        reached it in order, their visitors, and the median seconds from the previous step
+        (reports/funnels.py says what "in order" means).
+
+        The events of the scope's matching visits that convert to any step, each with a
+        column per step, are read once; step k is then, per visit, the first such event of
+        step k after (in (time, arrival) order) the one that reached step k-1: a chain of
+        small GROUP BYs, one per step, in one statement."""
+        e, s = self.events.c, self.sessions.c
+        visits = select(s.sid, s.vd).where(*self.session_where(scope)).subquery("visits")
+        unit = visits.c.vd if across_visits else visits.c.sid
+        columns: list[Any] = [unit.label("unit"), visits.c.vd.label("vd"), e.ts, e.eid]
+        columns += [self.converts(goal).label(f"s{index}") for index, goal in enumerate(steps)]
+        rows = (
+            select(*columns)
+            .select_from(self.events.join(visits, e.sid == visits.c.sid))
+            .where(
+                e.site_id == scope.site_id,
+                e.ts >= scope.start_ms,
+                e.ts < int((scope.end + SESSION_SPAN).timestamp() * 1000),
+                or_(*(self.converts(goal) for goal in steps)),
+            )
+            .cte("funnel_events")
+        )
+        c = rows.c
+        reached: list[Any] = []
+        for index in range(len(steps)):
+            keys = [c.unit, c.vd]
+            where: list[Any] = [c[f"s{index}"]]
+            if index:
+                before = reached[-1].c
+                where.append(c.unit == before.unit)
+                where.append(or_(c.ts > before.ts, and_(c.ts == before.ts, c.eid > before.eid)))
+                keys.append(before.ts.label("before"))
+            step = (
+                select(
+                    *keys,
+                    func.min(c.ts).label("ts"),
+                    first_by(c.eid, c.ts, c.eid).label("eid"),
+                )
+                .select_from(rows if not index else rows.join(reached[-1], true()))
+                .where(*where)
+                .group_by(*keys)
+                .cte(f"step{index}")
+            )
+            reached.append(step)
+        branches: list[Any] = []
+        for index, step in enumerate(reached):
+            t = step.c
+            units = func.count(t.unit.distinct()) if across_visits else func.count()
+            waited = func.median(t.ts - t.before) if index else null()
+            branches.append(select(number(index), units, func.count(t.vd.distinct()), waited))
+        found = {int(row[0]): row[1:] for row in self.store.fetch(union_all(*branches))}
+        return [
+            (
+                int(found[i][0] or 0),
+                int(found[i][1] or 0),
+                None if found[i][2] is None else float(found[i][2]) / 1000,
+            )
+            for i in range(len(steps))
+        ]
 
     def texts(self, dictionary: str, values: Iterable[Any]) -> dict[Any, str]:
         """Return the text of each stored value (a code in DuckDB, the text itself elsewhere)."""

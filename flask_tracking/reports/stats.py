@@ -30,6 +30,7 @@ from flask_tracking.reports.dimensions import (
     InvalidQuery,
     metric,
 )
+from flask_tracking.reports.funnels import Funnel, FunnelResult, Step
 from flask_tracking.reports.goals import Goal
 from flask_tracking.reports.queries import Conversions, Counts, Queries, Scope, by_day
 from flask_tracking.reports.ranges import DateRange, buckets, local_midnight, zone_named
@@ -57,6 +58,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 __all__ = [
     "Aggregate",
     "Breakdown",
+    "FunnelResult",
     "GoalResult",
     "Metrics",
     "Point",
@@ -256,6 +258,16 @@ class Report:
                 for value, counts in values.items():
                     found[name].setdefault(value, Counts()).add(counts)
         self._values.update(found)
+
+    def funnel(self, funnel: Funnel, *, across_visits: bool = False) -> FunnelResult:
+        """Return a funnel's steps over the period's matching visits (read raw: which events
+        came in which order is in no rollup)."""
+        found = self.raw.funnel(self.query.scope(), funnel.steps, across_visits=across_visits)
+        steps = tuple(
+            Step(goal, visits, visitors, median)
+            for goal, (visits, visitors, median) in zip(funnel.steps, found, strict=True)
+        )
+        return FunnelResult(funnel, steps, across_visits)
 
     def goal_breakdown(
         self, *, limit: int = 10, offset: int = 0, sort: str = "visitors"

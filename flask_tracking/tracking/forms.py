@@ -6,11 +6,12 @@ from functools import cache
 from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import BooleanField, FieldList, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from flask_tracking.ingest.exclusions import parse_networks, parse_path_patterns
 from flask_tracking.ingest.hit import storable
+from flask_tracking.reports import funnels as funnel_rules
 from flask_tracking.reports import goals as goal_rules
 from flask_tracking.tracking.sites import InvalidSiteURL, normalise_base_url
 
@@ -140,3 +141,29 @@ class GoalForm(FlaskForm):
         """Show a message under the field it is about (the name field for the whole goal)."""
         field = self._fields.get(name) or self.name
         field.errors = [*field.errors, message]
+
+
+class FunnelForm(FlaskForm):
+    """Add a funnel: a name and up to 8 of the site's goals, in order (empty steps skipped)."""
+
+    name = StringField("Funnel name", validators=[InputRequired(), Length(max=goal_rules.MAX_NAME)])
+    steps = FieldList(
+        SelectField("Step", coerce=int, validate_choice=False),
+        min_entries=funnel_rules.MAX_STEPS,
+        max_entries=funnel_rules.MAX_STEPS,
+    )
+    across_visits = BooleanField(
+        "Follow a visitor across their visits of the day",
+        description="Without it, the steps must happen in one visit. A visitor cannot be "
+        "followed from one day to the next: their cookieless id changes every day.",
+    )
+
+    def offer(self, goals: list[tuple[int, str]]) -> FunnelForm:
+        """Offer the site's goals (id, name) in each step."""
+        for step in self.steps:
+            step.choices = [(0, "—"), *goals]
+        return self
+
+    def goal_ids(self) -> list[int]:
+        """Return the chosen goals, in order, empty steps left out."""
+        return [int(step.data) for step in self.steps if step.data]

@@ -61,6 +61,15 @@ def update_goal(row: GoalRow, definition: Goal) -> GoalRow:
 
 
 def delete_goal(row: GoalRow) -> None:
-    """Remove a goal (the events it counted stay)."""
+    """Remove a goal (the events it counted stay); a goal a funnel uses is refused."""
+    from flask_tracking.tracking.funnels import funnels_using
+
+    using = funnels_using(row.id)
+    if using:
+        names = ", ".join(repr(name) for name in using)
+        raise InvalidGoal(
+            f"The goal {row.name!r} is a step of the funnel(s) {names}: remove it there first.",
+            "goal",
+        )
     db.session.delete(row)
     db.session.commit()

@@ -1,13 +1,17 @@
-"""Sites, their goals and their shared links. (Their events live in the event store: events/.)"""
+"""Sites, their goals and funnels, and their shared links.
+
+(Their events live in the event store: events/.)
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flask_tracking.extensions import db
+from flask_tracking.reports import funnels as funnel_rules
 from flask_tracking.reports import goals as goal_rules
 from flask_tracking.users.models import User, utcnow
 
@@ -31,6 +35,9 @@ class Site(db.Model):  # type: ignore[name-defined]
     owner: Mapped[User] = relationship()
     goals: Mapped[list[Goal]] = relationship(
         back_populates="site", order_by="Goal.id", passive_deletes=True
+    )
+    funnels: Mapped[list[Funnel]] = relationship(
+        back_populates="site", order_by="Funnel.id", passive_deletes=True
     )
 
     @property
@@ -112,3 +119,41 @@ class Goal(db.Model):  # type: ignore[name-defined]
         self.path, self.event = definition.path, definition.event
         self.prop_key, self.prop_value = definition.prop_key, definition.prop_value
         self.revenue_prop, self.currency = definition.revenue_prop, definition.currency
+
+
+class Funnel(db.Model):  # type: ignore[name-defined]
+    """An ordered list of a site's goals (reports/funnels.py says how it is followed)."""
+
+    __tablename__ = "funnels"
+    __table_args__ = (UniqueConstraint("site_id", "name", name="uq_funnels_site_id_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(goal_rules.MAX_NAME))
+    # Follow the steps across the visits of a visitor-day, not within one visit.
+    across_visits: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    site: Mapped[Site] = relationship(back_populates="funnels")
+    steps: Mapped[list[FunnelStep]] = relationship(
+        order_by="FunnelStep.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def definition(self) -> funnel_rules.Funnel:
+        """Return the funnel as reports apply it."""
+        return funnel_rules.Funnel(self.name, tuple(step.goal.definition for step in self.steps))
+
+
+class FunnelStep(db.Model):  # type: ignore[name-defined]
+    """One step of a funnel: a goal, at a position. A goal in a funnel cannot be deleted."""
+
+    __tablename__ = "funnel_steps"
+
+    funnel_id: Mapped[int] = mapped_column(
+        ForeignKey("funnels.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    goal_id: Mapped[int] = mapped_column(ForeignKey("goals.id", ondelete="RESTRICT"), index=True)
+
+    goal: Mapped[Goal] = relationship()

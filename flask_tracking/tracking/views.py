@@ -19,10 +19,12 @@ from flask_tracking import ingest
 from flask_tracking.collector import http as collect_http
 from flask_tracking.extensions import csrf, limiter
 from flask_tracking.reports import visits as visits_report
+from flask_tracking.reports.funnels import MAX_FUNNELS, InvalidFunnel
 from flask_tracking.reports.goals import MAX_GOALS, InvalidGoal
+from flask_tracking.tracking import funnels as funnel_rows
 from flask_tracking.tracking import goals as goal_rows
 from flask_tracking.tracking import sites as site_rules
-from flask_tracking.tracking.forms import GoalForm, SiteForm, SiteSettingsForm
+from flask_tracking.tracking.forms import FunnelForm, GoalForm, SiteForm, SiteSettingsForm
 from flask_tracking.tracking.models import Site
 from flask_tracking.tracking.snippet import TRANSPARENT_GIF, snippet_for
 from flask_tracking.urls import is_http_url
@@ -109,23 +111,66 @@ def edit_site(site_id: int) -> tuple[str, int] | Response:
         ingest.current_ingest().sites.invalidate()
         flash("Site updated.", "success")
         return redirect(url_for("dashboard.show", site_id=site.id))
-    return _settings_page(site, form, GoalForm(formdata=None))
+    return _settings_page(site, form)
 
 
 def _settings_page(
-    site: Site, form: SiteSettingsForm, goal_form: GoalForm, status: int = 200
+    site: Site,
+    form: SiteSettingsForm,
+    goal_form: GoalForm | None = None,
+    funnel_form: FunnelForm | None = None,
+    status: int = 200,
 ) -> tuple[str, int]:
+    goals = [(goal.id, goal.name) for goal in site.goals]
     return (
         render_template(
             "tracking/site_edit.html",
             site=site,
             form=form,
-            goal_form=goal_form,
+            goal_form=goal_form or GoalForm(formdata=None),
+            funnel_form=(funnel_form or FunnelForm(formdata=None)).offer(goals),
             delete_form=ConfirmForm(),
             max_goals=MAX_GOALS,
+            max_funnels=MAX_FUNNELS,
         ),
         status,
     )
+
+
+@tracking.route("/sites/<id:site_id>/funnels", methods=["POST"])
+@login_required
+def add_funnel(site_id: int) -> tuple[str, int] | Response:
+    """Add a funnel from the settings page's form; a bad one shows the page again, with why."""
+    site = _own_site_or_404(site_id)
+    form = FunnelForm().offer([(goal.id, goal.name) for goal in site.goals])
+    if form.validate_on_submit():
+        try:
+            funnel_rows.add_funnel(
+                site, form.name.data or "", form.goal_ids(), across_visits=form.across_visits.data
+            )
+        except InvalidFunnel as error:
+            field = form.name if error.field == "name" else form.steps
+            field.errors = [*field.errors, str(error)]
+        else:
+            flash(f"Added the funnel {form.name.data}.", "success")
+            return redirect(url_for(".edit_site", site_id=site.id, _anchor="funnels"))
+    return _settings_page(site, SiteSettingsForm(obj=site), funnel_form=form, status=400)
+
+
+@tracking.route("/sites/<id:site_id>/funnels/<id:funnel_id>/delete", methods=["POST"])
+@login_required
+def delete_funnel(site_id: int, funnel_id: int) -> Response:
+    """Remove a funnel (its goals stay)."""
+    site = _own_site_or_404(site_id)
+    row = funnel_rows.funnel_of(site, funnel_id)
+    if row is None:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    name = row.name
+    funnel_rows.delete_funnel(row)
+    flash(f"Removed the funnel {name}.", "info")
+    return redirect(url_for(".edit_site", site_id=site.id, _anchor="funnels"))
 
 
 @tracking.route("/sites/<id:site_id>/goals", methods=["POST"])
@@ -142,7 +187,7 @@ def add_goal(site_id: int) -> tuple[str, int] | Response:
         else:
             flash(f"Added the goal {form.definition.name}.", "success")
             return redirect(url_for(".edit_site", site_id=site.id, _anchor="goals"))
-    return _settings_page(site, SiteSettingsForm(obj=site), form, 400)
+    return _settings_page(site, SiteSettingsForm(obj=site), goal_form=form, status=400)
 
 
 @tracking.route("/sites/<id:site_id>/goals/<id:goal_id>/delete", methods=["POST"])
@@ -156,8 +201,12 @@ def delete_goal(site_id: int, goal_id: int) -> Response:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     name = row.name
-    goal_rows.delete_goal(row)
-    flash(f"Removed the goal {name}.", "info")
+    try:
+        goal_rows.delete_goal(row)
+    except InvalidGoal as error:
+        flash(str(error), "error")
+    else:
+        flash(f"Removed the goal {name}.", "info")
     return redirect(url_for(".edit_site", site_id=site.id, _anchor="goals"))
 
 

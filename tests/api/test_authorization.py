@@ -19,8 +19,9 @@ from sqlalchemy import func, select
 from flask_tracking.api.spec import OPERATIONS, Operation
 from flask_tracking.extensions import db
 from flask_tracking.reports.goals import make_goal
+from flask_tracking.tracking.funnels import add_funnel
 from flask_tracking.tracking.goals import add_goal
-from flask_tracking.tracking.models import Goal, Site
+from flask_tracking.tracking.models import Funnel, Goal, Site
 from flask_tracking.users import apikeys
 from flask_tracking.users.models import ApiKey, User
 from tests.api.conftest import bearer
@@ -37,6 +38,8 @@ BODIES = {
     "send_event": {"url": SITE_URL + "/pricing", "ip": "203.0.113.7", "user_agent": UA},
     "create_goal": {"name": "Bought", "kind": "event", "event": "Purchase"},
     "replace_goal": {"name": "Welcomed", "kind": "page", "path": "/welcome"},
+    "create_funnel": {"name": "New funnel", "steps": "the site's goals"},
+    "replace_funnel": {"name": "Renamed funnel", "steps": "the site's goals"},
 }
 SUCCESS = {
     "create_site": 201,
@@ -44,6 +47,8 @@ SUCCESS = {
     "send_event": 202,
     "create_goal": 201,
     "delete_goal": 204,
+    "create_funnel": 201,
+    "delete_funnel": 204,
 }
 GOAL_NAME = "Alice's secret goal"
 
@@ -56,13 +61,18 @@ def op_id(op: Operation) -> str:
 def call(
     client: FlaskClient, op: Operation, site_id: int, headers: dict[str, str], **extra: str
 ) -> Any:
-    """Make a valid request for `op` on `site_id` (and its first goal) with `headers`."""
+    """Make a valid request for `op` on `site_id` (its first goal, its funnel) with `headers`."""
     with client.application.app_context():
-        goal_id = db.session.scalar(select(func.min(Goal.id)).where(Goal.site_id == site_id))
+        goal_ids = list(db.session.scalars(select(Goal.id).where(Goal.site_id == site_id)))
+        funnel_id = db.session.scalar(select(func.min(Funnel.id)).where(Funnel.site_id == site_id))
     path = "/api/v1" + op.path.replace("{site_id}", str(site_id))
-    path = path.replace("{goal_id}", str(goal_id or 999_999))
+    # The site's last goal, which no funnel uses (so deleting it succeeds).
+    path = path.replace("{goal_id}", str(max(goal_ids, default=999_999)))
+    path = path.replace("{funnel_id}", str(funnel_id or 999_999))
     query = {**QUERIES.get(op.name, {}), **extra}
     body = BODIES.get(op.name)
+    if body and body.get("steps"):
+        body = {**body, "steps": sorted(goal_ids)[:2] or [999_998, 999_999]}
     return client.open(path, method=op.method, query_string=query, json=body, headers=headers)
 
 
@@ -76,7 +86,11 @@ def world(app: Flask, make_user: Any, make_site: Any, make_key: Any) -> dict[str
     bobs = make_site(bob, "https://bob.example", "Bob's site")
     with app.app_context():
         for site_id, name in ((site, GOAL_NAME), (other, "Other goal"), (bobs, "Bob's goal")):
-            add_goal(db.session.get(Site, site_id), make_goal(name, "page", path="/thanks"))
+            row = db.session.get(Site, site_id)
+            first = add_goal(row, make_goal(name, "page", path="/thanks"))
+            second = add_goal(row, make_goal(name + " 2", "event", event="Bought"))
+            add_funnel(row, name + " funnel", [first.id, second.id])
+            add_goal(row, make_goal(name + " 3", "page", path="/other"))
     revoked = make_key(alice, apikeys.READ_WRITE, name="revoked")
     with app.app_context():
         key = apikeys.find_key(revoked)
@@ -101,7 +115,9 @@ def assert_untouched(app: Flask, site_id: int) -> None:
         assert site is not None
         assert (site.name, site.base_url) == (SITE_NAME, SITE_URL)
         assert db.session.query(Site).count() == 3  # nothing created either
-        assert [goal.name for goal in site.goals] == [GOAL_NAME]
+        assert [goal.name for goal in site.goals] == [GOAL_NAME, GOAL_NAME + " 2", GOAL_NAME + " 3"]
+        assert [funnel.name for funnel in site.funnels] == [GOAL_NAME + " funnel"]
+        assert [step.goal.name for step in site.funnels[0].steps] == [GOAL_NAME, GOAL_NAME + " 2"]
     spool = Path(app.config["SPOOL_DIR"])
     assert not any(path.stat().st_size for path in spool.rglob("*") if path.is_file())
 
@@ -122,6 +138,7 @@ def test_the_matrix_covers_every_operation() -> None:
     assert {"aggregate", "timeseries", "breakdown", "realtime", "send_event"} <= names
     assert {"list_events", "download"} <= names
     assert {"list_goals", "create_goal", "get_goal", "replace_goal", "delete_goal"} <= names
+    assert {"list_funnels", "create_funnel", "get_funnel", "replace_funnel"} <= names
     assert set(QUERIES) | set(BODIES) <= names
 
 
@@ -333,7 +350,9 @@ def test_a_goal_of_another_site_is_404_through_this_one(
 ) -> None:
     """Alice's own site in the path, Bob's goal id after it: not found, nothing changed."""
     with app.app_context():
-        bobs_goal = db.session.scalar(select(Goal.id).where(Goal.site_id == world["bobs"]))
+        bobs_goal = db.session.scalar(
+            select(func.max(Goal.id)).where(Goal.site_id == world["bobs"])
+        )
     path = f"/api/v1/sites/{world['site']}/goals/{bobs_goal}"
     response = client.open(
         path, method=op.method, json=BODIES.get(op.name), headers=bearer(world["alice_rw"])
@@ -342,4 +361,29 @@ def test_a_goal_of_another_site_is_404_through_this_one(
     assert "Bob" not in response.get_data(as_text=True)
     with app.app_context():
         goal = db.session.get(Goal, bobs_goal)
-        assert goal is not None and goal.name == "Bob's goal" and goal.path == "/thanks"
+        assert goal is not None and goal.name == "Bob's goal 3" and goal.path == "/other"
+
+
+@pytest.mark.parametrize("op", [op for op in OPERATIONS if "{funnel_id}" in op.path], ids=op_id)
+def test_a_funnel_of_another_site_is_404_through_this_one(
+    app: Flask, client: FlaskClient, world: dict[str, Any], op: Operation
+) -> None:
+    with app.app_context():
+        bobs = db.session.scalar(select(Funnel.id).where(Funnel.site_id == world["bobs"]))
+        alices_goals = sorted(
+            db.session.scalars(select(Goal.id).where(Goal.site_id == world["site"]))
+        )
+    body = BODIES.get(op.name)
+    if body:
+        body = {**body, "steps": alices_goals}
+    response = client.open(
+        f"/api/v1/sites/{world['site']}/funnels/{bobs}",
+        method=op.method,
+        json=body,
+        headers=bearer(world["alice_rw"]),
+    )
+    assert response.status_code == 404
+    assert "Bob" not in response.get_data(as_text=True)
+    with app.app_context():
+        funnel = db.session.get(Funnel, bobs)
+        assert funnel is not None and funnel.name == "Bob's goal funnel"

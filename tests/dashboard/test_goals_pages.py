@@ -4,7 +4,9 @@ escaped everywhere."""
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from typing import Any
 from urllib.parse import quote
 
@@ -12,7 +14,7 @@ from flask import Flask
 from markupsafe import escape
 
 from flask_tracking.extensions import db
-from flask_tracking.tracking.models import Goal
+from flask_tracking.tracking.models import Funnel, Goal
 from flask_tracking.users import accounts
 from tests.conftest import PASSWORD
 from tests.dashboard.test_dashboard_views import MARCH, login
@@ -125,3 +127,65 @@ def test_the_settings_page_escapes_goal_names_and_patterns(site: Any) -> None:
     page = client.get(f"/sites/{site_id}/edit").get_data(as_text=True)
     assert HOSTILE not in page and "<img src=x" not in page
     assert str(escape(HOSTILE)) in page
+
+
+def goal_ids(app: Flask, site_id: int) -> dict[str, int]:
+    with app.app_context():
+        return {g.name: g.id for g in db.session.query(Goal).filter_by(site_id=site_id)}
+
+
+def test_a_funnel_is_defined_shown_exported_and_removed(site: Any) -> None:
+    app, site_id = site
+    client = login(app)
+    add(client, site_id, name="Home", kind="page", path="/")
+    add(client, site_id, name="Pricing", kind="page", path="/pricing")
+    ids = goal_ids(app, site_id)
+    form = {"name": HOSTILE, "steps-0": str(ids["Home"]), "steps-1": str(ids["Pricing"])}
+    response = client.post(f"/sites/{site_id}/funnels", data={**form, "steps-2": "0"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    settings = client.get(f"/sites/{site_id}/edit").get_data(as_text=True)
+    assert HOSTILE not in settings and f"{escape(HOSTILE)}" in settings
+    assert "Home → Pricing" in settings
+    # A: / then /pricing in S1 (03-07 local); S2 is /pricing alone; B: /blog then /.
+    url = f"/sites/{site_id}?{MARCH}&funnel={quote(HOSTILE, safe='')}"
+    page = client.get(url).get_data(as_text=True)
+    assert HOSTILE not in page
+    panel = page[page.index('data-panel="Funnel"') :]
+    panel = panel[: panel.index("</section>")]
+    assert f"Funnel: {escape(HOSTILE)}" in panel
+    counts = re.findall(r'<span class="count">([0-9,]+) ', panel)
+    assert counts == ["2", "1"]  # entered: S1 and B's S3; on to /pricing: S1
+    assert "50.0% of the step before · 1 dropped off · median 10m 0s after it" in panel
+    export = client.get(f"/sites/{site_id}/export.zip?{MARCH}&funnel={quote(HOSTILE, safe='')}")
+    with zipfile.ZipFile(io.BytesIO(export.data)) as archive:
+        funnel_csv = archive.read("funnel.csv").decode()
+        goals_csv = archive.read("goals.csv").decode()
+    assert funnel_csv.splitlines()[1:] == ["1,Home,2,2,100.0,,,", "2,Pricing,1,1,50.0,50.0,1,600.0"]
+    assert goals_csv.splitlines()[1].startswith("Home,Visit /,")
+    missing = client.get(f"/sites/{site_id}?{MARCH}&funnel=Nope")
+    assert missing.status_code == 400
+    with app.app_context():
+        funnel_id = db.session.query(Funnel).one().id
+    assert client.post(f"/sites/{site_id}/funnels/{funnel_id}/delete").status_code == 302
+    with app.app_context():
+        assert db.session.query(Funnel).count() == 0
+
+
+def test_bad_funnels_on_the_settings_page_are_refused(site: Any) -> None:
+    app, site_id = site
+    client = login(app)
+    add(client, site_id, name="Home", kind="page", path="/")
+    add(client, site_id, name="Pricing", kind="page", path="/pricing")
+    ids = goal_ids(app, site_id)
+    one_step = client.post(
+        f"/sites/{site_id}/funnels", data={"name": "F", "steps-0": str(ids["Home"])}
+    )
+    assert one_step.status_code == 400
+    assert "A funnel of one step is a goal" in one_step.get_data(as_text=True)
+    with app.app_context():
+        accounts.register("stranger@example.com", PASSWORD)
+    stranger = login(app, "stranger@example.com")
+    form = {"name": "F", "steps-0": str(ids["Home"]), "steps-1": str(ids["Pricing"])}
+    assert stranger.post(f"/sites/{site_id}/funnels", data=form).status_code == 404
+    with app.app_context():
+        assert db.session.query(Funnel).count() == 0

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_tracking.extensions import db
-from flask_tracking.ingest import drain
 from flask_tracking.tracking.models import Goal
-from tests.api import test_stats as hand
-from tests.api.helpers import freeze, spool_event
 from tests.api.test_stats import get, ok
 
 SIGNUP = {"name": "Signup", "kind": "event", "event": "Signup"}
@@ -29,22 +25,6 @@ SEATS = {
     "currency": "eur",  # stored upper-case
 }
 PRICING = {"name": "Pricing", "kind": "page", "path": "/pricing"}
-
-
-@pytest.fixture
-def app(app_factory: Any) -> Flask:
-    """The app, with the bundled GeoLite2 database for locations (as test_stats.py's)."""
-    return app_factory(GEOIP_PROVIDER="mmdb")  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def data(app: Flask, site: int, monkeypatch: pytest.MonkeyPatch) -> int:
-    """test_stats.py's data set on user A's site, the API's clock frozen at its NOW."""
-    for who, at, path, extra in hand.EVENTS:
-        spool_event(app, site, who, at, path, **extra)
-    drain(app)
-    freeze(monkeypatch, hand.NOW)
-    return site
 
 
 def goals_url(site_id: int, goal_id: int | None = None) -> str:

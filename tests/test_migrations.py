@@ -22,6 +22,7 @@ from flask_tracking.config import TestConfiguration
 from flask_tracking.events import close_store
 from flask_tracking.extensions import db
 from flask_tracking.reports.goals import make_goal
+from flask_tracking.tracking.funnels import add_funnel
 from flask_tracking.tracking.goals import add_goal
 from flask_tracking.tracking.models import Site
 from tests.conftest import TEST_DATABASE_URL
@@ -36,8 +37,8 @@ def test_migrated_database_matches_the_models(app: Flask) -> None:
 
 
 def test_goals_arrive_on_a_database_holding_sites_and_leave_them_on_the_way_down() -> None:
-    """0007 -> 0008 on a database with a user, sites and a shared link: they stay as they
-    were, goals can be added (and cascade with their site); downgrading drops only goals."""
+    """0007 -> 0009 on a database with a user and sites: they stay as they were, goals and
+    funnels can be added (and cascade with their site); downgrading drops only those."""
     with postgresql_database() if TEST_DATABASE_URL else contextlib.nullcontext("sqlite://") as url:
         settings = {
             "SQLALCHEMY_DATABASE_URI": url,
@@ -68,7 +69,10 @@ def test_goals_arrive_on_a_database_holding_sites_and_leave_them_on_the_way_down
                 upgrade()
                 site = db.session.get(Site, 1)
                 assert site is not None and site.timezone == "Europe/Paris" and site.goals == []
-                add_goal(site, make_goal("Signup", "event", event="Signup"))
+                signup = add_goal(site, make_goal("Signup", "event", event="Signup"))
+                pricing = add_goal(site, make_goal("Pricing", "page", path="/pricing"))
+                add_funnel(site, "Checkout", [pricing.id, signup.id])
+                assert [s.goal.name for s in site.funnels[0].steps] == ["Pricing", "Signup"]
                 add_goal(db.session.get(Site, 2), make_goal("Docs", "page", path="/docs/**"))
                 assert [g.definition.path for g in db.session.get(Site, 2).goals] == ["/docs/**"]
                 delete_site_row = text("DELETE FROM sites WHERE id = 2")
@@ -76,9 +80,10 @@ def test_goals_arrive_on_a_database_holding_sites_and_leave_them_on_the_way_down
                     db.session.execute(text("PRAGMA foreign_keys=ON"))
                 db.session.execute(delete_site_row)
                 db.session.commit()
-                assert db.session.scalar(text("SELECT count(*) FROM goals")) == 1
+                assert db.session.scalar(text("SELECT count(*) FROM goals")) == 2
                 downgrade(revision="0007")
-                assert "goals" not in inspect(db.engine).get_table_names()
+                tables = inspect(db.engine).get_table_names()
+                assert not {"goals", "funnels", "funnel_steps"} & set(tables)
                 assert db.session.scalar(text("SELECT name FROM sites WHERE id = 1")) == "Site 1"
         finally:
             close_store(app)

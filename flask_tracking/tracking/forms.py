@@ -91,7 +91,8 @@ class SiteSettingsForm(SiteForm):
 
 
 class GoalForm(FlaskForm):
-    """Add a goal to a site (the rules, and their messages, are reports/goals.py's)."""
+    """Add a goal to a site (the rules, and their messages, are reports/goals.py's). Made
+    with prefix="goal": its fields share the settings page with the site's own."""
 
     name = StringField("Goal name", validators=[InputRequired(), Length(max=goal_rules.MAX_NAME)])
     kind = SelectField(
@@ -139,12 +140,13 @@ class GoalForm(FlaskForm):
 
     def add_error(self, name: str, message: str) -> None:
         """Show a message under the field it is about (the name field for the whole goal)."""
-        field = self._fields.get(name) or self.name
+        field = self._fields.get(name) or self.name  # unprefixed names, as the rules say
         field.errors = [*field.errors, message]
 
 
 class FunnelForm(FlaskForm):
-    """Add a funnel: a name and up to 8 of the site's goals, in order (empty steps skipped)."""
+    """Add a funnel: a name and up to 8 of the site's goals, in order (empty steps skipped).
+    Made with prefix="funnel", like GoalForm."""
 
     name = StringField("Funnel name", validators=[InputRequired(), Length(max=goal_rules.MAX_NAME)])
     steps = FieldList(

@@ -127,8 +127,8 @@ def _settings_page(
             "tracking/site_edit.html",
             site=site,
             form=form,
-            goal_form=goal_form or GoalForm(formdata=None),
-            funnel_form=(funnel_form or FunnelForm(formdata=None)).offer(goals),
+            goal_form=goal_form or GoalForm(formdata=None, prefix="goal"),
+            funnel_form=(funnel_form or FunnelForm(formdata=None, prefix="funnel")).offer(goals),
             delete_form=ConfirmForm(),
             max_goals=MAX_GOALS,
             max_funnels=MAX_FUNNELS,
@@ -142,7 +142,7 @@ def _settings_page(
 def add_funnel(site_id: int) -> tuple[str, int] | Response:
     """Add a funnel from the settings page's form; a bad one shows the page again, with why."""
     site = _own_site_or_404(site_id)
-    form = FunnelForm().offer([(goal.id, goal.name) for goal in site.goals])
+    form = FunnelForm(prefix="funnel").offer([(goal.id, goal.name) for goal in site.goals])
     if form.validate_on_submit():
         try:
             funnel_rows.add_funnel(
@@ -178,7 +178,7 @@ def delete_funnel(site_id: int, funnel_id: int) -> Response:
 def add_goal(site_id: int) -> tuple[str, int] | Response:
     """Add a goal from the settings page's form; a bad one shows the page again, with why."""
     site = _own_site_or_404(site_id)
-    form = GoalForm()
+    form = GoalForm(prefix="goal")
     if form.validate_on_submit() and form.definition is not None:
         try:
             goal_rows.add_goal(site, form.definition)

@@ -8,6 +8,7 @@ the versioned script URL, sendBeacon's text/plain body, CORS and the whole inges
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Page, Route
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 from werkzeug.wrappers import Request, Response
 
 from flask_tracking.extensions import db
@@ -340,3 +341,71 @@ def test_the_snippet_as_offered_stays_silent_on_localhost(
     assert tab.sent() == []
     assert stored(shop.app) == []
     assert tab.errors == []
+
+
+def test_an_owner_defines_goals_and_a_funnel_and_sees_a_visitor_convert(
+    shop: Shop, open_tab: Callable[..., Tab], browser: Browser
+) -> None:
+    """Goals and a funnel defined on the settings page in the browser; a visitor reaches the
+    second page and signs up on the customer's site; the dashboard's Goals panel and the
+    funnel show the conversion."""
+    owner = browser.new_context(user_agent=CHROME, viewport=VIEWPORT)
+    page = owner.new_page()
+    page.goto(shop.api + "/login/")
+    page.fill("input[name=email]", "owner@example.com")
+    page.fill("input[name=password]", "correct horse battery")
+    page.locator("form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/(sites/)?$"))
+    settings = f"{shop.api}/sites/{shop.site_id}/edit"
+    for fields in (
+        {"goal-name": "Second page", "goal-kind": "page", "goal-path": "/sec*"},
+        {
+            "goal-name": "Pro signup",
+            "goal-kind": "event",
+            "goal-event": "Signup",
+            "goal-property": "plan",
+            "goal-property_value": "pro",
+            "goal-revenue_property": "seats",
+            "goal-currency": "eur",
+        },
+    ):
+        page.goto(settings)
+        for name, value in fields.items():
+            if name == "goal-kind":
+                page.select_option(f"select[name='{name}']", value)
+            else:
+                page.fill(f"input[name='{name}']", value)
+        page.get_by_role("button", name="Add goal").click()
+        page.wait_for_url(re.compile(r"#goals$"))
+    page.fill("input[name='funnel-name']", "Checkout")
+    page.select_option("select[name='funnel-steps-0']", label="Second page")
+    page.select_option("select[name='funnel-steps-1']", label="Pro signup")
+    page.get_by_role("button", name="Add funnel").click()
+    page.wait_for_url(re.compile(r"#funnels$"))
+    expect(page.locator('tr[data-funnel="Checkout"]')).to_contain_text("Second page → Pro signup")
+
+    visitor = open_tab(shop.url + "/")
+    visitor.page.click("#push")  # a pageview of /second
+    visitor.page.click("#signup")  # Signup {plan: pro, seats: 3}
+    wait_for(shop.app, lambda rows: bool(named(rows, "Signup")), "Signup")
+
+    page.goto(f"{shop.api}/sites/{shop.site_id}?period=today")
+    goals = page.locator('section[data-panel="Goals"]')
+    second = goals.locator('tr[data-goal="Second page"] td')
+    expect(second.nth(0)).to_contain_text("1")  # visitors
+    expect(second.nth(2)).to_contain_text("100.0%")  # the day's one visitor converted
+    signup = goals.locator('tr[data-goal="Pro signup"] td')
+    expect(signup.nth(1)).to_contain_text("1")  # conversions
+    expect(signup.nth(3)).to_contain_text("EUR 3.00")  # revenue: the seats property
+    goals.get_by_role("link", name="Checkout").click()
+    page.wait_for_url(re.compile(r"funnel=Checkout"))
+    steps = page.locator("ol.funnel-steps li .count")
+    expect(steps).to_have_count(2)
+    expect(steps.nth(0)).to_contain_text("1 (100.0%)")
+    expect(steps.nth(1)).to_contain_text("1 (100.0%)")
+    # The goal filters the whole dashboard to the visitors who converted.
+    goals.get_by_role("link", name="Pro signup").click()
+    page.wait_for_url(re.compile(r"filter=goal"))
+    expect(page.locator(".chip")).to_contain_text("Goal is Pro signup")
+    owner.close()
+    assert visitor.errors == []

@@ -23,7 +23,9 @@ HOSTILE = '<script>alert("goal")</script>'
 
 
 def add(client: Any, site_id: int, **fields: str) -> Any:
-    return client.post(f"/sites/{site_id}/goals", data=fields)
+    return client.post(
+        f"/sites/{site_id}/goals", data={f"goal-{name}": value for name, value in fields.items()}
+    )
 
 
 def names(app: Flask, site_id: int) -> list[str]:
@@ -140,8 +142,12 @@ def test_a_funnel_is_defined_shown_exported_and_removed(site: Any) -> None:
     add(client, site_id, name="Home", kind="page", path="/")
     add(client, site_id, name="Pricing", kind="page", path="/pricing")
     ids = goal_ids(app, site_id)
-    form = {"name": HOSTILE, "steps-0": str(ids["Home"]), "steps-1": str(ids["Pricing"])}
-    response = client.post(f"/sites/{site_id}/funnels", data={**form, "steps-2": "0"})
+    form = {
+        "funnel-name": HOSTILE,
+        "funnel-steps-0": str(ids["Home"]),
+        "funnel-steps-1": str(ids["Pricing"]),
+    }
+    response = client.post(f"/sites/{site_id}/funnels", data={**form, "funnel-steps-2": "0"})
     assert response.status_code == 302, response.get_data(as_text=True)
     settings = client.get(f"/sites/{site_id}/edit").get_data(as_text=True)
     assert HOSTILE not in settings and f"{escape(HOSTILE)}" in settings
@@ -178,14 +184,19 @@ def test_bad_funnels_on_the_settings_page_are_refused(site: Any) -> None:
     add(client, site_id, name="Pricing", kind="page", path="/pricing")
     ids = goal_ids(app, site_id)
     one_step = client.post(
-        f"/sites/{site_id}/funnels", data={"name": "F", "steps-0": str(ids["Home"])}
+        f"/sites/{site_id}/funnels",
+        data={"funnel-name": "F", "funnel-steps-0": str(ids["Home"])},
     )
     assert one_step.status_code == 400
     assert "A funnel of one step is a goal" in one_step.get_data(as_text=True)
     with app.app_context():
         accounts.register("stranger@example.com", PASSWORD)
     stranger = login(app, "stranger@example.com")
-    form = {"name": "F", "steps-0": str(ids["Home"]), "steps-1": str(ids["Pricing"])}
+    form = {
+        "funnel-name": "F",
+        "funnel-steps-0": str(ids["Home"]),
+        "funnel-steps-1": str(ids["Pricing"]),
+    }
     assert stranger.post(f"/sites/{site_id}/funnels", data=form).status_code == 404
     with app.app_context():
         assert db.session.query(Funnel).count() == 0

@@ -21,6 +21,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# GrowthBook's statistics, a second opinion the experiment tests check ours against. Its
+	# metadata pins numpy<2 and pandas<2, which its frequentist and Bayesian modules do not
+	# need (numpy, scipy, pydantic, packaging: all installed above); hence --no-deps.
+	$(BIN)/pip install --quiet --no-deps 'gbstats==0.8.0'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed assets

@@ -30,6 +30,14 @@ def is_http_url(value: str | None) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+MAX_ID = 2**31 - 1  # the largest id a 32-bit INTEGER column holds
+
+
+def is_row_id(value: int) -> bool:
+    """Tell whether a number can be a row's id (a positive 32-bit INTEGER)."""
+    return 1 <= value <= MAX_ID
+
+
 class IdConverter(IntegerConverter):
     """A database id in a URL: a positive integer that fits a 32-bit INTEGER column.
 
@@ -38,4 +46,4 @@ class IdConverter(IntegerConverter):
     """
 
     def __init__(self, url_map: Map) -> None:
-        super().__init__(url_map, min=1, max=2**31 - 1)
+        super().__init__(url_map, min=1, max=MAX_ID)

@@ -73,14 +73,20 @@ def test_goals_arrive_on_a_database_holding_sites_and_leave_them_on_the_way_down
                 pricing = add_goal(site, make_goal("Pricing", "page", path="/pricing"))
                 add_funnel(site, "Checkout", [pricing.id, signup.id])
                 assert [s.goal.name for s in site.funnels[0].steps] == ["Pricing", "Signup"]
-                add_goal(db.session.get(Site, 2), make_goal("Docs", "page", path="/docs/**"))
-                assert [g.definition.path for g in db.session.get(Site, 2).goals] == ["/docs/**"]
+                other = db.session.get(Site, 2)
+                docs = add_goal(other, make_goal("Docs", "page", path="/docs/**"))
+                start = add_goal(other, make_goal("Start", "page", path="/"))
+                add_funnel(other, "Reading", [start.id, docs.id])
+                assert [g.definition.path for g in other.goals] == ["/docs/**", "/"]
                 delete_site_row = text("DELETE FROM sites WHERE id = 2")
                 if db.engine.dialect.name == "sqlite":
                     db.session.execute(text("PRAGMA foreign_keys=ON"))
                 db.session.execute(delete_site_row)
                 db.session.commit()
+                # The site's deletion took its goals and its funnel (whose steps use them).
                 assert db.session.scalar(text("SELECT count(*) FROM goals")) == 2
+                assert db.session.scalar(text("SELECT count(*) FROM funnel_steps")) == 2
+                db.session.remove()  # no open transaction may hold the tables being dropped
                 downgrade(revision="0007")
                 tables = inspect(db.engine).get_table_names()
                 assert not {"goals", "funnels", "funnel_steps"} & set(tables)

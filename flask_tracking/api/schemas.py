@@ -54,6 +54,8 @@ def _true_or_false(value: Any) -> Any:
 # Query string values are text: these read them exactly as documented, not leniently.
 QueryInt = Annotated[int, BeforeValidator(_whole_number)]
 QueryBool = Annotated[bool, BeforeValidator(_true_or_false)]
+# A row's id: the databases' INTEGER, so a larger number is refused rather than overflowing.
+RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 def _calendar_day(value: str) -> str:
@@ -243,7 +245,7 @@ class FunnelIn(Input):
     """A funnel: 2 to 8 of the site's goals (ids), in order."""
 
     name: str = Field(min_length=1, max_length=goal_rules.MAX_NAME)
-    steps: list[int] = Field(description="The goals' ids, in order: 2 to 8.")
+    steps: list[RowId] = Field(description="The goals' ids, in order: 2 to 8.")
     across_visits: bool = Field(
         False,
         description="Follow the steps across the visits of a visitor-day (the cookieless "

@@ -8,6 +8,7 @@ from flask_tracking.extensions import db
 from flask_tracking.reports.goals import MAX_GOALS, Goal, InvalidGoal
 from flask_tracking.tracking.models import Goal as GoalRow
 from flask_tracking.tracking.models import Site
+from flask_tracking.urls import is_row_id
 
 
 def site_goals() -> dict[int, tuple[Goal, ...]]:
@@ -20,6 +21,8 @@ def site_goals() -> dict[int, tuple[Goal, ...]]:
 
 def goal_of(site: Site, goal_id: int) -> GoalRow | None:
     """Return one of the site's goals by id (None for another site's, like a missing one)."""
+    if not is_row_id(goal_id):  # a number from a form: past INTEGER, no row has it
+        return None
     row = db.session.get(GoalRow, goal_id)
     return row if row is not None and row.site_id == site.id else None
 

@@ -154,6 +154,11 @@ class FunnelStep(db.Model):  # type: ignore[name-defined]
         ForeignKey("funnels.id", ondelete="CASCADE"), primary_key=True
     )
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    goal_id: Mapped[int] = mapped_column(ForeignKey("goals.id", ondelete="RESTRICT"), index=True)
+    # Checked at commit: a site's deletion cascades to its goals and to its funnels' steps in
+    # an order PostgreSQL does not promise, so an immediate check (RESTRICT, or NO ACTION,
+    # which PostgreSQL applies per cascaded statement) can fail on the way.
+    goal_id: Mapped[int] = mapped_column(
+        ForeignKey("goals.id", deferrable=True, initially="DEFERRED"), index=True
+    )
 
     goal: Mapped[Goal] = relationship()

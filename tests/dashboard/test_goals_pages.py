@@ -189,6 +189,16 @@ def test_bad_funnels_on_the_settings_page_are_refused(site: Any) -> None:
     )
     assert one_step.status_code == 400
     assert "A funnel of one step is a goal" in one_step.get_data(as_text=True)
+    too_large = client.post(
+        f"/sites/{site_id}/funnels",
+        data={
+            "funnel-name": "F",
+            "funnel-steps-0": str(ids["Home"]),
+            "funnel-steps-1": "2147483648",
+        },
+    )
+    assert too_large.status_code == 400
+    assert "This site has no goal 2147483648" in too_large.get_data(as_text=True)
     with app.app_context():
         accounts.register("stranger@example.com", PASSWORD)
     stranger = login(app, "stranger@example.com")

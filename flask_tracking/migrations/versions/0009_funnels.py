@@ -5,7 +5,8 @@ Revises: 0008
 Create Date: 2026-12-06 15:00:00.000000
 
 A site's funnels: ordered lists of its goals. Like goals, definitions applied to the events
-at query time; a goal a funnel uses cannot be deleted (RESTRICT).
+at query time; a goal a funnel uses cannot be deleted on its own (the check is deferred to
+the commit, so deleting the site, which cascades to goals and to funnel steps, still works).
 """
 import sqlalchemy as sa
 from alembic import op
@@ -35,7 +36,7 @@ def upgrade():
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('goal_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['funnel_id'], ['funnels.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['goal_id'], ['goals.id'], ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['goal_id'], ['goals.id'], deferrable=True, initially='DEFERRED'),
     sa.PrimaryKeyConstraint('funnel_id', 'position')
     )
     with op.batch_alter_table('funnel_steps', schema=None) as batch_op:

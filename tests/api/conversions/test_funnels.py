@@ -93,6 +93,8 @@ def test_bad_funnels_are_400_and_a_used_goal_cannot_be_deleted(
         ({"name": "F", "steps": goal_ids[:1]}, "steps", "A funnel of one step is a goal"),
         ({"name": "F", "steps": goal_ids * 3}, "steps", "at most 8 steps"),
         ({"name": "F", "steps": [goal_ids[0], 999_999]}, "steps", "no goal 999999"),
+        ({"name": "F", "steps": [goal_ids[0], 2**31]}, "steps.1", "less than or equal to"),
+        ({"name": "F", "steps": [0, goal_ids[0]]}, "steps.0", "greater than or equal to 1"),
         ({"name": "", "steps": goal_ids}, "name", "at least 1 character"),
         ({"name": "F", "steps": goal_ids, "across": True}, "across", "Unknown field"),
     ]

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,6 +26,7 @@ from pydantic import (
 
 from flask_tracking.ingest.hit import MAX_EVENT_LENGTH, MAX_REFERRER_LENGTH
 from flask_tracking.ingest.payload import MAX_PROP_KEY, MAX_PROPS
+from flask_tracking.reports import experiments as experiment_rules
 from flask_tracking.reports import goals as goal_rules
 from flask_tracking.reports.dimensions import MAX_FILTER_VALUE, MAX_FILTERS
 from flask_tracking.reports.params import MAX_EVENT_NAME
@@ -275,6 +277,136 @@ class FunnelList(BaseModel):
     """A site's funnels, in the order they were defined."""
 
     data: list[FunnelOut]
+
+
+class VariantIn(Input):
+    """A variant and its share of the traffic (its weight over the sum of the weights)."""
+
+    name: str = Field(min_length=1, max_length=experiment_rules.MAX_VARIANT_NAME)
+    weight: int = Field(50, description="A whole number from 1 to 10000.")
+
+
+class ExperimentIn(Input):
+    """An A/B experiment: 2 to 5 variants (the control first), the primary goal and up to 5
+    secondary goals (ids), a window and a status."""
+
+    key: str = Field(
+        min_length=1,
+        max_length=64,
+        description="What pages and servers call it, in exposures: lower-case letters, "
+        "digits, '-', '_', '.'.",
+    )
+    name: str = Field(min_length=1, max_length=goal_rules.MAX_NAME)
+    variants: list[VariantIn] = Field(description="2 to 5; the first is the control.")
+    primary_goal: RowId
+    secondary_goals: list[RowId] = Field([], description="Up to 5 more goals' ids.")
+    start: AwareDatetime | None = Field(None, description="Needed unless a draft.")
+    end: AwareDatetime | None = None
+    status: Literal["draft", "running", "stopped"] = "draft"
+
+
+class VariantOut(BaseModel):
+    """A variant of an experiment."""
+
+    name: str
+    weight: int
+    share: float = Field(description="Percent of the traffic the weights give it.")
+
+
+class GoalRef(BaseModel):
+    """A goal, by id and name."""
+
+    id: int
+    name: str
+
+
+class ExperimentOut(BaseModel):
+    """An experiment of a site."""
+
+    id: int
+    key: str
+    name: str
+    status: Literal["draft", "running", "stopped"]
+    variants: list[VariantOut]
+    primary_goal: GoalRef
+    secondary_goals: list[GoalRef]
+    start: UtcDateTime | None
+    end: UtcDateTime | None
+    created_at: UtcDateTime
+
+
+class ExperimentList(BaseModel):
+    """A site's experiments, in the order they were defined."""
+
+    data: list[ExperimentOut]
+
+
+class IntervalOut(BaseModel):
+    """A two-sided interval."""
+
+    low: float
+    high: float
+
+
+class ArmOut(BaseModel):
+    """A goal in one variant."""
+
+    variant: str
+    exposed: int = Field(description="Visitors who saw this variant (and no other).")
+    converted: int = Field(description="Of them, visitors who converted after exposure.")
+    rate: float = Field(description="converted / exposed, in percent.")
+    conversions: int
+    revenue: float
+
+
+class ComparisonOut(BaseModel):
+    """A treatment against the control on one goal (nulls where the counts say nothing)."""
+
+    variant: str
+    difference: float = Field(description="Treatment rate - control rate, in points.")
+    difference_interval: IntervalOut | None = Field(description="Fixed-sample, in points.")
+    uplift: float | None = Field(description="Relative to the control's rate, in percent.")
+    uplift_interval: IntervalOut | None = Field(description="Fixed-sample, in percent.")
+    p_value: float | None = Field(description="Two-proportion z-test, fixed sample.")
+    adjusted_p_value: float | None = Field(
+        description="Holm-adjusted over every (variant, goal) comparison of the experiment."
+    )
+    sequential_p_value: float | None = Field(
+        description="Always valid (mSPRT): may be read at any time while the test runs."
+    )
+    sequential_interval: IntervalOut | None = Field(description="Confidence sequence, points.")
+    chance_to_beat: float | None = Field(description="Bayesian P(treatment > control), percent.")
+    uplift_credible: IntervalOut | None = Field(description="Bayesian, relative, in percent.")
+    minimum_detectable: float | None = Field(
+        description="Smallest difference (points) this sample detects with 80 % power."
+    )
+
+
+class GoalOutcomeOut(BaseModel):
+    """One goal of an experiment: every variant's numbers, every treatment's comparison."""
+
+    goal: str
+    primary: bool
+    arms: list[ArmOut]
+    comparisons: list[ComparisonOut]
+
+
+class ExperimentResultOut(BaseModel):
+    """An experiment's results over its window (to now while it runs)."""
+
+    site_id: int
+    experiment: ExperimentOut
+    start: UtcDateTime | None
+    end: UtcDateTime | None
+    exposed: dict[str, int] = Field(description="Visitors per variant.")
+    mixed: int = Field(description="Visitors exposed to several variants, left out.")
+    sample_ratio_p_value: float | None
+    sample_ratio_mismatch: bool = Field(
+        description="The split is off the weights beyond chance (p < 0.001): assignment or "
+        "tracking is broken, and no other number can be trusted."
+    )
+    alpha: float
+    goals: list[GoalOutcomeOut]
 
 
 class RangeQuery(Input):

@@ -40,6 +40,7 @@ TAGS_ABOUT = {
     "Sites": "The sites a key may see: list, add, read, change, delete.",
     "Goals": "A site's goals (conversions): list, add, read, change, delete.",
     "Funnels": "A site's funnels (goals in order): list, add, read with results, change, delete.",
+    "Experiments": "A site's A/B experiments: list, add, read, change, delete, and results.",
     "Stats": "The dashboard's reports, with the same periods, time zones and filters.",
     "Events": "Server-side events, through the collector's durable pipeline.",
     "Export": "Raw stored events: pages of JSON, or one streamed CSV or NDJSON file.",

@@ -47,6 +47,7 @@ from flask_tracking.events.sql import (
 from flask_tracking.events.store import Readable
 from flask_tracking.events.tables import tables
 from flask_tracking.reports.dimensions import NONE, Dimension, Filter
+from flask_tracking.reports.experiments import EXPOSURE
 from flask_tracking.reports.goals import Goal
 from flask_tracking.reports.ranges import zone_named
 
@@ -601,6 +602,69 @@ class Queries:
             )
             for i in range(len(steps))
         ]
+
+    def experiment(
+        self, site_id: int, key: str, start_ms: int, end_ms: int, goals: tuple[Goal, ...]
+    ) -> tuple[dict[str, int], int, dict[tuple[str, int], tuple[int, int, float]]]:
+        """Return an experiment's exposed visitors per variant, the visitors exposed to more
+        than one variant (left out), and per (variant, goal index) the exposed visitors who
+        converted at or after their first exposure, the conversions and their revenue — all
+        within [start_ms, end_ms), in one statement (reports/experiments.py says why so).
+
+        Exposures are the custom events named EXPOSURE whose `experiment` property is the
+        key; a visitor (visitor-day) is one row of the `exposed` CTE, with its variant, how
+        many variants it saw and when it first saw one."""
+        e = self.events.c
+        engine = self.store.engine
+        variant = prop_text(e.props, prop_key(engine, "variant"))
+        window = [e.site_id == site_id, e.ts >= start_ms, e.ts < end_ms]
+        exposed = (
+            select(
+                e.vd,
+                func.min(variant).label("variant"),
+                func.count(variant.distinct()).label("variants"),
+                func.min(e.ts).label("first"),
+            )
+            .where(
+                *window,
+                ~e.pv,
+                self.compare(self.events, "name", "name", "is", EXPOSURE),
+                prop_text(e.props, prop_key(engine, "experiment")) == key,
+                variant.is_not(None),
+            )
+            .group_by(e.vd)
+            .cte("exposed")
+        )
+        x = exposed.c
+        branches: list[Any] = [
+            select(number(-1), x.variant, func.count(), func.count(), number(0))
+            .where(x.variants == 1)
+            .group_by(x.variant),
+            select(number(-2), null(), func.count(), func.count(), number(0)).where(x.variants > 1),
+        ]
+        for index, goal in enumerate(goals):
+            value: Any = number(0)
+            if goal.has_revenue:
+                value = func.coalesce(
+                    func.sum(prop_number(e.props, prop_key(engine, goal.revenue_prop))), 0
+                )
+            branches.append(
+                select(number(index), x.variant, func.count(e.vd.distinct()), func.count(), value)
+                .select_from(self.events.join(exposed, and_(e.vd == x.vd, e.ts >= x.first)))
+                .where(*window, x.variants == 1, self.converts(goal))
+                .group_by(x.variant)
+            )
+        arms: dict[str, int] = {}
+        mixed = 0
+        counted: dict[tuple[str, int], tuple[int, int, float]] = {}
+        for tag, name, visitors, rows, revenue in self.store.fetch(union_all(*branches)):
+            if int(tag) == -1:
+                arms[str(name)] = int(visitors)
+            elif int(tag) == -2:
+                mixed = int(visitors or 0)
+            else:
+                counted[(str(name), int(tag))] = (int(visitors), int(rows), float(revenue or 0))
+        return arms, mixed, counted
 
     def texts(self, dictionary: str, values: Iterable[Any]) -> dict[Any, str]:
         """Return the text of each stored value (a code in DuckDB, the text itself elsewhere)."""

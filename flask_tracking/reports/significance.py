@@ -41,8 +41,8 @@ from scipy import integrate, stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
-ALPHA = 0.05
-SRM_ALPHA = 0.001
+from flask_tracking.reports.experiments import ALPHA
+
 POWER = 0.8
 TUNING = 5000  # N*: the number of visitors the sequential test is tuned for
 DRAWS = 100_000  # posterior draws for the credible interval

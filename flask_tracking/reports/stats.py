@@ -30,6 +30,7 @@ from flask_tracking.reports.dimensions import (
     InvalidQuery,
     metric,
 )
+from flask_tracking.reports.experiments import Counted, Experiment, ExperimentResult, judge
 from flask_tracking.reports.funnels import Funnel, FunnelResult, Step
 from flask_tracking.reports.goals import Goal
 from flask_tracking.reports.queries import Conversions, Counts, Queries, Scope, by_day
@@ -403,6 +404,34 @@ def realtime(site_id: int, now: datetime | None = None, store: Readable | None =
         select(func.count(r.visitor.distinct())).where(r.site_id == site_id, r.ts >= since)
     )
     return int(found[0][0] or 0)
+
+
+def experiment_results(
+    site_id: int,
+    experiment: Experiment,
+    *,
+    now: datetime | None = None,
+    store: Readable | None = None,
+) -> ExperimentResult:
+    """Return an experiment's results over its window: from its start to its end, or to now
+    while it runs (read raw: who saw which variant first is in no rollup)."""
+    now = now or datetime.now(UTC)
+    start = experiment.start
+    end = min(experiment.end, now) if experiment.end is not None else now
+    if start is None or end <= start:
+        return judge(experiment, {}, 0, {}, start=start, end=None if start is None else end)
+    found, mixed, rows = Queries(store or current_store()).experiment(
+        site_id,
+        experiment.key,
+        int(start.timestamp() * 1000),
+        int(end.timestamp() * 1000),
+        experiment.goals,
+    )
+    counted = {
+        (variant, experiment.goals[index].name): Counted(*values)
+        for (variant, index), values in rows.items()
+    }
+    return judge(experiment, found, mixed, counted, start=start, end=end)
 
 
 def first_event(site_id: int, store: Readable | None = None) -> datetime | None:

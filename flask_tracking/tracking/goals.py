@@ -64,7 +64,9 @@ def update_goal(row: GoalRow, definition: Goal) -> GoalRow:
 
 
 def delete_goal(row: GoalRow) -> None:
-    """Remove a goal (the events it counted stay); a goal a funnel uses is refused."""
+    """Remove a goal (the events it counted stay); a goal a funnel or an experiment uses
+    is refused."""
+    from flask_tracking.tracking.experiments import experiments_using
     from flask_tracking.tracking.funnels import funnels_using
 
     using = funnels_using(row.id)
@@ -72,6 +74,13 @@ def delete_goal(row: GoalRow) -> None:
         names = ", ".join(repr(name) for name in using)
         raise InvalidGoal(
             f"The goal {row.name!r} is a step of the funnel(s) {names}: remove it there first.",
+            "goal",
+        )
+    judged = experiments_using(row.id)
+    if judged:
+        names = ", ".join(repr(name) for name in judged)
+        raise InvalidGoal(
+            f"The goal {row.name!r} is a goal of the experiment(s) {names}: remove it there first.",
             "goal",
         )
     db.session.delete(row)

@@ -1,4 +1,4 @@
-"""Sites, their goals and funnels, and their shared links.
+"""Sites, their goals, funnels and experiments, and their shared links.
 
 (Their events live in the event store: events/.)
 """
@@ -7,12 +7,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flask_tracking.extensions import db
+from flask_tracking.reports import experiments as experiment_rules
 from flask_tracking.reports import funnels as funnel_rules
 from flask_tracking.reports import goals as goal_rules
+from flask_tracking.reports.ranges import as_utc
 from flask_tracking.users.models import User, utcnow
 
 
@@ -38,6 +49,9 @@ class Site(db.Model):  # type: ignore[name-defined]
     )
     funnels: Mapped[list[Funnel]] = relationship(
         back_populates="site", order_by="Funnel.id", passive_deletes=True
+    )
+    experiments: Mapped[list[Experiment]] = relationship(
+        back_populates="site", order_by="Experiment.id", passive_deletes=True
     )
 
     @property
@@ -157,6 +171,59 @@ class FunnelStep(db.Model):  # type: ignore[name-defined]
     # Checked at commit: a site's deletion cascades to its goals and to its funnels' steps in
     # an order PostgreSQL does not promise, so an immediate check (RESTRICT, or NO ACTION,
     # which PostgreSQL applies per cascaded statement) can fail on the way.
+    goal_id: Mapped[int] = mapped_column(
+        ForeignKey("goals.id", deferrable=True, initially="DEFERRED"), index=True
+    )
+
+    goal: Mapped[Goal] = relationship()
+
+
+class Experiment(db.Model):  # type: ignore[name-defined]
+    """An A/B experiment of a site (reports/experiments.py holds the rules)."""
+
+    __tablename__ = "experiments"
+    __table_args__ = (UniqueConstraint("site_id", "key", name="uq_experiments_site_id_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(64))  # what pages and servers call it
+    name: Mapped[str] = mapped_column(String(goal_rules.MAX_NAME))
+    status: Mapped[str] = mapped_column(String(8), default="draft")
+    # [[name, weight], ...], the control first: read and written only through `definition`.
+    variants: Mapped[list[list[str | int]]] = mapped_column(JSON)
+    starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    site: Mapped[Site] = relationship(back_populates="experiments")
+    goals: Mapped[list[ExperimentGoal]] = relationship(
+        order_by="ExperimentGoal.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def definition(self) -> experiment_rules.Experiment:
+        """Return the experiment as reports apply it."""
+        return experiment_rules.Experiment(
+            self.key,
+            self.name,
+            tuple(experiment_rules.Variant(str(n), int(w)) for n, w in self.variants),
+            tuple(link.goal.definition for link in self.goals),
+            None if self.starts_at is None else as_utc(self.starts_at),
+            None if self.ends_at is None else as_utc(self.ends_at),
+            self.status,
+        )
+
+
+class ExperimentGoal(db.Model):  # type: ignore[name-defined]
+    """A goal an experiment is judged on: position 0 is the primary goal."""
+
+    __tablename__ = "experiment_goals"
+
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Checked at commit, like a funnel step's (see FunnelStep.goal_id).
     goal_id: Mapped[int] = mapped_column(
         ForeignKey("goals.id", deferrable=True, initially="DEFERRED"), index=True
     )

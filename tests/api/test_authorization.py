@@ -19,9 +19,10 @@ from sqlalchemy import func, select
 from flask_tracking.api.spec import OPERATIONS, Operation
 from flask_tracking.extensions import db
 from flask_tracking.reports.goals import make_goal
+from flask_tracking.tracking.experiments import Draft, add_experiment
 from flask_tracking.tracking.funnels import add_funnel
 from flask_tracking.tracking.goals import add_goal
-from flask_tracking.tracking.models import Funnel, Goal, Site
+from flask_tracking.tracking.models import Experiment, Funnel, Goal, Site
 from flask_tracking.users import apikeys
 from flask_tracking.users.models import ApiKey, User
 from tests.api.conftest import bearer
@@ -40,6 +41,18 @@ BODIES = {
     "replace_goal": {"name": "Welcomed", "kind": "page", "path": "/welcome"},
     "create_funnel": {"name": "New funnel", "steps": "the site's goals"},
     "replace_funnel": {"name": "Renamed funnel", "steps": "the site's goals"},
+    "create_experiment": {
+        "key": "new-test",
+        "name": "New test",
+        "variants": [{"name": "A", "weight": 1}, {"name": "B", "weight": 1}],
+        "primary_goal": "the site's first goal",
+    },
+    "replace_experiment": {
+        "key": "renamed-test",
+        "name": "Renamed test",
+        "variants": [{"name": "A", "weight": 2}, {"name": "B", "weight": 1}],
+        "primary_goal": "the site's first goal",
+    },
 }
 SUCCESS = {
     "create_site": 201,
@@ -49,6 +62,8 @@ SUCCESS = {
     "delete_goal": 204,
     "create_funnel": 201,
     "delete_funnel": 204,
+    "create_experiment": 201,
+    "delete_experiment": 204,
 }
 GOAL_NAME = "Alice's secret goal"
 
@@ -61,18 +76,25 @@ def op_id(op: Operation) -> str:
 def call(
     client: FlaskClient, op: Operation, site_id: int, headers: dict[str, str], **extra: str
 ) -> Any:
-    """Make a valid request for `op` on `site_id` (its first goal, its funnel) with `headers`."""
+    """Make a valid request for `op` on `site_id` (its first goal, its funnel, its
+    experiment) with `headers`."""
     with client.application.app_context():
         goal_ids = list(db.session.scalars(select(Goal.id).where(Goal.site_id == site_id)))
         funnel_id = db.session.scalar(select(func.min(Funnel.id)).where(Funnel.site_id == site_id))
+        experiment_id = db.session.scalar(
+            select(func.min(Experiment.id)).where(Experiment.site_id == site_id)
+        )
     path = "/api/v1" + op.path.replace("{site_id}", str(site_id))
-    # The site's last goal, which no funnel uses (so deleting it succeeds).
+    # The site's last goal, which no funnel or experiment uses (so deleting it succeeds).
     path = path.replace("{goal_id}", str(max(goal_ids, default=999_999)))
     path = path.replace("{funnel_id}", str(funnel_id or 999_999))
+    path = path.replace("{experiment_id}", str(experiment_id or 999_999))
     query = {**QUERIES.get(op.name, {}), **extra}
     body = BODIES.get(op.name)
     if body and body.get("steps"):
         body = {**body, "steps": sorted(goal_ids)[:2] or [999_998, 999_999]}
+    if body and body.get("primary_goal"):
+        body = {**body, "primary_goal": min(goal_ids, default=999_999)}
     return client.open(path, method=op.method, query_string=query, json=body, headers=headers)
 
 
@@ -90,6 +112,13 @@ def world(app: Flask, make_user: Any, make_site: Any, make_key: Any) -> dict[str
             first = add_goal(row, make_goal(name, "page", path="/thanks"))
             second = add_goal(row, make_goal(name + " 2", "event", event="Bought"))
             add_funnel(row, name + " funnel", [first.id, second.id])
+            draft = Draft(
+                name[:20].lower().replace(" ", "-").replace("'", ""),
+                name + " test",
+                [("A", 1), ("B", 1)],
+                [first.id, second.id],
+            )
+            add_experiment(row, draft)
             add_goal(row, make_goal(name + " 3", "page", path="/other"))
     revoked = make_key(alice, apikeys.READ_WRITE, name="revoked")
     with app.app_context():
@@ -118,6 +147,11 @@ def assert_untouched(app: Flask, site_id: int) -> None:
         assert [goal.name for goal in site.goals] == [GOAL_NAME, GOAL_NAME + " 2", GOAL_NAME + " 3"]
         assert [funnel.name for funnel in site.funnels] == [GOAL_NAME + " funnel"]
         assert [step.goal.name for step in site.funnels[0].steps] == [GOAL_NAME, GOAL_NAME + " 2"]
+        assert [experiment.name for experiment in site.experiments] == [GOAL_NAME + " test"]
+        assert [link.goal.name for link in site.experiments[0].goals] == [
+            GOAL_NAME,
+            GOAL_NAME + " 2",
+        ]
     spool = Path(app.config["SPOOL_DIR"])
     assert not any(path.stat().st_size for path in spool.rglob("*") if path.is_file())
 
@@ -139,6 +173,7 @@ def test_the_matrix_covers_every_operation() -> None:
     assert {"list_events", "download"} <= names
     assert {"list_goals", "create_goal", "get_goal", "replace_goal", "delete_goal"} <= names
     assert {"list_funnels", "create_funnel", "get_funnel", "replace_funnel"} <= names
+    assert {"list_experiments", "create_experiment", "experiment_results"} <= names
     assert set(QUERIES) | set(BODIES) <= names
 
 
@@ -387,3 +422,26 @@ def test_a_funnel_of_another_site_is_404_through_this_one(
     with app.app_context():
         funnel = db.session.get(Funnel, bobs)
         assert funnel is not None and funnel.name == "Bob's goal funnel"
+
+
+@pytest.mark.parametrize("op", [op for op in OPERATIONS if "{experiment_id}" in op.path], ids=op_id)
+def test_an_experiment_of_another_site_is_404_through_this_one(
+    app: Flask, client: FlaskClient, world: dict[str, Any], op: Operation
+) -> None:
+    with app.app_context():
+        bobs = db.session.scalar(select(Experiment.id).where(Experiment.site_id == world["bobs"]))
+        alices_goal = min(db.session.scalars(select(Goal.id).where(Goal.site_id == world["site"])))
+    body = BODIES.get(op.name)
+    if body:
+        body = {**body, "primary_goal": alices_goal}
+    response = client.open(
+        f"/api/v1/sites/{world['site']}/experiments/{bobs}" + op.path.split("{experiment_id}")[1],
+        method=op.method,
+        json=body,
+        headers=bearer(world["alice_rw"]),
+    )
+    assert response.status_code == 404
+    assert "Bob" not in response.get_data(as_text=True)
+    with app.app_context():
+        experiment = db.session.get(Experiment, bobs)
+        assert experiment is not None and experiment.name == "Bob's goal test"

@@ -56,6 +56,25 @@ def _true_or_false(value: Any) -> Any:
 # Query string values are text: these read them exactly as documented, not leniently.
 QueryInt = Annotated[int, BeforeValidator(_whole_number)]
 QueryBool = Annotated[bool, BeforeValidator(_true_or_false)]
+
+
+def _moment(value: Any) -> Any:
+    """A body's date and time: ISO 8601 text with its offset (bodies are read strictly, and
+    JSON has no date type)."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                "Must be an ISO 8601 date and time, e.g. 2026-03-10T08:00:00Z."
+            ) from None
+        if moment.tzinfo is None:
+            raise ValueError("Must have a timezone offset, e.g. 2026-03-10T08:00:00Z.")
+        return moment
+    return value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_moment)]
 # A row's id: the databases' INTEGER, so a larger number is refused rather than overflowing.
 RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
@@ -300,8 +319,8 @@ class ExperimentIn(Input):
     variants: list[VariantIn] = Field(description="2 to 5; the first is the control.")
     primary_goal: RowId
     secondary_goals: list[RowId] = Field([], description="Up to 5 more goals' ids.")
-    start: AwareDatetime | None = Field(None, description="Needed unless a draft.")
-    end: AwareDatetime | None = None
+    start: Moment | None = Field(None, description="Needed unless a draft.")
+    end: Moment | None = None
     status: Literal["draft", "running", "stopped"] = "draft"
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint
 
@@ -33,6 +34,9 @@ def register(blueprint: Blueprint) -> None:
     blueprint.add_app_template_filter(localtime)
     blueprint.add_app_template_filter(chart_svg)
     blueprint.add_app_template_filter(duration)
+    blueprint.add_app_template_filter(points)
+    blueprint.add_app_template_filter(percent_interval)
+    blueprint.add_app_template_filter(p_value)
 
 
 def thousands(number: float | int | None) -> str:
@@ -95,3 +99,22 @@ def chart_svg(series: stats.Series) -> ChartLines:
 def chart_library_available() -> bool:
     """Tell whether `make assets` has put uPlot in static/vendor (the page works without)."""
     return (VENDOR / "uPlot.iife.min.js").is_file()
+
+
+def points(value: float | None) -> str:
+    """Return a difference of rates (a fraction) in percentage points, signed: +1.25 pp."""
+    return "—" if value is None else f"{100 * value:+.2f} pp"
+
+
+def percent_interval(interval: Any, unit: str = "%") -> str:
+    """Return an interval of fractions in percent (or "pp"): [-1.20, +3.40] %."""
+    if interval is None:
+        return "—"
+    return f"[{100 * interval.low:+.2f}, {100 * interval.high:+.2f}] {unit}"
+
+
+def p_value(value: float | None) -> str:
+    """Return a p-value as people read it: 0.042, or < 0.001."""
+    if value is None:
+        return "—"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"

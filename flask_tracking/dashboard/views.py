@@ -33,6 +33,7 @@ from flask_tracking.reports.dimensions import DIMENSIONS, GOAL, Filter, InvalidQ
 from flask_tracking.reports.params import parse_view, query_for
 from flask_tracking.reports.ranges import LABELS, PRESETS, InvalidRange
 from flask_tracking.security import frame_ancestors
+from flask_tracking.tracking import experiments as experiment_rows
 from flask_tracking.tracking import funnels as funnel_rows
 from flask_tracking.tracking import sites as site_rules
 from flask_tracking.tracking.models import SharedLink, Site
@@ -145,6 +146,26 @@ def export_zip(site_id: int) -> Response:
 def realtime(site_id: int) -> Response:
     """Return the current visitors (last 5 minutes) as JSON, for the page to refresh."""
     return _realtime(_own_site_or_404(site_id))
+
+
+@dashboard.route("/sites/<id:site_id>/experiments/<id:experiment_id>")
+@login_required
+def experiment(site_id: int, experiment_id: int) -> str:
+    """Show an experiment's results over its window (to now while it runs)."""
+    site = _own_site_or_404(site_id)
+    row = experiment_rows.experiment_of(site, experiment_id)
+    if row is None:
+        abort(404)
+    definition = row.definition
+    result = stats.experiment_results(site.id, definition, now=datetime.now(UTC))
+    return render_template(
+        "dashboard/experiment.html",
+        site=site,
+        row=row,
+        experiment=definition,
+        result=result,
+        confirm=ConfirmForm(),
+    )
 
 
 # -- shared links: managed by the owner ------------------------------------------------------

@@ -14,6 +14,46 @@
   var api = (w.flaskTracking = { track: function () {} }); // a no-op unless enabled
   api.q = { on: 1, push: function (args) { api.track.apply(0, args); } };
 
+  // A/B experiments (reports/experiments.py, the same hash): a variant from a hash of the
+  // experiment's key and a unit id, with no cookie or storage. The unit is the page's
+  // data-user-id (never sent: only hashed here) or, without one, a random id per page load.
+  var unit = opt.userId || Math.random().toString(36).slice(2) + Date.now().toString(36);
+  var seen = {}; // experiment key -> the variant shown on this page load
+
+  // FNV-1a, 32 bits, of the UTF-8 of "key:unit", over 2^32: in [0, 1).
+  function bucket(key, id) {
+    var bytes = new TextEncoder().encode(key + ":" + id), h = 0x811c9dc5;
+    for (var i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193) >>> 0;
+    return h / 4294967296;
+  }
+
+  // variants: {name: weight, ...} or [name, ...] (equal weights); the control first.
+  api.assign = function (key, id, variants) {
+    var names = Object.keys(variants), total = 0, i;
+    if (Array.isArray(variants)) names = variants.slice();
+    var weights = names.map(function (n) { return Array.isArray(variants) ? 1 : +variants[n]; });
+    for (i = 0; i < weights.length; i++) {
+      if (!(weights[i] > 0)) return null; // a weight of zero or below shows a variant to nobody
+      total += weights[i];
+    }
+    var point = bucket(String(key), String(id)) * total;
+    for (i = 0; i < names.length; i++) {
+      point -= weights[i];
+      if (point < 0) return names[i];
+    }
+    return names.length ? names[names.length - 1] : null;
+  };
+
+  // flaskTracking.experiment(key, variants): the variant this visitor sees; the exposure is
+  // reported once per page load, as the event "Experiment Exposure".
+  api.experiment = function (key, variants) {
+    if (!(key in seen)) {
+      seen[key] = api.assign(key, unit, variants || []);
+      if (seen[key] != null) api.track("Experiment Exposure", { experiment: key, variant: seen[key] });
+    }
+    return seen[key];
+  };
+
   var site = +opt.site;
   var local = /^(localhost|127(\.\d+){3}|\[::1\])$/.test(loc.hostname) || loc.protocol == "file:";
   if (!(site > 0) || (local && !flag("allowLocalhost"))) return; // off, silently

@@ -11,6 +11,7 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from flask_tracking.ingest.exclusions import parse_networks, parse_path_patterns
 from flask_tracking.ingest.hit import storable
+from flask_tracking.reports import experiments as experiment_rules
 from flask_tracking.reports import funnels as funnel_rules
 from flask_tracking.reports import goals as goal_rules
 from flask_tracking.tracking.sites import InvalidSiteURL, normalise_base_url
@@ -169,3 +170,59 @@ class FunnelForm(FlaskForm):
     def goal_ids(self) -> list[int]:
         """Return the chosen goals, in order, empty steps left out."""
         return [int(step.data) for step in self.steps if step.data]
+
+
+class ExperimentForm(FlaskForm):
+    """Add an experiment: a key, a name, variants (one per line, "name" or "name = weight",
+    the control first), a primary goal and up to 5 secondary goals. It starts as a draft,
+    or running from now. Made with prefix="experiment"."""
+
+    key = StringField(
+        "Key",
+        validators=[InputRequired(), Length(max=64)],
+        description="What your pages call it: flaskTracking.experiment('this-key', …).",
+    )
+    name = StringField("Name", validators=[InputRequired(), Length(max=goal_rules.MAX_NAME)])
+    variants = TextAreaField(
+        "Variants",
+        validators=[InputRequired()],
+        default="control = 50\nnew = 50",
+        description="One per line, the control first: a name, or a name = weight "
+        "(whole numbers; the shares are the weights over their sum).",
+    )
+    primary = SelectField("Primary goal", coerce=int, validate_choice=False)
+    secondary = FieldList(
+        SelectField("Secondary goal", coerce=int, validate_choice=False),
+        min_entries=experiment_rules.MAX_SECONDARY,
+        max_entries=experiment_rules.MAX_SECONDARY,
+    )
+    start_now = BooleanField("Start now", default=True)
+
+    def offer(self, goals: list[tuple[int, str]]) -> ExperimentForm:
+        """Offer the site's goals (id, name)."""
+        self.primary.choices = [(0, "—"), *goals]
+        for field in self.secondary:
+            field.choices = [(0, "—"), *goals]
+        return self
+
+    def goal_ids(self) -> list[int]:
+        """Return the chosen goals, the primary first, empty choices left out."""
+        chosen = [self.primary.data, *(field.data for field in self.secondary)]
+        return [int(goal_id) for goal_id in chosen if goal_id]
+
+    def variant_pairs(self) -> list[tuple[str, int]]:
+        """Return (name, weight) per non-empty line; a weight that is not a whole number is
+        reported on the field (ValueError)."""
+        pairs = []
+        for line in (self.variants.data or "").splitlines():
+            if not line.strip():
+                continue
+            name, equals, weight = line.rpartition("=")
+            if not equals:
+                pairs.append((line.strip(), 1))
+                continue
+            text = weight.strip()
+            if not text.lstrip("-").isdigit() or not text.isascii():
+                raise ValueError(f"{line.strip()!r}: the weight after = is a whole number.")
+            pairs.append((name.strip(), int(text)))
+        return pairs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import (
     Blueprint,
     abort,
@@ -19,12 +21,20 @@ from flask_tracking import ingest
 from flask_tracking.collector import http as collect_http
 from flask_tracking.extensions import csrf, limiter
 from flask_tracking.reports import visits as visits_report
+from flask_tracking.reports.experiments import MAX_EXPERIMENTS, InvalidExperiment
 from flask_tracking.reports.funnels import MAX_FUNNELS, InvalidFunnel
 from flask_tracking.reports.goals import MAX_GOALS, InvalidGoal
+from flask_tracking.tracking import experiments as experiment_rows
 from flask_tracking.tracking import funnels as funnel_rows
 from flask_tracking.tracking import goals as goal_rows
 from flask_tracking.tracking import sites as site_rules
-from flask_tracking.tracking.forms import FunnelForm, GoalForm, SiteForm, SiteSettingsForm
+from flask_tracking.tracking.forms import (
+    ExperimentForm,
+    FunnelForm,
+    GoalForm,
+    SiteForm,
+    SiteSettingsForm,
+)
 from flask_tracking.tracking.models import Site
 from flask_tracking.tracking.snippet import TRANSPARENT_GIF, snippet_for
 from flask_tracking.urls import is_http_url
@@ -208,6 +218,91 @@ def delete_goal(site_id: int, goal_id: int) -> Response:
     else:
         flash(f"Removed the goal {name}.", "info")
     return redirect(url_for(".edit_site", site_id=site.id, _anchor="goals"))
+
+
+def _experiments_page(
+    site: Site, form: ExperimentForm | None = None, status: int = 200
+) -> tuple[str, int]:
+    goals = [(goal.id, goal.name) for goal in site.goals]
+    return (
+        render_template(
+            "tracking/experiments.html",
+            site=site,
+            form=(form or ExperimentForm(formdata=None, prefix="experiment")).offer(goals),
+            confirm=ConfirmForm(),
+            max_experiments=MAX_EXPERIMENTS,
+        ),
+        status,
+    )
+
+
+@tracking.route("/sites/<id:site_id>/experiments", methods=["GET", "POST"])
+@login_required
+def experiments(site_id: int) -> tuple[str, int] | Response:
+    """List a site's experiments and add one (a bad one shows the page again, with why)."""
+    site = _own_site_or_404(site_id)
+    if request.method == "GET":
+        return _experiments_page(site)
+    form = ExperimentForm(prefix="experiment").offer([(goal.id, goal.name) for goal in site.goals])
+    if form.validate_on_submit():
+        try:
+            now = datetime.now(UTC)
+            draft = experiment_rows.Draft(
+                form.key.data or "",
+                form.name.data or "",
+                form.variant_pairs(),
+                form.goal_ids(),
+                now if form.start_now.data else None,
+                None,
+                "running" if form.start_now.data else "draft",
+            )
+            row = experiment_rows.add_experiment(site, draft)
+        except ValueError as error:  # InvalidExperiment, or a weight that is not a number
+            name = getattr(error, "field", "variants")
+            fields = {"goals": form.primary, "variants": form.variants, "key": form.key}
+            field = fields.get(name, form.name)
+            field.errors = [*field.errors, str(error)]
+        else:
+            flash(f"Added the experiment {row.name}.", "success")
+            return redirect(url_for("dashboard.experiment", site_id=site.id, experiment_id=row.id))
+    return _experiments_page(site, form, status=400)
+
+
+@tracking.route(
+    "/sites/<id:site_id>/experiments/<id:experiment_id>/<any(start, stop, draft):action>",
+    methods=["POST"],
+)
+@login_required
+def experiment_status(site_id: int, experiment_id: int, action: str) -> Response:
+    """Start (from now), stop (ending now) or return an experiment to draft."""
+    site = _own_site_or_404(site_id)
+    row = experiment_rows.experiment_of(site, experiment_id)
+    if row is None:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    status = {"start": "running", "stop": "stopped", "draft": "draft"}[action]
+    try:
+        experiment_rows.set_status(row, status, datetime.now(UTC))
+    except InvalidExperiment as error:
+        flash(str(error), "error")
+    return redirect(url_for("dashboard.experiment", site_id=site.id, experiment_id=row.id))
+
+
+@tracking.route("/sites/<id:site_id>/experiments/<id:experiment_id>/delete", methods=["POST"])
+@login_required
+def delete_experiment(site_id: int, experiment_id: int) -> Response:
+    """Remove an experiment (its goals, and its exposures as custom events, stay)."""
+    site = _own_site_or_404(site_id)
+    row = experiment_rows.experiment_of(site, experiment_id)
+    if row is None:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    name = row.name
+    experiment_rows.delete_experiment(row)
+    flash(f"Removed the experiment {name}.", "info")
+    return redirect(url_for(".experiments", site_id=site.id))
 
 
 @tracking.route("/sites/<id:site_id>/delete", methods=["GET", "POST"])

@@ -151,13 +151,18 @@ def make_experiment(
     return Experiment(key, clean, make_variants(variants), tuple(goals), start, end, status)
 
 
+def fnv1a(data: bytes) -> int:
+    """Return the 32-bit FNV-1a hash of `data`."""
+    value = _FNV_OFFSET
+    for byte in data:
+        value = ((value ^ byte) * _FNV_PRIME) & 0xFFFFFFFF
+    return value
+
+
 def bucket(key: str, unit: str) -> float:
     """Return where a unit falls for an experiment, uniformly in [0, 1): FNV-1a of
     "key:unit" (UTF-8) over 2**32. The tracker computes the same number."""
-    value = _FNV_OFFSET
-    for byte in f"{key}:{unit}".encode():
-        value = ((value ^ byte) * _FNV_PRIME) & 0xFFFFFFFF
-    return value / 2**32
+    return fnv1a(f"{key}:{unit}".encode()) / 2**32
 
 
 def assign(key: str, unit: str, variants: tuple[Variant, ...] | list[Variant]) -> str:

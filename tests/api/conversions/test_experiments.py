@@ -13,7 +13,7 @@ exposures and conversions (the statistics themselves: tests/reports/test_signifi
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 
 from flask_tracking.extensions import db
 from flask_tracking.ingest import drain
-from flask_tracking.reports.experiments import EXPOSURE
+from flask_tracking.reports.experiments import EXPOSURE, Variant, assign
 from flask_tracking.reports.significance import Arm, compare, holm
 from flask_tracking.tracking.models import Experiment, Goal
 from tests.api.conversions.test_goals import create
@@ -242,3 +242,41 @@ def test_an_experiment_is_read_replaced_and_deleted_and_keeps_its_goals(
     assert client.get(url(site, experiment["id"]), headers=reader).status_code == 404
     with app.app_context():
         assert db.session.query(Goal).count() == 2
+
+
+def test_a_server_side_experiment_reported_through_the_events_api(
+    app: Flask, client: FlaskClient, site: int, writer: dict[str, str], reader: dict[str, str]
+) -> None:
+    """A Flask app that assigns variants itself (reports/experiments.assign on its user ids,
+    as the tracker would) reports exposures and conversions with an API key."""
+    goal = create(client, site, writer, {"name": "Upgrade", "kind": "event", "event": "Upgrade"})
+    body = {
+        "key": "checkout-copy",
+        "name": "Checkout copy",
+        "variants": [{"name": "old", "weight": 1}, {"name": "new", "weight": 1}],
+        "primary_goal": goal["id"],
+        "start": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "status": "running",
+    }
+    experiment = client.post(url(site), json=body, headers=writer).get_json()
+    variants = [Variant("old", 1), Variant("new", 1)]
+    expected: dict[str, list[int]] = {"old": [0, 0], "new": [0, 0]}
+    for user in range(40):
+        variant = assign("checkout-copy", f"user-{user}", variants)
+        who = {"ip": f"203.0.113.{user + 1}", "user_agent": FIREFOX}
+        page = "https://a.example/checkout"
+        props = {"experiment": "checkout-copy", "variant": variant}
+        sent = [{"name": EXPOSURE, "url": page, "props": props, **who}]
+        if user % 3 == 0:
+            sent.append({"name": "Upgrade", "url": page, **who})
+        for event in sent:
+            response = client.post(f"/api/v1/sites/{site}/events", json=event, headers=writer)
+            assert response.status_code == 202, response.get_data(as_text=True)
+        expected[variant][0] += 1
+        expected[variant][1] += user % 3 == 0
+    assert min(n for n, _ in expected.values()) > 10  # the hash splits them
+    drain(app)
+    found = ok(client.get(url(site, experiment["id"], "/results"), headers=reader))
+    assert found["exposed"] == {name: counts[0] for name, counts in expected.items()}
+    arms = {arm["variant"]: arm["converted"] for arm in found["goals"][0]["arms"]}
+    assert arms == {name: counts[1] for name, counts in expected.items()}

@@ -22,6 +22,7 @@ from flask_tracking.config import TestConfiguration
 from flask_tracking.events import close_store
 from flask_tracking.extensions import db
 from flask_tracking.reports.goals import make_goal
+from flask_tracking.tracking.experiments import Draft, add_experiment
 from flask_tracking.tracking.funnels import add_funnel
 from flask_tracking.tracking.goals import add_goal
 from flask_tracking.tracking.models import Site
@@ -37,8 +38,9 @@ def test_migrated_database_matches_the_models(app: Flask) -> None:
 
 
 def test_goals_arrive_on_a_database_holding_sites_and_leave_them_on_the_way_down() -> None:
-    """0007 -> 0009 on a database with a user and sites: they stay as they were, goals and
-    funnels can be added (and cascade with their site); downgrading drops only those."""
+    """0007 -> 0010 on a database with a user and sites: they stay as they were, goals,
+    funnels and experiments can be added (and cascade with their site); downgrading drops
+    only those."""
     with postgresql_database() if TEST_DATABASE_URL else contextlib.nullcontext("sqlite://") as url:
         settings = {
             "SQLALCHEMY_DATABASE_URI": url,
@@ -72,11 +74,13 @@ def test_goals_arrive_on_a_database_holding_sites_and_leave_them_on_the_way_down
                 signup = add_goal(site, make_goal("Signup", "event", event="Signup"))
                 pricing = add_goal(site, make_goal("Pricing", "page", path="/pricing"))
                 add_funnel(site, "Checkout", [pricing.id, signup.id])
+                add_experiment(site, Draft("copy", "Copy", [("A", 1), ("B", 1)], [signup.id]))
                 assert [s.goal.name for s in site.funnels[0].steps] == ["Pricing", "Signup"]
                 other = db.session.get(Site, 2)
                 docs = add_goal(other, make_goal("Docs", "page", path="/docs/**"))
                 start = add_goal(other, make_goal("Start", "page", path="/"))
                 add_funnel(other, "Reading", [start.id, docs.id])
+                add_experiment(other, Draft("docs", "Docs", [("A", 1), ("B", 1)], [docs.id]))
                 assert [g.definition.path for g in other.goals] == ["/docs/**", "/"]
                 delete_site_row = text("DELETE FROM sites WHERE id = 2")
                 if db.engine.dialect.name == "sqlite":
@@ -86,10 +90,12 @@ def test_goals_arrive_on_a_database_holding_sites_and_leave_them_on_the_way_down
                 # The site's deletion took its goals and its funnel (whose steps use them).
                 assert db.session.scalar(text("SELECT count(*) FROM goals")) == 2
                 assert db.session.scalar(text("SELECT count(*) FROM funnel_steps")) == 2
+                assert db.session.scalar(text("SELECT count(*) FROM experiment_goals")) == 1
                 db.session.remove()  # no open transaction may hold the tables being dropped
                 downgrade(revision="0007")
                 tables = inspect(db.engine).get_table_names()
-                assert not {"goals", "funnels", "funnel_steps"} & set(tables)
+                gone = {"goals", "funnels", "funnel_steps", "experiments", "experiment_goals"}
+                assert not gone & set(tables)
                 assert db.session.scalar(text("SELECT name FROM sites WHERE id = 1")) == "Site 1"
         finally:
             close_store(app)

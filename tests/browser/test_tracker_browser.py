@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 from werkzeug.wrappers import Request, Response
 
 from flask_tracking.extensions import db
+from flask_tracking.reports.experiments import assign, make_variants
 from flask_tracking.reports.export import StoredEvent
 from flask_tracking.tracking.models import Site
 from flask_tracking.tracking.snippet import snippet_for
@@ -78,6 +79,20 @@ Object.defineProperty(document, "cookie", {
   set(value) { __touched.push("cookie="); cookie.set.call(document, value); },
 });
 """
+
+# The customer's experiment page: the variant sets the button's text (after the deferred
+# tracker has run, which is before DOMContentLoaded).
+EXPERIMENT = """
+<script>
+addEventListener("DOMContentLoaded", function () {
+  var variant = flaskTracking.experiment("signup-copy", {control: 50, bold: 50});
+  var button = document.getElementById("signup");
+  button.dataset.variant = variant;
+  if (variant == "bold") button.textContent = "Start free today";
+});
+</script>
+"""
+EXPERIMENT_USER = "visitor-7"
 
 # Makes the page look prerendered until the test "activates" it.
 PRERENDERED = """
@@ -141,10 +156,13 @@ def shop(app_factory: Callable[..., Flask], tmp_path: Path) -> Iterator[Shop]:
         if request.path == "/files/report.pdf":
             return Response(b"%PDF-1.4 not really", mimetype="text/plain")
         # "/quiet": the snippet exactly as offered, so the tracker stays off on 127.0.0.1.
-        html = PAGE % {
-            "outbound": OUTBOUND,
-            "snippet": snippet if request.path == "/quiet" else tracked,
-        }
+        chosen = snippet if request.path == "/quiet" else tracked
+        if request.path == "/experiment":
+            chosen = (
+                chosen.replace("<script defer ", f'<script defer data-user-id="{EXPERIMENT_USER}" ')
+                + EXPERIMENT
+            )
+        html = PAGE % {"outbound": OUTBOUND, "snippet": chosen}
         return Response(html, mimetype="text/html")
 
     page_server = LiveServer(customer_site)
@@ -407,5 +425,72 @@ def test_an_owner_defines_goals_and_a_funnel_and_sees_a_visitor_convert(
     goals.get_by_role("link", name="Pro signup").click()
     page.wait_for_url(re.compile(r"filter=goal"))
     expect(page.locator(".chip")).to_contain_text("Goal is Pro signup")
+    owner.close()
+    assert visitor.errors == []
+
+
+def test_the_tracker_assigns_as_the_server_does(shop: Shop, open_tab: Callable[..., Tab]) -> None:
+    """flaskTracking.assign in Chromium and reports/experiments.assign agree on every unit,
+    including non-ASCII ones (the hash is over UTF-8)."""
+    tab = open_tab(shop.url + "/")
+    units = [f"user-{n}" for n in range(300)] + ["ünïcode-☃", "", "名前"]
+    found = tab.page.evaluate(
+        "units => units.map(u => flaskTracking.assign('exp', u, {control: 1, treat: 3}))", units
+    )
+    variants = make_variants([("control", 1), ("treat", 3)])
+    assert found == [assign("exp", unit, variants) for unit in units]
+    equal = tab.page.evaluate("flaskTracking.assign('exp', 'user-1', ['a', 'b'])")
+    assert equal == assign("exp", "user-1", make_variants([("a", 1), ("b", 1)]))
+    assert tab.page.evaluate("flaskTracking.assign('exp', 'u', {a: 1, b: 0})") is None
+    assert tab.errors == []
+
+
+def test_an_owner_runs_an_experiment_and_sees_the_converting_variant(
+    shop: Shop, open_tab: Callable[..., Tab], browser: Browser
+) -> None:
+    """An experiment added on the experiments page in the browser; a visitor of the
+    customer's experiment page (with a data-user-id, so its variant is known) sees their
+    variant, is counted as exposed once, signs up; the results page shows it."""
+    owner = browser.new_context(user_agent=CHROME, viewport=VIEWPORT)
+    page = owner.new_page()
+    page.goto(shop.api + "/login/")
+    page.fill("input[name=email]", "owner@example.com")
+    page.fill("input[name=password]", "correct horse battery")
+    page.locator("form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/(sites/)?$"))
+    page.goto(f"{shop.api}/sites/{shop.site_id}/edit")
+    page.fill("input[name='goal-name']", "Signup")
+    page.select_option("select[name='goal-kind']", "event")
+    page.fill("input[name='goal-event']", "Signup")
+    page.get_by_role("button", name="Add goal").click()
+    page.wait_for_url(re.compile(r"#goals$"))
+    page.goto(f"{shop.api}/sites/{shop.site_id}")
+    page.get_by_role("link", name="Experiments").click()
+    page.fill("input[name='experiment-name']", "Signup copy")
+    page.fill("input[name='experiment-key']", "signup-copy")
+    page.fill("textarea[name='experiment-variants']", "control = 50\nbold = 50")
+    page.select_option("select[name='experiment-primary']", label="Signup")
+    page.get_by_role("button", name="Add experiment").click()
+    page.wait_for_url(re.compile(r"/experiments/[0-9]+$"))
+    expect(page.locator("h1 .status")).to_have_text("running")
+
+    expected = assign(
+        "signup-copy", EXPERIMENT_USER, make_variants([("control", 50), ("bold", 50)])
+    )
+    visitor = open_tab(shop.url + "/experiment")
+    expect(visitor.page.locator("#signup")).to_have_attribute("data-variant", expected)
+    visitor.page.click("#signup")
+    rows = wait_for(shop.app, lambda rows: bool(named(rows, "Signup")), "Signup")
+    [exposure] = named(rows, "Experiment Exposure")
+    assert exposure.props == {"experiment": "signup-copy", "variant": expected}
+    # A second call on the same page load is the same variant, and no second exposure.
+    assert visitor.page.evaluate("flaskTracking.experiment('signup-copy', {})") == expected
+    assert sum(1 for sent in visitor.sent() if sent["name"] == "Experiment Exposure") == 1
+
+    page.reload()
+    expect(page.locator(f'[data-exposed="{expected}"]')).to_have_text("1")
+    row = page.locator(f'section[data-goal="Signup"] tr[data-variant="{expected}"] td')
+    expect(row.nth(1)).to_have_text("1")  # converted
+    expect(row.nth(2)).to_have_text("100.00%")
     owner.close()
     assert visitor.errors == []

@@ -94,6 +94,19 @@ addEventListener("DOMContentLoaded", function () {
 """
 EXPERIMENT_USER = "visitor-7"
 
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_example(api: str, site_id: int) -> str:
+    """The README's example experiment page, pointed at this app and site (and told to count
+    127.0.0.1, which the snippet ignores otherwise)."""
+    text = README.read_text(encoding="utf-8").split("### Running an experiment", 1)[1]
+    html = text.split("```html\n", 1)[1].split("```", 1)[0]
+    html = html.replace("https://analytics.example.com", api)
+    html = html.replace('data-site="1"', f'data-site="{site_id}" data-allow-localhost="true"')
+    return html
+
+
 # Makes the page look prerendered until the test "activates" it.
 PRERENDERED = """
 window.__prerendering = true;
@@ -157,6 +170,8 @@ def shop(app_factory: Callable[..., Flask], tmp_path: Path) -> Iterator[Shop]:
             return Response(b"%PDF-1.4 not really", mimetype="text/plain")
         # "/quiet": the snippet exactly as offered, so the tracker stays off on 127.0.0.1.
         chosen = snippet if request.path == "/quiet" else tracked
+        if request.path == "/readme-example":
+            return Response(readme_example(api.url, site_id), mimetype="text/html")
         if request.path == "/experiment":
             chosen = (
                 chosen.replace("<script defer ", f'<script defer data-user-id="{EXPERIMENT_USER}" ')
@@ -493,4 +508,24 @@ def test_an_owner_runs_an_experiment_and_sees_the_converting_variant(
     expect(row.nth(1)).to_have_text("1")  # converted
     expect(row.nth(2)).to_have_text("100.00%")
     owner.close()
+    assert visitor.errors == []
+
+
+def test_the_readmes_example_experiment_page_works_as_written(
+    shop: Shop, open_tab: Callable[..., Tab]
+) -> None:
+    """The README's copy-pasteable page: the visitor (data-user-id a1b2c3d4) gets the variant
+    the server's assign gives, the page shows it, and the exposure and signup are stored."""
+    expected = assign("pricing-2026", "a1b2c3d4", make_variants([("control", 50), ("annual", 50)]))
+    visitor = open_tab(shop.url + "/readme-example")
+    annual = visitor.page.locator(".annual-only")
+    if expected == "annual":
+        expect(annual).to_be_visible()
+    else:
+        expect(annual).to_be_hidden()
+    visitor.page.click("#buy")
+    rows = wait_for(shop.app, lambda rows: bool(named(rows, "Signup")), "Signup")
+    [exposure] = named(rows, "Experiment Exposure")
+    assert exposure.props == {"experiment": "pricing-2026", "variant": expected}
+    assert named(rows, "Signup")[0].props == {"plan": "pro"}
     assert visitor.errors == []

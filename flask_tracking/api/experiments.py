@@ -169,6 +169,11 @@ def _rounded(value: float | None, scale: float = 1.0, digits: int = 4) -> float 
     return None if value is None else round(value * scale, digits)
 
 
+def _p(value: float | None) -> float | None:
+    """A p-value to 4 significant digits (a tiny one stays visible: 1.2e-09, not 0.0)."""
+    return None if value is None else float(f"{value:.4g}")
+
+
 @operation(
     "GET",
     "/sites/{site_id}/experiments/{experiment_id}/results",
@@ -213,9 +218,9 @@ def experiment_results(call: Call, experiment_id: int) -> ExperimentResultOut:
                     difference_interval=_interval(c.difference_interval, 100),
                     uplift=_rounded(c.uplift, 100),
                     uplift_interval=_interval(c.uplift_interval, 100),
-                    p_value=_rounded(c.p_value, digits=6),
-                    adjusted_p_value=_rounded(outcome.adjusted_p_value, digits=6),
-                    sequential_p_value=_rounded(c.sequential_p_value, digits=6),
+                    p_value=_p(c.p_value),
+                    adjusted_p_value=_p(outcome.adjusted_p_value),
+                    sequential_p_value=_p(c.sequential_p_value),
                     sequential_interval=_interval(c.sequential_interval, 100),
                     chance_to_beat=_rounded(c.chance_to_beat, 100, 2),
                     uplift_credible=_interval(c.uplift_credible, 100),
@@ -232,7 +237,7 @@ def experiment_results(call: Call, experiment_id: int) -> ExperimentResultOut:
         end=result.end,
         exposed={v.name: result.exposed.get(v.name, 0) for v in definition.variants},
         mixed=result.mixed,
-        sample_ratio_p_value=_rounded(result.sample_ratio_p, digits=6),
+        sample_ratio_p_value=_p(result.sample_ratio_p),
         sample_ratio_mismatch=result.sample_ratio_mismatch,
         alpha=ALPHA,
         goals=goals,

@@ -136,12 +136,12 @@ def test_results_count_exposed_visitors_and_their_later_conversions(
     [shown] = signup["comparisons"]
     assert shown["variant"] == "B"
     assert shown["difference"] == pytest.approx(80.0)
-    assert shown["p_value"] == pytest.approx(on_signup.p_value, abs=1e-6)
+    assert shown["p_value"] == pytest.approx(on_signup.p_value, rel=1e-3)
     adjusted = holm([on_signup.p_value, on_pricing.p_value])
-    assert shown["adjusted_p_value"] == pytest.approx(adjusted[0], abs=1e-6)
-    assert pricing["comparisons"][0]["adjusted_p_value"] == pytest.approx(adjusted[1], abs=1e-6)
+    assert shown["adjusted_p_value"] == pytest.approx(adjusted[0], rel=1e-3)
+    assert pricing["comparisons"][0]["adjusted_p_value"] == pytest.approx(adjusted[1], rel=1e-3)
     assert shown["chance_to_beat"] == pytest.approx(100 * on_signup.chance_to_beat, abs=0.01)
-    assert shown["sequential_p_value"] == pytest.approx(on_signup.sequential_p_value, abs=1e-6)
+    assert shown["sequential_p_value"] == pytest.approx(on_signup.sequential_p_value, rel=1e-3)
     assert found["sample_ratio_mismatch"] is False
     # Stopped at 10:00: the conversions after it (v8's second, at 10:05) are not counted.
     stopped = definition(goal_ids, status="stopped", end="2026-03-10T10:02:00Z")

@@ -507,6 +507,10 @@ def test_an_owner_runs_an_experiment_and_sees_the_converting_variant(
     row = page.locator(f'section[data-goal="Signup"] tr[data-variant="{expected}"] td')
     expect(row.nth(1)).to_have_text("1")  # converted
     expect(row.nth(2)).to_have_text("100.00%")
+    # The dashboard's Goals panel counts the same signup.
+    page.goto(f"{shop.api}/sites/{shop.site_id}?period=today")
+    signup = page.locator('section[data-panel="Goals"] tr[data-goal="Signup"] td')
+    expect(signup.nth(0)).to_contain_text("1")
     owner.close()
     assert visitor.errors == []
 

@@ -14,7 +14,7 @@ from flask import Flask
 from markupsafe import escape
 
 from flask_tracking.extensions import db
-from flask_tracking.tracking.models import Funnel, Goal
+from flask_tracking.tracking.models import Funnel, Goal, SharedLink
 from flask_tracking.users import accounts
 from tests.conftest import PASSWORD
 from tests.dashboard.test_dashboard_views import MARCH, login
@@ -170,6 +170,19 @@ def test_a_funnel_is_defined_shown_exported_and_removed(site: Any) -> None:
     assert goals_csv.splitlines()[1].startswith("Home,Visit /,")
     missing = client.get(f"/sites/{site_id}?{MARCH}&funnel=Nope")
     assert missing.status_code == 400
+    # A shared link shows the funnel too, with its links kept on the shared page.
+    assert client.post(f"/sites/{site_id}/shares", data={"name": "Board"}).status_code == 302
+    with app.app_context():
+        token = db.session.query(SharedLink).one().token
+    shared = app.test_client().get(f"/share/{token}?{MARCH}&funnel={quote(HOSTILE, safe='')}")
+    text = shared.get_data(as_text=True)
+    assert shared.status_code == 200 and HOSTILE not in text
+    panel = text[text.index('data-panel="Funnel"') :]
+    assert re.findall(r'<span class="count">([0-9,]+) ', panel[: panel.index("</section>")]) == [
+        "2",
+        "1",
+    ]
+    assert f"/share/{token}?" in text and f"/sites/{site_id}?" not in text
     with app.app_context():
         funnel_id = db.session.query(Funnel).one().id
     assert client.post(f"/sites/{site_id}/funnels/{funnel_id}/delete").status_code == 302

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, null, or_, select, true, tuple_, union_all
+from sqlalchemy import ColumnElement, and_, func, null, or_, select, tuple_, union_all
 
 from flask_tracking.events.encoding import Operator
 from flask_tracking.events.sql import (
@@ -552,37 +552,51 @@ class Queries:
         e, s = self.events.c, self.sessions.c
         visits = select(s.sid, s.vd).where(*self.session_where(scope)).subquery("visits")
         unit = visits.c.vd if across_visits else visits.c.sid
+        joined = self.events.join(visits, e.sid == visits.c.sid)
+        window = [
+            e.site_id == scope.site_id,
+            e.ts >= scope.start_ms,
+            e.ts < int((scope.end + SESSION_SPAN).timestamp() * 1000),
+        ]
+        # The entry: each unit's first event of step 1, grouped straight from the events.
+        # (The first step is often the broad one — a section of the site —: its events are
+        # never materialised; the later steps' few are, and joined to the units that entered.)
+        entry = (
+            select(
+                unit.label("unit"),
+                visits.c.vd.label("vd"),
+                func.min(e.ts).label("ts"),
+                first_by(e.eid, e.ts, e.eid).label("eid"),
+            )
+            .select_from(joined)
+            .where(*window, self.converts(steps[0]))
+            .group_by(unit, visits.c.vd)
+            .cte("step0")
+        )
         columns: list[Any] = [unit.label("unit"), visits.c.vd.label("vd"), e.ts, e.eid]
         columns += [self.converts(goal).label(f"s{index}") for index, goal in enumerate(steps)]
         rows = (
             select(*columns)
-            .select_from(self.events.join(visits, e.sid == visits.c.sid))
-            .where(
-                e.site_id == scope.site_id,
-                e.ts >= scope.start_ms,
-                e.ts < int((scope.end + SESSION_SPAN).timestamp() * 1000),
-                or_(*(self.converts(goal) for goal in steps)),
-            )
+            .select_from(joined)
+            .where(*window, or_(*(self.converts(goal) for goal in steps[1:])))
             .cte("funnel_events")
         )
         c = rows.c
-        reached: list[Any] = []
-        for index in range(len(steps)):
-            keys = [c.unit, c.vd]
-            where: list[Any] = [c[f"s{index}"]]
-            if index:
-                before = reached[-1].c
-                where.append(c.unit == before.unit)
-                where.append(or_(c.ts > before.ts, and_(c.ts == before.ts, c.eid > before.eid)))
-                keys.append(before.ts.label("before"))
+        reached: list[Any] = [entry]
+        for index in range(1, len(steps)):
+            before = reached[-1].c
+            keys = [c.unit, c.vd, before.ts.label("before")]
             step = (
                 select(
                     *keys,
                     func.min(c.ts).label("ts"),
                     first_by(c.eid, c.ts, c.eid).label("eid"),
                 )
-                .select_from(rows if not index else rows.join(reached[-1], true()))
-                .where(*where)
+                .select_from(rows.join(reached[-1], c.unit == before.unit))
+                .where(
+                    c[f"s{index}"],
+                    or_(c.ts > before.ts, and_(c.ts == before.ts, c.eid > before.eid)),
+                )
                 .group_by(*keys)
                 .cte(f"step{index}")
             )

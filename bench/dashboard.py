@@ -18,6 +18,8 @@ two session dimensions and by page, it reports the median of --runs requests aft
   after all requests, the page filter among them;
 * with --rebuild: the time `flask-tracking events rebuild` takes to derive the site's
   sessions, markers and rollups again;
+* with --cold: the first request of a fresh server (one per view) for the 12 months,
+  unfiltered and with the goal views below;
 * goals: the unfiltered views again with the 5 goals of GOALS defined (pageview goals with
   and without wildcards, custom-event goals with a property condition and revenue), the
   Goals panel's cost being the difference; and the 12 months filtered by a goal. Their
@@ -389,6 +391,33 @@ def goal_costs(
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
+def cold_times(
+    env: dict[str, str],
+    database_url: str,
+    site: dict[str, Any],
+    ranges: dict[str, tuple[date, date, datetime, datetime]],
+    *,
+    workers: int,
+    log: Path,
+) -> dict[str, float]:
+    """The first request of a fresh server (new processes: no statement, code or dictionary
+    cache, DuckDB's buffers empty; the OS page cache stays warm) for the 12 months unfiltered
+    without goals, and with the 5 goals, the goal filter and the funnel."""
+    first, last, _start, _end = ranges["12mo"]
+    views = (("unfiltered", (), "", False), *((v, f, n, True) for v, f, n in GOAL_VIEWS))
+    found = {}
+    try:
+        for view, filters, funnel, defined in views:
+            define_goals(database_url, site["site_id"], defined=defined)
+            port = free_port()
+            with serving(env, port, workers, log):
+                found[view] = timed(port, page_path(site["token"], first, last, filters, funnel))
+            print(f"# cold 12mo {view}: {found[view] * 1000:.1f} ms", flush=True)
+    finally:
+        define_goals(database_url, site["site_id"], defined=False)
+    return found
+
+
 def duckdb_times(
     database_url: str,
     events_url: str,
@@ -468,6 +497,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2, help="the server's worker processes")
     parser.add_argument("--no-duckdb", action="store_true", help="skip the DuckDB reference")
     parser.add_argument("--rebuild", action="store_true", help="also time a derived-data rebuild")
+    parser.add_argument(
+        "--cold", action="store_true", help="also time first requests of fresh servers"
+    )
     args = parser.parse_args(argv)
     database_url = resolve_sqlite(args.database_url)
     events_url = resolve_events(args.events_url or default_events_url(database_url))
@@ -498,6 +530,9 @@ def main(argv: list[str] | None = None) -> None:
             peaks = {pid: memory(pid, "VmHWM") for pid in tree(server.pid)}
         for pid, peak in sorted(peaks.items()):
             print(f"# peak RSS {peak / 2**20:,.0f} MiB: {command_of(pid) or pid}")
+        cold: dict[str, float] = {}
+        if args.cold:
+            cold = cold_times(env, database_url, site, ranges, workers=args.workers, log=log)
     duck: dict[tuple[str, str], float] = {}
     if not args.no_duckdb:
         duck, loaded = duckdb_times(
@@ -521,6 +556,7 @@ def main(argv: list[str] | None = None) -> None:
         "idle_rss_mib": round(idle / 2**20),
         "peak_worker_rss_mib": round(max(peaks.values()) / 2**20),
         "rebuild_s": round(rebuilt, 1) if rebuilt is not None else None,
+        "cold_12mo_ms": {view: round(value * 1000, 1) for view, value in cold.items()},
         "results": results,
     }
     print(json.dumps(summary))

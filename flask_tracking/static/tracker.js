@@ -14,43 +14,23 @@
   var api = (w.flaskTracking = { track: function () {} }); // a no-op unless enabled
   api.q = { on: 1, push: function (args) { api.track.apply(0, args); } };
 
-  // A/B experiments (reports/experiments.py, the same hash): a variant from a hash of the
-  // experiment's key and a unit id, with no cookie or storage. The unit is the page's
-  // data-user-id (never sent: only hashed here) or, without one, a random id per page load.
-  var unit = opt.userId || Math.random().toString(36).slice(2) + Date.now().toString(36);
-  var seen = {}; // experiment key -> the variant shown on this page load
-
-  // FNV-1a, 32 bits, of the UTF-8 of "key:unit", over 2^32: in [0, 1).
-  function bucket(key, id) {
-    var bytes = new TextEncoder().encode(key + ":" + id), h = 0x811c9dc5;
-    for (var i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193) >>> 0;
-    return h / 4294967296;
-  }
-
-  // variants: {name: weight, ...} or [name, ...] (equal weights); the control first.
-  api.assign = function (key, id, variants) {
-    var names = Object.keys(variants), total = 0, i;
-    if (Array.isArray(variants)) names = variants.slice();
-    var weights = names.map(function (n) { return Array.isArray(variants) ? 1 : +variants[n]; });
-    for (i = 0; i < weights.length; i++) {
-      if (!(weights[i] > 0)) return null; // a weight of zero or below shows a variant to nobody
-      total += weights[i];
-    }
-    var point = bucket(String(key), String(id)) * total;
-    for (i = 0; i < names.length; i++) {
-      point -= weights[i];
-      if (point < 0) return names[i];
-    }
-    return names.length ? names[names.length - 1] : null;
+  // Experiments: FNV-1a of "key:id" over the weights, as reports/experiments.py; the id is
+  // data-user-id (never sent) or random per page load.
+  var uid = opt.userId || Math.random() + "" + Date.now(), seen = {};
+  api.assign = function (key, id, v) {
+    var list = Array.isArray(v), names = list ? v : Object.keys(v), i, h = 0x811c9dc5;
+    var w = names.map(function (n) { return list ? 1 : +v[n]; });
+    var total = w.reduce(function (a, b) { return a + (b > 0 ? b : NaN); }, 0);
+    var bytes = new TextEncoder().encode(key + ":" + id);
+    if (!(total > 0)) return null; // a weight of zero or below
+    for (i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 16777619) >>> 0;
+    for (h = (h / 4294967296) * total, i = 0; i < names.length; i++) if ((h -= w[i]) < 0) return names[i];
+    return names[i - 1];
   };
-
-  // flaskTracking.experiment(key, variants): the variant this visitor sees; the exposure is
-  // reported once per page load, as the event "Experiment Exposure".
-  api.experiment = function (key, variants) {
-    if (!(key in seen)) {
-      seen[key] = api.assign(key, unit, variants || []);
-      if (seen[key] != null) api.track("Experiment Exposure", { experiment: key, variant: seen[key] });
-    }
+  // flaskTracking.experiment(key, {name: weight} or [names]): the variant; one exposure a load.
+  api.experiment = function (key, v) {
+    if (!(key in seen) && (seen[key] = api.assign(key, uid, v || [])) != null)
+      api.track("Experiment Exposure", { experiment: key, variant: seen[key] });
     return seen[key];
   };
 

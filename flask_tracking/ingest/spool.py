@@ -15,6 +15,7 @@ stored, no copy of its address is left on disk (docs/security.md).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -181,6 +182,21 @@ def segments(directory: str) -> list[Segment]:
             continue  # vanished meanwhile, or not one of ours
         found.append(Segment(entry.name.rsplit(".", 1)[0], entry.path, size, sealed, pid))
     return sorted(found, key=lambda segment: segment.name)
+
+
+def as_it_is(segment: Segment) -> Segment | None:
+    """Return the segment as it is now: under its sealed name if its process sealed it since
+    it was listed open, with its current size (None when neither file is there)."""
+    paths = (
+        [segment.path] if segment.sealed else [segment.path, segment.path[: -len(OPEN)] + SEALED]
+    )
+    for path in paths:
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            continue
+        return dataclasses.replace(segment, path=path, size=size, sealed=path.endswith(SEALED))
+    return None
 
 
 def read_segment(segment: Segment, offset: int, limit: int) -> tuple[list[bytes], int]:

@@ -155,8 +155,14 @@ class Writer:
                 stored += self._store(segment.name, lines, end)
                 offsets[segment.name] = end
                 progress = True
-            if finished and end >= segment.size:
-                self._forget(segment)  # stored to the end and closed: its addresses go now
+            if finished:
+                # Its process may have sealed it (renamed it) since the listing and exited:
+                # what is deleted, and whether it was read to the end, is the file as it is
+                # now — deleting the name it was listed under would leave the sealed file
+                # behind without its checkpoint, to be stored all over again.
+                now = spool_files.as_it_is(segment)
+                if now is None or end >= now.size:
+                    self._forget(now or segment)  # stored to the end: its addresses go now
         return progress, stored
 
     def _store(self, segment: str, lines: list[bytes], end: int) -> int:

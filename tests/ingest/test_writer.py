@@ -3,7 +3,10 @@ counts, salts, and the spool's segments."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -325,6 +328,38 @@ def test_a_segment_sealed_between_listing_and_reading_is_read_under_its_new_name
     assert drain(app) == 2
     assert sorted(e.pathname or "" for e in stored_events(app)) == ["/a", "/b"]
     assert real(directory) == []  # the next pass saw it sealed and stored: deleted
+    assert count_rows(app, "checkpoints") == 0
+
+
+def test_a_segment_sealed_by_a_process_that_then_exits_is_stored_once(
+    app: Flask, site_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At shutdown a worker seals its last segment (a rename) and exits while the writer runs:
+    # listed open a moment before, the segment is finished (its process is gone) when the
+    # writer reads it under its sealed name. Deleting "the open file" then left the sealed
+    # one, its checkpoint gone: the next pass stored it all again (the concurrency test saw
+    # three load events stored twice).
+    ingest = app.extensions["ingest"]
+    directory = ingest.writer.settings.directory
+    spool_event(app, site_id, START, "/a")
+    spool_event(app, site_id, START, "/b")
+    [listed] = spool.segments(directory)
+    ingest.spool.close()  # sealed after the listing...
+    exited = subprocess.Popen([sys.executable, "-c", ""])  # ...by a process now gone
+    exited.wait()
+    stale = [dataclasses.replace(listed, pid=exited.pid)]
+    real = spool.segments
+    calls: list[str] = []
+
+    def stale_once(path: str) -> list[spool.Segment]:
+        calls.append(path)
+        return stale if len(calls) == 1 else real(path)
+
+    monkeypatch.setattr(spool, "segments", stale_once)
+    assert drain(app) == 2
+    assert drain(app) == 0
+    assert sorted(e.pathname or "" for e in stored_events(app)) == ["/a", "/b"]
+    assert real(directory) == []  # the sealed file is deleted with its checkpoint
     assert count_rows(app, "checkpoints") == 0
 
 

@@ -25,11 +25,11 @@ later day than the exposure cannot be joined to it: experiments measure same-day
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from flask_tracking.reports.goals import MAX_NAME, Goal, InvalidGoal
+from flask_tracking.reports.goals import MAX_NAME, Goal, InvalidGoal, has_control_characters
 
 if TYPE_CHECKING:  # at run time, imported by judge(): see there
     from flask_tracking.reports.significance import Arm, Comparison
@@ -85,7 +85,7 @@ def _check_text(value: str, what: str, field: str, longest: int) -> str:
         raise InvalidExperiment(f"{what} is required.", field)
     if len(value) > longest:
         raise InvalidExperiment(f"{what} may be at most {longest} characters.", field)
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 or 0xD800 <= ord(c) < 0xE000 for c in value):
+    if has_control_characters(value):
         raise InvalidExperiment(f"{what} may not contain control characters.", field)
     return value
 
@@ -254,38 +254,24 @@ def judge(
     )
 
     control = experiment.variants[0]
-    pairs = [(v, g) for v in experiment.variants[1:] for g in experiment.goals]
-    comparisons = []
-    for variant, goal in pairs:
-        base = counted.get((control.name, goal.name), Counted())
-        found = counted.get((variant.name, goal.name), Counted())
-        control_arm = Arm(exposed.get(control.name, 0), base.converted)
-        treatment_arm = Arm(exposed.get(variant.name, 0), found.converted)
-        comparisons.append(
-            (
-                variant,
-                goal,
-                control_arm,
-                treatment_arm,
-                found,
-                compare(control_arm, treatment_arm, alpha=alpha),
-            )
-        )
-    adjusted = holm([c[5].p_value for c in comparisons], alpha=alpha)
+    unadjusted = []
+    for variant in experiment.variants[1:]:
+        for goal in experiment.goals:
+            base = counted.get((control.name, goal.name), Counted())
+            found = counted.get((variant.name, goal.name), Counted())
+            control_arm = Arm(exposed.get(control.name, 0), base.converted)
+            treatment_arm = Arm(exposed.get(variant.name, 0), found.converted)
+            comparison = compare(control_arm, treatment_arm, alpha=alpha)
+            unadjusted.append(
+                GoalOutcome(
+                    variant.name, goal, control_arm, treatment_arm, comparison, None,
+                    found.conversions, found.revenue,
+                )
+            )  # fmt: skip
+    adjusted = holm([o.comparison.p_value for o in unadjusted], alpha=alpha)
     outcomes = tuple(
-        GoalOutcome(
-            variant.name,
-            goal,
-            control_arm,
-            treatment_arm,
-            comparison,
-            p,
-            found.conversions,
-            found.revenue,
-        )
-        for (variant, goal, control_arm, treatment_arm, found, comparison), p in zip(
-            comparisons, adjusted, strict=True
-        )
+        replace(outcome, adjusted_p_value=p)
+        for outcome, p in zip(unadjusted, adjusted, strict=True)
     )
     srm = sample_ratio_mismatch(
         [exposed.get(v.name, 0) for v in experiment.variants],

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask_tracking.reports.goals import MAX_NAME, Goal, InvalidGoal
+from flask_tracking.reports.goals import MAX_NAME, Goal, InvalidGoal, has_control_characters
 
 MIN_STEPS, MAX_STEPS = 2, 8
 MAX_FUNNELS = 50  # per site
@@ -88,7 +88,7 @@ def make_funnel(name: str | None, steps: list[Goal]) -> Funnel:
         raise InvalidFunnel("A funnel needs a name.", "name")
     if len(name) > MAX_NAME:
         raise InvalidFunnel(f"The name may be at most {MAX_NAME} characters.", "name")
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 or 0xD800 <= ord(c) < 0xE000 for c in name):
+    if has_control_characters(name):
         raise InvalidFunnel("The name may not contain control characters.", "name")
     if not steps:
         raise InvalidFunnel(

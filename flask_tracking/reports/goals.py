@@ -92,6 +92,12 @@ def _escape(text: str) -> str:
     return "".join("\\" + c if c in _SPECIAL else c for c in text)
 
 
+def has_control_characters(text: str) -> bool:
+    """Tell whether text holds what no page can show or column store: C0/C1 controls, DEL,
+    lone surrogates (names and patterns of goals, funnels and experiments refuse them)."""
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 or 0xD800 <= ord(c) < 0xE000 for c in text)
+
+
 def _text(value: str | None, field: str, limit: int, *, required: bool) -> str:
     what = FIELD_NAMES[field]
     value = (value or "").strip()
@@ -100,7 +106,7 @@ def _text(value: str | None, field: str, limit: int, *, required: bool) -> str:
         raise InvalidGoal(f"A goal needs {article} {what}.", field)
     if len(value) > limit:
         raise InvalidGoal(f"The {what} may be at most {limit} characters.", field)
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 or 0xD800 <= ord(c) < 0xE000 for c in value):
+    if has_control_characters(value):
         raise InvalidGoal(f"The {what} may not contain control characters.", field)
     return value
 

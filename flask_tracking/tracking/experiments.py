@@ -18,7 +18,7 @@ from flask_tracking.reports.ranges import as_utc
 from flask_tracking.tracking.goals import goal_of
 from flask_tracking.tracking.models import Experiment as ExperimentRow
 from flask_tracking.tracking.models import ExperimentGoal, Site
-from flask_tracking.urls import is_row_id
+from flask_tracking.tracking.sites import site_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +36,7 @@ class Draft:
 
 def experiment_of(site: Site, experiment_id: int) -> ExperimentRow | None:
     """Return one of the site's experiments by id (None for another site's or a missing one)."""
-    if not is_row_id(experiment_id):
-        return None
-    row = db.session.get(ExperimentRow, experiment_id)
-    return row if row is not None and row.site_id == site.id else None
+    return site_row(ExperimentRow, site, experiment_id)
 
 
 def _checked(site: Site, draft: Draft, keep: ExperimentRow | None = None) -> Experiment:

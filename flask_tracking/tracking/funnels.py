@@ -8,15 +8,12 @@ from flask_tracking.extensions import db
 from flask_tracking.reports.funnels import MAX_FUNNELS, InvalidFunnel, make_funnel
 from flask_tracking.tracking.goals import goal_of
 from flask_tracking.tracking.models import Funnel, FunnelStep, Site
-from flask_tracking.urls import is_row_id
+from flask_tracking.tracking.sites import site_row
 
 
 def funnel_of(site: Site, funnel_id: int) -> Funnel | None:
     """Return one of the site's funnels by id (None for another site's, like a missing one)."""
-    if not is_row_id(funnel_id):  # a number from a form: past INTEGER, no row has it
-        return None
-    row = db.session.get(Funnel, funnel_id)
-    return row if row is not None and row.site_id == site.id else None
+    return site_row(Funnel, site, funnel_id)
 
 
 def named(site: Site, name: str) -> Funnel | None:

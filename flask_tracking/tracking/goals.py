@@ -8,7 +8,7 @@ from flask_tracking.extensions import db
 from flask_tracking.reports.goals import MAX_GOALS, Goal, InvalidGoal
 from flask_tracking.tracking.models import Goal as GoalRow
 from flask_tracking.tracking.models import Site
-from flask_tracking.urls import is_row_id
+from flask_tracking.tracking.sites import site_row
 
 
 def site_goals() -> dict[int, tuple[Goal, ...]]:
@@ -21,10 +21,7 @@ def site_goals() -> dict[int, tuple[Goal, ...]]:
 
 def goal_of(site: Site, goal_id: int) -> GoalRow | None:
     """Return one of the site's goals by id (None for another site's, like a missing one)."""
-    if not is_row_id(goal_id):  # a number from a form: past INTEGER, no row has it
-        return None
-    row = db.session.get(GoalRow, goal_id)
-    return row if row is not None and row.site_id == site.id else None
+    return site_row(GoalRow, site, goal_id)
 
 
 def _check_name(site: Site, name: str, keep: GoalRow | None = None) -> None:
@@ -69,19 +66,14 @@ def delete_goal(row: GoalRow) -> None:
     from flask_tracking.tracking.experiments import experiments_using
     from flask_tracking.tracking.funnels import funnels_using
 
-    using = funnels_using(row.id)
-    if using:
-        names = ", ".join(repr(name) for name in using)
-        raise InvalidGoal(
-            f"The goal {row.name!r} is a step of the funnel(s) {names}: remove it there first.",
-            "goal",
-        )
-    judged = experiments_using(row.id)
-    if judged:
-        names = ", ".join(repr(name) for name in judged)
-        raise InvalidGoal(
-            f"The goal {row.name!r} is a goal of the experiment(s) {names}: remove it there first.",
-            "goal",
-        )
+    users = (
+        (funnels_using, "a step of the funnel(s)"),
+        (experiments_using, "a goal of the experiment(s)"),
+    )
+    for using, what in users:
+        names = ", ".join(repr(name) for name in using(row.id))
+        if names:
+            message = f"The goal {row.name!r} is {what} {names}: remove it there first."
+            raise InvalidGoal(message, "goal")
     db.session.delete(row)
     db.session.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import select
@@ -10,7 +11,10 @@ from flask_tracking.events import current_store
 from flask_tracking.extensions import db
 from flask_tracking.ingest.hit import storable
 from flask_tracking.tracking.models import Site
+from flask_tracking.urls import is_row_id
 from flask_tracking.users.models import User
+
+Row = TypeVar("Row")
 
 MAX_BASE_URL = 2048  # the column's size
 
@@ -116,3 +120,13 @@ def delete_site(site: Site) -> None:
     current_store().delete_site(site.id)
     db.session.delete(site)
     db.session.commit()
+
+
+def site_row(model: type[Row], site: Site, row_id: int) -> Row | None:
+    """Return the row of `model` (a goal, a funnel, an experiment) with this id if it is the
+    site's: another site's is as missing as a deleted one. An id from a form past 32-bit
+    INTEGER matches no row (and is never sent to the database, which would refuse it)."""
+    if not is_row_id(row_id):
+        return None
+    row: Any = db.session.get(model, row_id)
+    return row if row is not None and row.site_id == site.id else None

@@ -548,7 +548,10 @@ class BreakdownRow(BaseModel):
     """One value of the dimension."""
 
     value: str = Field(description="The stored value; empty for 'not set'.")
-    label: str
+    label: str = Field(
+        description="The value as the dashboard shows it: a country's name for its code, "
+        "'(not set)', 'Direct / None' or 'Unknown' for an empty value."
+    )
     visitors: int
     visits: int
     pageviews: int

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from flask_tracking.dashboard.page import DashboardData
+from flask_tracking.reports.results import Breakdown
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -47,30 +48,7 @@ def files_of(data: DashboardData) -> list[tuple[str, str]]:
     """Return (file name, CSV text) for the metrics, the chart and every breakdown."""
     files = [("metrics.csv", _metrics(data)), ("timeseries.csv", _series(data))]
     for panel in data.breakdowns.values():
-        rows = [
-            (
-                row.label,
-                row.visitors,
-                row.visits,
-                row.pageviews,
-                row.events,
-                round(row.bounce_rate, 1),
-                round(row.visit_duration),
-                round(row.share, 2),
-            )
-            for row in panel.rows
-        ]
-        header = (
-            panel.dimension.label,
-            "visitors",
-            "visits",
-            "pageviews",
-            "events",
-            "bounce_rate",
-            "visit_duration_s",
-            "share_pct",
-        )
-        files.append((f"{panel.dimension.name}.csv", csv_text(header, rows)))
+        files.append((f"{panel.dimension.name}.csv", _breakdown(panel)))
     if data.event and data.props is not None:
         props = [(data.event, p.key, p.value, p.visitors, p.events) for p in data.props]
         columns = ("event", "property", "value", "visitors", "events")
@@ -79,7 +57,67 @@ def files_of(data: DashboardData) -> list[tuple[str, str]]:
         files.append(("goals.csv", _goals(data)))
     if data.funnel is not None:
         files.append(("funnel.csv", _funnel(data)))
+    files.append(("README.txt", readme(data)))
     return files
+
+
+# A breakdown's columns after its value(s): (column, measure, meaning). A row leaves empty the
+# numbers its dimension does not have (Dimension.measures), never 0: a spreadsheet would
+# average a 0.
+BREAKDOWN_COLUMNS = (
+    ("visitors", "visitors", "unique visitors with this value in the period"),
+    ("visits", "visits", "visits (sessions) with this value; empty for pages and custom events"),
+    ("pageviews", "pageviews", "pageviews; empty for custom events"),
+    ("events", "events", "custom events of this name; empty for other dimensions"),
+    ("bounce_rate", "bounce_rate", "percent of visits that bounced (one pageview); visits only"),
+    ("visit_duration_s", "visit_duration", "average visit duration in seconds; visits only"),
+    ("share_pct", "share", "percent of the period's unique visitors"),
+)
+
+
+def _breakdown(panel: Breakdown) -> str:
+    dim = panel.dimension
+    measures = {*dim.measures, "share"}
+    coded = dim.names is not None
+    rows = []
+    for row in panel.rows:
+        numbers = {
+            "visitors": row.visitors,
+            "visits": row.visits,
+            "pageviews": row.pageviews,
+            "events": row.events,
+            "bounce_rate": round(row.bounce_rate, 1),
+            "visit_duration": round(row.visit_duration),
+            "share": round(row.share, 2),
+        }
+        cells = [numbers[m] if m in measures else "" for _, m, _ in BREAKDOWN_COLUMNS]
+        rows.append([row.label, *([row.value] if coded else []), *cells])
+    header = [dim.label, *([f"{dim.name}_code"] if coded else [])]
+    return csv_text([*header, *(column for column, _, _ in BREAKDOWN_COLUMNS)], rows)
+
+
+def readme(data: DashboardData) -> str:
+    """Return README.txt: the period and filters of the export, and what each column means."""
+    query = data.query
+    lines = [
+        "Flask-Tracking export",
+        f"Period: {query.range.start.isoformat()} to {query.range.end.isoformat()} (UTC, end "
+        f"excluded), reported in the site's time zone {query.timezone}.",
+        "Filters: " + ("; ".join(f.label for f in data.view.filters) or "none"),
+        "",
+        "metrics.csv: the top metrics (value, the previous period's, change in percent).",
+        "timeseries.csv: the chart, one row per bucket, with the previous period's bucket.",
+        "<dimension>.csv: one file per panel, one row per value, ranked by visitors.",
+        "  The first column is the value as the dashboard shows it; country.csv adds the",
+        "  ISO 3166-1 code. A number that does not apply to the dimension is left empty:",
+    ]
+    lines += [f"  {column}: {meaning}" for column, _, meaning in BREAKDOWN_COLUMNS]
+    lines += [
+        "goals.csv, funnel.csv, event_properties.csv: present when the view has goals, a",
+        "  funnel or a custom event's properties open.",
+        "Text cells that a spreadsheet would run as a formula start with an apostrophe.",
+    ]
+    return "\r\n".join(lines) + "\r\n"
 
 
 def _goals(data: DashboardData) -> str:

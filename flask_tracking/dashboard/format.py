@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint
 
 from flask_tracking.reports import stats
+from flask_tracking.reports.names import flag
 from flask_tracking.reports.ranges import zone_named
 
 VENDOR = Path(__file__).resolve().parent.parent / "static" / "vendor"
@@ -37,6 +38,7 @@ def register(blueprint: Blueprint) -> None:
     blueprint.add_app_template_filter(points)
     blueprint.add_app_template_filter(percent_interval)
     blueprint.add_app_template_filter(p_value)
+    blueprint.add_app_template_filter(flag)
 
 
 def thousands(number: float | int | None) -> str:

@@ -7,8 +7,11 @@ built from user text, so no user value ever reaches SQL except as a bound parame
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
+
+from flask_tracking.reports.names import country_name
 
 if TYPE_CHECKING:
     from flask_tracking.reports.goals import Goal
@@ -40,6 +43,25 @@ class Dimension:
     dictionary: str
     level: Level
     none_label: str = "(not set)"
+    # How a stored value reads to people when it is a code (a country's "US"); None: as stored.
+    names: Callable[[str], str] | None = None
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        """Return the numbers a row of this dimension has: a page has pageviews but no visits
+        (a visit is not on one page), a custom event has events, a session's dimension has
+        visits, pageviews, bounces and duration but no custom-event count."""
+        if self.level == "session":
+            return ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration")
+        if self.name == "page":
+            return ("visitors", "pageviews")
+        return ("visitors", "events")
+
+    def text(self, value: str) -> str:
+        """Return a stored value as people read it: a name for a code, "(not set)" for none."""
+        if value == NONE:
+            return self.none_label
+        return self.names(value) if self.names else value
 
 
 # Numbers are stored in rollups: never reuse one. 0 is the day's total (reports/rollups.py).
@@ -52,7 +74,7 @@ _DIMENSIONS = (
     Dimension("utm_source", 6, "UTM source", "utm_source", "utm_source", "session"),
     Dimension("utm_medium", 7, "UTM medium", "utm_medium", "utm_medium", "session"),
     Dimension("utm_campaign", 8, "UTM campaign", "utm_campaign", "utm_campaign", "session"),
-    Dimension("country", 9, "Country", "country", "country", "session", "Unknown"),
+    Dimension("country", 9, "Country", "country", "country", "session", "Unknown", country_name),
     Dimension("region", 10, "Region", "region", "region", "session", "Unknown"),
     Dimension("city", 11, "City", "city", "city", "session", "Unknown"),
     Dimension("browser", 12, "Browser", "browser", "browser", "session", "Unknown"),
@@ -104,8 +126,8 @@ class Filter:
 
     @property
     def label(self) -> str:
-        """Return the filter as a person reads it, e.g. "Country is FR"."""
-        shown = self.value if self.value != NONE else self.dimension.none_label
+        """Return the filter as a person reads it, e.g. "Country is France"."""
+        shown = self.value if self.operator == "contains" else self.dimension.text(self.value)
         return f"{self.dimension.label} {OPERATOR_LABELS[self.operator]} {shown}"
 
 

@@ -24,7 +24,6 @@ from flask_tracking.reports import rollups
 from flask_tracking.reports.dimensions import (
     CHART_METRICS,
     GOAL,
-    NONE,
     Dimension,
     Filter,
     InvalidQuery,
@@ -463,7 +462,7 @@ def _sum(counts: Iterable[Counts]) -> Counts:
 def _row(dim: Dimension, value: str, counts: Counts, total_visitors: int) -> Row:
     return Row(
         value=value,
-        label=value if value != NONE else dim.none_label,
+        label=dim.text(value),
         visitors=counts.visitors,
         visits=counts.visits,
         pageviews=counts.pageviews,

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from markupsafe import Markup, escape
 
+from flask_tracking.reports.names import country_name
+
 log = logging.getLogger(__name__)
 
 # Read at call time (not bound as a default), so tests can point it elsewhere.
@@ -43,13 +45,20 @@ class _World:
     countries: tuple[_Country, ...]
 
 
+def _name(code: str, drawn: str) -> str:
+    """The name the rest of the dashboard gives the country (reports/names.py); the map
+    data's own name only for a code ISO does not list."""
+    named = country_name(code)
+    return drawn if named == code else named
+
+
 @functools.cache
 def _load(path: Path) -> _World | None:
     """world.json, parsed once per process (per path); None when it is missing or unreadable."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         countries = tuple(
-            _Country(code, str(entry["name"]), escape(str(entry["d"])))
+            _Country(code, _name(code, str(entry["name"])), escape(str(entry["d"])))
             for code, entry in sorted(raw["countries"].items())
             if isinstance(code, str) and _CODE.fullmatch(code)
         )

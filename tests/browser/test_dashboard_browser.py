@@ -32,6 +32,7 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from flask_tracking.extensions import db
 from flask_tracking.ingest import drain
+from flask_tracking.reports.names import country_name
 from flask_tracking.tracking.models import Site
 from flask_tracking.users import accounts
 from tests.browser.conftest import CHROME, LiveServer
@@ -376,9 +377,11 @@ def assert_chart(page: Page, expected: list[int]) -> None:
 
 
 def country_row(page: Page, code: str) -> Locator:
-    return page.locator('.tab-body[data-dimension="country"] a.bar-row').filter(
-        has=page.locator(".value", has_text=re.compile(rf"^\s*{code}\s*$"))
-    )
+    """The country panel's row of `code`, which shows the country's name (and links by code)."""
+    rows = '.tab-body[data-dimension="country"] a.bar-row'
+    return page.locator(
+        f'{rows}[href*="country:is:{code}"], {rows}[href*="country%3Ais%3A{code}"]'
+    ).filter(has=page.locator(".value", has_text=country_name(code)))
 
 
 def read_zip(path: Path) -> dict[str, list[dict[str, str]]]:
@@ -428,7 +431,7 @@ def test_the_owner_reads_filters_changes_the_range_and_exports(
     assert query(page) == {"filter": ["country:is:GB"]}
     chip = page.locator('.chip[data-filter="country:is:GB"]')
     expect(chip).to_be_visible()
-    expect(chip).to_contain_text("Country is GB")
+    expect(chip).to_contain_text("Country is United Kingdom")
     assert card(page, "visitors") == f"{traffic.visitors(30, 'GB'):,}"
     assert_chart(page, traffic.series(30, "GB"))
     screenshot(page, "30d-country-gb")
@@ -466,7 +469,7 @@ def test_the_owner_reads_filters_changes_the_range_and_exports(
         day.isoformat() for day in traffic.days(7)
     ]
     assert [int(row["visitors"]) for row in series] == traffic.series(7)
-    countries = {row["Country"]: int(row["visitors"]) for row in files["country.csv"]}
+    countries = {row["country_code"]: int(row["visitors"]) for row in files["country.csv"]}
     assert countries == traffic.by_country(7)
 
     assert tab.dialogs == []

@@ -65,9 +65,23 @@ def test_a_filter_changes_the_numbers_and_shows_a_removable_chip(site: Any) -> N
     assert metric(page, "visitors") == "1"
     assert metric(page, "pageviews") == "2"
     chip = re.search(r'<li class="chip" data-filter="country:is:US">(.*?)</li>', page, re.S)
-    assert chip and "Country is US" in chip.group(1)
+    assert chip and "Country is United States" in chip.group(1)
     remove = re.search(r'<a href="([^"]*)" aria-label="Remove filter', chip.group(1))
     assert remove and "filter=" not in remove.group(1)
+
+
+def test_countries_read_as_names_with_flags_and_filter_by_code(site: Any) -> None:
+    app, site_id = site
+    page = login(app).get(f"/sites/{site_id}?{MARCH}").get_data(as_text=True)
+    panel = re.search(r'data-dimension="country">(.*?)</ol>', page, re.S)
+    assert panel
+    assert ">\U0001f1ec\U0001f1e7</span> United Kingdom</span>" in panel.group(1)
+    assert "United States" in panel.group(1) and ">US<" not in panel.group(1)
+    assert "filter=country%3Ais%3AGB" in panel.group(1)  # the link filters by the code
+    # "is not" and the "not set" value read as words too; "contains" shows what was typed.
+    page = login(app).get(f"/sites/{site_id}?{MARCH}&filter=country:is_not:SE&filter=city:is:")
+    text = page.get_data(as_text=True)
+    assert "Country is not Sweden" in text and "City is Unknown" in text
 
 
 @pytest.mark.parametrize(
@@ -129,6 +143,11 @@ def read_zip(data: bytes) -> dict[str, list[list[str]]]:
         }
 
 
+def response_zip_text(data: bytes, name: str) -> str:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return archive.read(name).decode("utf-8")
+
+
 def test_export_has_one_csv_per_panel_with_the_page_numbers(site: Any) -> None:
     app, site_id = site
     response = login(app).get(f"/sites/{site_id}/export.zip?{MARCH}&event=Signup")
@@ -141,8 +160,33 @@ def test_export_has_one_csv_per_panel_with_the_page_numbers(site: Any) -> None:
     metrics = {row[0]: row[1:] for row in files["metrics.csv"][1:]}
     assert metrics["visitors"][0] == "5"
     assert metrics["bounce_rate"][0] == "60"
-    countries = {row[0]: row[1] for row in files["country.csv"][1:]}
-    assert countries == {"GB": "2", "US": "1", "SE": "2"}
+    # Countries by name with their code; numbers a dimension does not have are left empty.
+    assert files["country.csv"][0] == [
+        "Country",
+        "country_code",
+        "visitors",
+        "visits",
+        "pageviews",
+        "events",
+        "bounce_rate",
+        "visit_duration_s",
+        "share_pct",
+    ]
+    countries = {row[0]: row[1:3] for row in files["country.csv"][1:]}
+    assert countries == {
+        "United Kingdom": ["GB", "2"],
+        "United States": ["US", "1"],
+        "Sweden": ["SE", "2"],
+    }
+    assert all(row[5] == "" for row in files["country.csv"][1:])  # a visit has no "events"
+    pages = {row[0]: row[1:] for row in files["page.csv"][1:]}
+    assert pages["/pricing"][1] == "" and pages["/pricing"][2] != ""  # no visits, pageviews
+    assert pages["/pricing"][3:6] == ["", "", ""]  # no events, bounce rate or duration
+    signup = {row[0]: row[1:] for row in files["event.csv"][1:]}["Signup"]
+    assert signup[1:3] == ["", ""] and signup[3] == "1" and signup[4:6] == ["", ""]
+    readme = response_zip_text(response.data, "README.txt")
+    assert "share_pct: percent of the period's unique visitors" in readme
+    assert "visits (sessions) with this value; empty for pages and custom events" in readme
     assert [row[2] for row in files["timeseries.csv"][1:]] == ["1", "3", "1"]  # visitors a day
     assert files["event_properties.csv"][1] == ["Signup", "plan", "pro", "1", "1"]
 

@@ -146,10 +146,11 @@ def test_every_breakdown_of_the_dst_day(site: Any, path: str) -> None:
     assert ranked(app, site_id, path, "utm_source", day)[0] == ("(not set)", 2, 2, 3)
     assert ("newsletter", 1, 1, 1) in ranked(app, site_id, path, "utm_source", day)
     assert ranked(app, site_id, path, "utm_campaign", day)[1] == ("spring", 1, 1, 1)
+    # Countries read as names (ranked by visitors, then by code: GB, SE, US).
     assert ranked(app, site_id, path, "country", day) == [
-        ("GB", 1, 1, 1),
-        ("SE", 1, 1, 1),
-        ("US", 1, 1, 2),
+        ("United Kingdom", 1, 1, 1),
+        ("Sweden", 1, 1, 1),
+        ("United States", 1, 1, 2),
     ]
     assert ranked(app, site_id, path, "city", day) == [
         ("Stockholm", 1, 1, 1),
@@ -205,8 +206,8 @@ def test_filters_narrow_every_number(site: Any, path: str, inline: int) -> None:
         ("/", 1, 0, 1),
     ]
     assert ranked(app, site_id, path, "country", period, "page:is:/blog") == [
-        ("SE", 1, 1, 1),
-        ("US", 1, 1, 2),
+        ("Sweden", 1, 1, 1),
+        ("United States", 1, 1, 2),
     ]
 
 

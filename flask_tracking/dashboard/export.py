@@ -211,10 +211,10 @@ def _series(data: DashboardData) -> str:
         (
             point.start.isoformat(),
             label,
-            point.value,
+            point.value if index < data.begun else "",  # the future is not a zero
             "" if point.previous is None else point.previous,
         )
-        for point, label in zip(data.series.points, data.labels, strict=True)
+        for index, (point, label) in enumerate(zip(data.series.points, data.labels, strict=True))
     ]
     return csv_text(("bucket_start_utc", "bucket", data.series.metric, "previous_period"), rows)
 

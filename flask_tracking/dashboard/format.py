@@ -81,12 +81,13 @@ def localtime(moment: datetime, tz: str, *, end: bool = False) -> str:
     return local.strftime("%d %b %Y")
 
 
-def chart_svg(series: stats.Series) -> ChartLines:
-    """Return polylines of the series scaled to the chart's box (the previous one behind)."""
-    values = [p.value for p in series.points]
+def chart_svg(series: stats.Series, begun: int | None = None) -> ChartLines:
+    """Return polylines of the series scaled to the chart's box (the previous one behind);
+    the current one stops at the `begun` buckets that have begun."""
+    values = [p.value for p in series.points][:begun]
     previous = [p.previous or 0 for p in series.points]
     peak = max([*values, *previous, 1])
-    count = max(len(values) - 1, 1)
+    count = max(len(previous) - 1, 1)
 
     def points(numbers: list[int]) -> str:
         return " ".join(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from flask_tracking.reports import stats
 from flask_tracking.reports.dimensions import DIMENSIONS
@@ -58,6 +60,28 @@ class DashboardData:
     goals: list[stats.GoalResult]
     funnel: stats.FunnelResult | None = None
     cards: tuple[Card, ...] = CARDS
+    # The chart's buckets that have begun (later ones are the future: not drawn, not zeros),
+    # and whether the last of them is still running (drawn apart: it is not a drop).
+    begun: int = 0
+    partial: bool = False
+    ticks: tuple[str, ...] = ()  # the buckets' names on the chart's axis, shorter than labels
+
+    @property
+    def chart(self) -> dict[str, Any]:
+        """Return the chart's data for the page's script (future buckets are null)."""
+        return {
+            "metric": self.series.metric,
+            "labels": self.labels,
+            "ticks": self.ticks,
+            "current": [p.value if i < self.begun else None for i, p in enumerate(self.points)],
+            "previous": [p.previous for p in self.points],
+            "partial": self.partial,
+        }
+
+    @property
+    def points(self) -> list[stats.Point]:
+        """Return the chart's buckets."""
+        return self.series.points
 
     @property
     def countries(self) -> dict[str, int]:
@@ -71,6 +95,7 @@ def build(
     *,
     rows: int = PANEL_ROWS,
     funnel: tuple[Funnel, bool] | None = None,
+    now: datetime | None = None,
 ) -> DashboardData:
     """Read every panel of the dashboard for `query` (and a funnel, followed across visits
     or not, when one is asked for)."""
@@ -98,14 +123,31 @@ def build(
         realtime=stats.realtime(query.site_id),
         goals=goals,
         funnel=found,
+        ticks=tuple(bucket_labels(series, query.timezone, short=True)),
+        **progress(series, query.range.end, now or datetime.now(UTC)),
     )
 
 
-def bucket_labels(series: stats.Series, tz: str) -> list[str]:
-    """Return each bucket's name in the site's zone: 14:00, Mon 8 Mar, Week of 2 Mar, Mar 2026."""
+def progress(series: stats.Series, end: datetime, now: datetime) -> dict[str, Any]:
+    """Return how many of the series' buckets have begun at `now` and whether the last of
+    them is still running (`end` closes the last bucket)."""
+    starts = [point.start for point in series.points]
+    begun = bisect_right(starts, now)
+    ends = [*starts[1:], end]
+    return {"begun": begun, "partial": begun > 0 and now < ends[begun - 1]}
+
+
+LABELS = {"hour": "%a %H:%M", "day": "%a %d %b", "week": "Week of %d %b", "month": "%b %Y"}
+# On the axis, where dozens share the width: "Week of 29 Dec" for every tick ran together.
+TICKS = {"hour": "%H:%M", "day": "%d %b", "week": "%d %b", "month": "%b %Y"}
+
+
+def bucket_labels(series: stats.Series, tz: str, *, short: bool = False) -> list[str]:
+    """Return each bucket's name in the site's zone: Mon 14:00, Mon 08 Mar, Week of 02 Mar,
+    Mar 2026 (`short`: 14:00, 08 Mar, 02 Mar, Mar 2026 — the axis's ticks)."""
     zone = zone_named(tz)
-    formats = {"hour": "%a %H:%M", "day": "%a %d %b", "week": "Week of %d %b", "month": "%b %Y"}
-    return [_local(p.start, zone).strftime(formats[series.bucket]) for p in series.points]
+    format = (TICKS if short else LABELS)[series.bucket]
+    return [_local(p.start, zone).strftime(format) for p in series.points]
 
 
 def _local(moment: datetime, zone: object) -> datetime:

@@ -62,14 +62,15 @@ def _own_site_or_404(site_id: int) -> Site:
 
 def _data(site: Site) -> page.DashboardData:
     view = parse_view(request.args)
-    query = query_for(site.id, site.timezone, view, datetime.now(UTC), site.definitions)
+    now = datetime.now(UTC)
+    query = query_for(site.id, site.timezone, view, now, site.definitions)
     funnel = None
     if view.funnel is not None:
         row = funnel_rows.named(site, view.funnel)
         if row is None:
             raise InvalidQuery(f"This site has no funnel named {view.funnel[:120]!r}.")
         funnel = (row.definition, row.across_visits)
-    return page.build(view, query, funnel=funnel)
+    return page.build(view, query, funnel=funnel, now=now)
 
 
 def _render(site: Site, here: Callable[..., str], *, shared: SharedLink | None = None) -> str:

@@ -20,8 +20,20 @@
     if (!holder || !source || !window.uPlot) return;
     var chart = JSON.parse(source.textContent);
     var labels = chart.labels;
+    var ticks = chart.ticks && chart.ticks.length === labels.length ? chart.ticks : labels;
     var xs = labels.map(function (_label, index) { return index; });
     var previous = chart.previous.map(function (v) { return v === null ? null : v; });
+    // Future buckets are null (not drawn). The bucket still running is drawn dashed from the
+    // last finished one, as its own series: a day that has just begun is not a drop.
+    var current = chart.current.slice();
+    var running = current.map(function () { return null; });
+    var last = -1;
+    current.forEach(function (v, i) { if (v !== null) last = i; });
+    if (chart.partial && last >= 0) {
+      running[last] = current[last];
+      if (last > 0) running[last - 1] = current[last - 1];
+      current[last] = null;
+    }
     var style = getComputedStyle(document.documentElement);
     var accent = style.getPropertyValue("--accent").trim() || "#3b5bdb";
     // The bucket names the x values in the legend ("Day: Mon 02 Nov"), not uPlot's "Value".
@@ -41,8 +53,8 @@
         cursor: { points: { size: 7 } },
         axes: [
           { values: function (_u, splits) {
-              return splits.map(function (i) { return labels[i] === undefined ? "" : labels[i]; });
-            }, space: 90, incrs: WHOLE_STEPS }, // "Mon 26 Oct" is about 75 px wide
+              return splits.map(function (i) { return ticks[i] === undefined ? "" : ticks[i]; });
+            }, space: 70, incrs: WHOLE_STEPS }, // "Mar 2026", the widest tick, is about 55 px
           // Counts are whole numbers: no 2.5 or 7.5 ticks.
           { size: 56, incrs: WHOLE_STEPS, values: whole }
         ],
@@ -53,11 +65,17 @@
             points: { show: labels.length <= 60 } },
           { label: "previous period", stroke: "#c5cbe0", width: 1.5, dash: [4, 3],
             points: { show: false } }
-        ]
+        ].concat(chart.partial ? [{ label: "so far", stroke: accent, width: 2, dash: [2, 4],
+                                    points: { show: true } }] : []),
+        // Without the pointer on the chart the legend is a key: no "--" values.
+        hooks: { setCursor: [function (u) {
+          holder.classList.toggle("idle", u.cursor.idx === null || u.cursor.idx === undefined);
+        }] }
       };
     }
     holder.textContent = "";
-    var plot = new window.uPlot(options(holder.clientWidth || 800), [xs, chart.current, previous], holder);
+    var data = [xs, current, previous].concat(chart.partial ? [running] : []);
+    var plot = new window.uPlot(options(holder.clientWidth || 800), data, holder);
     window.flaskTrackingChart = plot;
     window.addEventListener("resize", function () {
       plot.setSize({ width: holder.clientWidth || 800, height: 240 });

@@ -344,8 +344,11 @@ CHART_STATE = """() => {
     }
     return false;
   };
-  const drawn = plot.data[1].map((value, index) =>
-    stroke(plot.valToPos(index, "x", true), plot.valToPos(value, "y", true)));
+  // The bucket still running (today, this hour) is its own dashed series, plot.data[3].
+  const current = plot.data[1].map((value, index) =>
+    value !== null ? value : (plot.data[3] ? plot.data[3][index] : null));
+  const drawn = current.map((value, index) =>
+    value === null || stroke(plot.valToPos(index, "x", true), plot.valToPos(value, "y", true)));
   let painted = 0;
   for (let i = 3; i < pixels.length; i += 4) if (pixels[i] !== 0) painted++;
   return {
@@ -353,7 +356,7 @@ CHART_STATE = """() => {
     isUplot: typeof window.uPlot === "function" && plot.root.classList.contains("uplot")
       && typeof plot.setData === "function" && Array.isArray(plot.series),
     xs: plot.data[0].length,
-    current: plot.data[1],
+    current: current,
     drawn: drawn,
     painted: painted,
     size: [canvas.width, canvas.height],
@@ -390,6 +393,23 @@ def read_zip(path: Path) -> dict[str, list[dict[str, str]]]:
             name: list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8"))))
             for name in archive.namelist()
         }
+
+
+# The x axis's tick labels as uPlot drew them, and how many overlap their neighbour.
+AXIS_LABELS = """() => {
+  const plot = window.flaskTrackingChart, axis = plot.axes[0], ctx = plot.ctx;
+  ctx.save();
+  ctx.font = axis.font[0];
+  const boxes = axis._splits.map((split, i) => {
+    const x = plot.valToPos(split, "x", true), w = ctx.measureText(axis._values[i]).width;
+    return [x - w / 2, x + w / 2];
+  });
+  ctx.restore();
+  return {
+    labels: axis._values,
+    overlapping: boxes.slice(1).filter((box, i) => box[0] < boxes[i][1] + 4).length,
+  };
+}"""
 
 
 # -- the tests ----------------------------------------------------------------------------------
@@ -473,6 +493,60 @@ def test_the_owner_reads_filters_changes_the_range_and_exports(
     assert countries == traffic.by_country(7)
 
     assert tab.dialogs == []
+    assert tab.errors == []
+
+
+def test_the_chart_draws_no_future_and_reads_at_every_period(
+    shop: Served, open_tab: Callable[[], Tab]
+) -> None:
+    tab = open_tab()
+    page = tab.page
+    log_in(tab, shop)
+
+    # Today: only the hours that have begun are drawn; the hour under way is "so far", dashed.
+    page.goto(shop.dashboard + "?period=today")
+    chart = page.evaluate("JSON.parse(document.getElementById('chart-data').textContent)")
+    begun = datetime.now(UTC).hour + 1  # the site's zone is UTC
+    assert len(chart["current"]) == 24
+    assert chart["current"][:begun] == [0] * begun
+    assert chart["current"][begun:] == [None] * (24 - begun)  # the future is not a zero
+    assert chart["partial"] is True
+    state = page.evaluate(CHART_STATE)
+    assert state["current"] == [0] * begun + [None] * (24 - begun)
+    assert page.evaluate("window.flaskTrackingChart.series.length") == 4  # + "so far"
+    table = page.locator(".chart-table tbody tr")
+    expect(table.nth(begun - 1).locator("td").first).to_contain_text("(so far)")
+    if begun < 24:
+        expect(table.nth(begun).locator("td").nth(1)).to_have_text("—")
+
+    # With the pointer off the chart, the legend is a key, without "--" values; on it, the
+    # bucket and its numbers.
+    legend = page.locator("#chart .u-legend")
+    bucket, values = legend.locator("tr").first, legend.locator(".u-value")
+    expect(legend).to_be_visible()
+    expect(bucket).to_be_hidden()
+    assert "--" not in legend.inner_text() and "visitors" in legend.inner_text()
+    box = page.locator("#chart .u-over").bounding_box()
+    assert box
+    page.mouse.move(box["x"] + 5, box["y"] + box["height"] / 2)
+    expect(bucket).to_be_visible()
+    expect(bucket).to_contain_text("Hour")
+    expect(values.nth(1)).to_be_visible()
+    page.mouse.move(0, 0)
+    expect(bucket).to_be_hidden()
+    assert "--" not in legend.inner_text()
+
+    # Twelve months by week: short tick labels, none running into the next.
+    page.goto(shop.dashboard + "?period=12mo")
+    assert page.evaluate("window.flaskTrackingChart.series.length") == 4
+    axis = page.evaluate(AXIS_LABELS)
+    assert len([label for label in axis["labels"] if label]) >= 4
+    assert not any(label.startswith("Week of") for label in axis["labels"])
+    assert axis["overlapping"] == 0, axis["labels"]
+    page.set_viewport_size(PHONE)
+    page.wait_for_function(f"window.flaskTrackingChart.width < {PHONE['width']}")
+    assert page.evaluate(AXIS_LABELS)["overlapping"] == 0
+    screenshot(page, "12mo-phone")
     assert tab.errors == []
 
 

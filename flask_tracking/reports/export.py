@@ -98,7 +98,7 @@ class InvalidCursor(ValueError):
 
 @dataclass(frozen=True)
 class StoredEvent:
-    """One stored event with its visit's context, as exports and the raw visits page show it."""
+    """One stored event with its visit's context, as exports and the raw events page show it."""
 
     site_id: int
     id: int

@@ -1,4 +1,5 @@
-"""The raw visits page: a page of stored events, newest first, and 30-day aggregates."""
+"""The raw events page: a page of stored events, newest first, and the last 30 days as the
+dashboard counts them."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from flask_tracking.events import current_store
-from flask_tracking.events.sql import intdiv
 from flask_tracking.events.store import Readable
 from flask_tracking.events.tables import tables
+from flask_tracking.reports.dimensions import DIMENSIONS
 from flask_tracking.reports.export import StoredEvent, read
+from flask_tracking.reports.ranges import resolve, zone_named
+from flask_tracking.reports.results import Metrics
+from flask_tracking.reports.stats import Report, ReportQuery
 
 TOP_N = 10
 DAY_MS = 86_400_000
@@ -35,7 +39,7 @@ class VisitPage:
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """A value and how many events had it."""
+    """A value and its number (the panel says which: pageviews, visits or visitors)."""
 
     value: str
     count: int
@@ -43,16 +47,19 @@ class Ranked:
 
 @dataclass(frozen=True, slots=True)
 class VisitSummary:
-    """Aggregates over a window of days ending today (UTC)."""
+    """The dashboard's "Last N days" in the site's zone, in the dashboard's words and numbers
+    (the reporting layer computes them): visitors, visits, pageviews and custom events are
+    four different counts, never all "visits"."""
 
     start: date
     end: date
-    total: int
-    per_day: list[tuple[date, int]]
-    top_pages: list[Ranked]
-    top_referrers: list[Ranked]
-    top_locations: list[Ranked]
-    top_browsers: list[Ranked]
+    timezone: str
+    metrics: Metrics
+    per_day: list[tuple[date, int]]  # pageviews per local day
+    top_pages: list[Ranked]  # by pageviews (custom events are not hits on a page)
+    top_referrers: list[Ranked]  # by visits they started
+    top_locations: list[Ranked]  # countries by visitors
+    top_browsers: list[Ranked]  # by visitors
     dropped: list[Ranked]
 
 
@@ -69,85 +76,49 @@ def visit_page(site_id: int, page: int, per_page: int, store: Readable | None = 
 
 
 def summarise(
-    site_id: int, days: int = 30, now: datetime | None = None, store: Readable | None = None
+    site_id: int,
+    timezone: str = "UTC",
+    days: int = 30,
+    now: datetime | None = None,
+    store: Readable | None = None,
 ) -> VisitSummary:
-    """Return events per UTC day and top values over the last `days` days."""
+    """Return the last `days` local days (today included) as the dashboard counts them."""
     store = store or current_store()
-    t = _tables(store)
     now = now or datetime.now(UTC)
-    end = now.date()
+    zone = zone_named(timezone)
+    end = now.astimezone(zone).date()
     start = end - timedelta(days=days - 1)
-    since = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp() * 1000)
-    e = t.all_events.c
-    day = intdiv(e.ts, DAY_MS)
-    counts = {
-        int(number): int(count)
-        for number, count in store.fetch(
-            select(day, func.count()).where(e.site_id == site_id, e.ts >= since).group_by(day)
-        )
-    }
-    first = (start - date(1970, 1, 1)).days
-    per_day = [(start + timedelta(days=n), counts.get(first + n, 0)) for n in range(days)]
-    events = [e.site_id == site_id, e.ts >= since]
+    period = resolve("custom", timezone, now, start=start, end=end)
+    with Report(ReportQuery(site_id, timezone, period), store) as report:
+        metrics = report.aggregate(compare=False).current
+        series = report.timeseries("pageviews", compare=False)
+
+        def top(dim: str, sort: str, number: str) -> list[Ranked]:
+            rows = report.breakdown(DIMENSIONS[dim], limit=TOP_N, sort=sort).rows
+            return [Ranked(row.label, getattr(row, number)) for row in rows if row.value]
+
+        top_pages = top("page", "pageviews", "pageviews")
+        top_referrers = top("referrer", "visits", "visits")
+        top_locations = top("country", "visitors", "visitors")
+        top_browsers = top("browser", "visitors", "visitors")
+    per_day = [(p.start.astimezone(zone).date(), p.value) for p in series.points]
+    first_utc_day = int(period.start.timestamp() * 1000) // DAY_MS
     return VisitSummary(
         start=start,
         end=end,
-        total=sum(counts.values()),
+        timezone=timezone,
+        metrics=metrics,
         per_day=per_day,
-        top_pages=_top(store, e.url, "url", events),
-        top_referrers=_top(store, e.ref, "url", events),
-        top_locations=_top_locations(store, site_id, since),
-        top_browsers=_top(store, e.browser, "browser", events),
-        dropped=_dropped(store, site_id, first),
+        top_pages=top_pages,
+        top_referrers=top_referrers,
+        top_locations=top_locations,
+        top_browsers=top_browsers,
+        dropped=_dropped(store, site_id, first_utc_day),
     )
 
 
 def _tables(store: Readable) -> Any:
     return tables("duckdb" if store.engine == "duckdb" else "clickhouse")
-
-
-def _top(store: Readable, column: Any, dictionary: str, where: list[Any]) -> list[Ranked]:
-    """Rank a column's values by how many events have them (grouped by the stored value, then
-    turned into text: an engine groups its own values fastest)."""
-    grouped = (
-        select(column.label("stored"), func.count().label("n"))
-        .where(*where, store.encoding.condition(column, dictionary, "is_not", ""))
-        .group_by(column)
-        .subquery()
-    )
-    text = store.encoding.text(grouped.c.stored, dictionary)
-    rows = store.fetch(
-        select(text.label("value"), grouped.c.n).order_by(grouped.c.n.desc(), text).limit(TOP_N)
-    )
-    return [Ranked(str(value), int(n)) for value, n in rows]
-
-
-def _top_locations(store: Readable, site_id: int, since: int) -> list[Ranked]:
-    """Rank the visits' places: the city, else the country's name (events counted)."""
-    t = _tables(store)
-    e, s = t.all_events.c, t.all_sessions.c
-    text = store.encoding.text
-    grouped = (
-        select(s.city, s.country_name, func.count().label("n"))
-        .join_from(t.all_events, t.all_sessions, (s.site_id == e.site_id) & (s.sid == e.sid))
-        .where(e.site_id == site_id, e.ts >= since, s.ts >= since - DAY_MS)
-        .group_by(s.city, s.country_name)
-        .subquery()
-    )
-    g = grouped.c
-    place = func.coalesce(
-        func.nullif(text(g.city, "city"), ""), func.nullif(text(g.country_name, "country_name"), "")
-    )
-    places = select(place.label("place"), g.n).subquery()
-    total = func.sum(places.c.n)
-    rows = store.fetch(
-        select(places.c.place, total)
-        .where(places.c.place.is_not(None))
-        .group_by(places.c.place)
-        .order_by(total.desc(), places.c.place)
-        .limit(TOP_N)
-    )
-    return [Ranked(str(value), int(n)) for value, n in rows]
 
 
 def _dropped(store: Readable, site_id: int, since: int) -> list[Ranked]:

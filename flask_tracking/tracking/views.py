@@ -87,7 +87,7 @@ def view_sites() -> str | Response:
 @tracking.route("/sites/<id:site_id>/visits")
 @login_required
 def view_site_visits(site_id: int) -> str:
-    """Show a site's raw visits, newest first, with its snippet and a 30-day summary."""
+    """Show a site's raw events, newest first, with its snippet and the last 30 days."""
     site = _own_site_or_404(site_id)
     page = request.args.get("page", 1, type=int) or 1
     per_page = int(current_app.config["VISITS_PER_PAGE"])
@@ -95,7 +95,7 @@ def view_site_visits(site_id: int) -> str:
         "tracking/site.html",
         site=site,
         snippet=snippet_for(site),
-        summary=visits_report.summarise(site.id),
+        summary=visits_report.summarise(site.id, site.timezone),
         drop_reasons=DROP_REASONS,
         visits=visits_report.visit_page(site.id, page, per_page),
     )

@@ -583,7 +583,7 @@ def test_shared_links_show_the_dashboard_and_nothing_of_the_account(
     assert card(page, "visitors") == f"{shop.traffic.visitors(30):,}"
     assert_chart(page, shop.traffic.series(30))
     text, html = page.locator("body").inner_text(), page.content()
-    for private in ("Raw visits", "Shared links", "Settings", "Log out", "Tracking snippet"):
+    for private in ("Raw events", "Shared links", "Settings", "Log out", "Tracking snippet"):
         assert private not in text
     for private in (OWNER, "Dana Owner", "/sites/", "https://example.com"):
         assert private not in html

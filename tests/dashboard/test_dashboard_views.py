@@ -247,7 +247,7 @@ def test_shared_links_show_the_dashboard_and_nothing_else(site: Any) -> None:
     stranger = app.test_client()
     page = stranger.get(f"/share/{token}?{MARCH}").get_data(as_text=True)
     assert metric(page, "visitors") == "5"
-    for private in (OWNER, "Raw visits", "Shared links", "Log out", "Tracking snippet", "/sites/"):
+    for private in (OWNER, "Raw events", "Shared links", "Log out", "Tracking snippet", "/sites/"):
         assert private not in page, private
     filtered = stranger.get(f"/share/{token}?{MARCH}&filter=country:is:GB").get_data(as_text=True)
     assert metric(filtered, "visitors") == "2"

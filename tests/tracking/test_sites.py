@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -165,11 +166,43 @@ def test_visits_report_pages_newest_first(app_factory: Any, site_in: Any) -> Non
     first = client.get(f"/sites/{site_id}/visits").get_data(as_text=True)
     assert "https://example.com/p4" in first
     assert "https://example.com/p3" in first
-    assert "Page 1 of 3 (5 visits)" in first
+    assert "Page 1 of 3 (5 events)" in first
     last = client.get(f"/sites/{site_id}/visits?page=3").get_data(as_text=True)
     assert "Page 3 of 3" in last
     beyond = client.get(f"/sites/{site_id}/visits?page=99").get_data(as_text=True)
     assert "Page 3 of 3" in beyond
+
+
+def test_raw_events_page_uses_the_dashboards_words(app_factory: Any, site_in: Any) -> None:
+    """One visit of six pageviews and a custom event: 1 visit, 6 pageviews, 1 custom event
+    (it read "7 visits"), and the event is no hit on its page."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.reports import dataset
+
+    app = app_factory()
+    client = app.test_client()
+    site_id = site_in(app, email="words@example.com")
+    at = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
+    for n, path in enumerate(["/", "/a", "/a", "/b", "/a", "/c"]):
+        dataset.spool(app, site_id, dataset.A, at + timedelta(minutes=n), path)
+    dataset.spool(app, site_id, dataset.A, at + timedelta(minutes=7), "/a", name="Signup")
+    drain(app)
+    client.post("/login/", data={"email": "words@example.com", "password": "correct horse battery"})
+    page = client.get(f"/sites/{site_id}/visits").get_data(as_text=True)
+    counts = dict(re.findall(r'data-count="(\w+)">([\d,]+)<', page))
+    assert counts == {"visitors": "1", "visits": "1", "pageviews": "6", "events": "1"}
+    for words in ("</strong> visitor ·", "</strong> visit ·", "</strong> pageviews ·"):
+        assert words in page
+    assert "</strong> custom event</p>" in page
+    assert "7 visits" not in page and "(7 events)" in page
+    pages = re.search(r'data-panel="Top pages">(.*?)</section>', page, re.S)
+    assert pages
+    rows = re.findall(
+        r'<span class="value">(.*?)</span>\s*<span class="count">(\d+)<', pages.group(1)
+    )
+    assert rows[0] == ("/a", "3")  # three pageviews; the Signup sent from /a is not a fourth
+    assert "custom event <strong>Signup</strong>" in page
 
 
 FIREFOX = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}

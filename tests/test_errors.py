@@ -100,3 +100,18 @@ def test_an_unreachable_event_store_is_a_503_with_retry_after(
     assert api.headers["Retry-After"] == "5"
     assert api.get_json()["error"]["code"] == "service_unavailable"
     assert "event store" in api.get_json()["error"]["message"]
+
+
+def test_the_favicon_is_served_so_json_pages_log_no_404(client: FlaskClient) -> None:
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.mimetype == "image/vnd.microsoft.icon"
+    assert response.data[:4] == b"\x00\x00\x01\x00"  # an ICO directory: reserved 0, type 1
+    assert b"\x89PNG" in response.data
+    assert "max-age=604800" in response.headers["Cache-Control"]
+    response.close()
+    page = client.get("/login/").get_data(as_text=True)
+    assert 'rel="icon" href="/static/favicon.svg"' in page
+    svg = client.get("/static/favicon.svg")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+    svg.close()

@@ -1,11 +1,11 @@
-/* flask-tracking: page views and events, without cookies or storage. Served as is.
-   Configured by this tag's data- attributes (see the site page). */
+/* flask-tracking: page views and events, no cookies or storage. Served as is.
+   Set by this tag's data- attributes (see the site page). */
 (function (w, d) {
   var loc = w.location;
   var me = d.currentScript || d.querySelector("script[data-site]");
   var opt = me ? me.dataset : {};
   var queued = (w.flaskTracking || {}).q || [];
-  if (queued.on) return; // loaded twice
+  if (queued.on) return; // twice
   function flag(name) {
     return opt[name] == "true";
   }
@@ -14,8 +14,8 @@
   var api = (w.flaskTracking = { track: function () {} }); // a no-op unless enabled
   api.q = { on: 1, push: function (args) { api.track.apply(0, args); } };
 
-  // Experiments: FNV-1a of "key:id" over the weights, as reports/experiments.py; the id is
-  // data-user-id (never sent) or random per page load.
+  // Experiments: FNV-1a of "key:id" over the weights (reports/experiments.py); id:
+  // data-user-id (never sent) or random per load.
   var uid = opt.userId || Math.random() + "" + Date.now(), seen = {};
   api.assign = function (key, id, v) {
     var list = Array.isArray(v), names = list ? v : Object.keys(v), i, h = 0x811c9dc5;
@@ -36,20 +36,21 @@
 
   var site = +opt.site;
   var local = /^(localhost|127(\.\d+){3}|\[::1\])$/.test(loc.hostname) || loc.protocol == "file:";
-  if (!(site > 0) || (local && !flag("allowLocalhost"))) return; // off, silently
+  if (!(site > 0) || (local && !flag("allowLocalhost")))
+    return console.info("Flask-Tracking: page ignored, " + (site > 0 ? 'local (data-allow-localhost="true" counts it)' : "no data-site"));
 
   var endpoint = (opt.api || new URL(me.src).origin).replace(/\/$/, "") + "/api/event";
   var hash = flag("hash");
   var last; // not counted twice in a row
 
   function send(name, props) {
-    // A prerendered page may never be seen: wait until it is.
+    // Prerendered: wait until seen.
     if (d.prerendering) {
       return d.addEventListener("prerenderingchange", function () { send(name, props); }, { once: true });
     }
     var body = { site: site, name: name, url: loc.href, referrer: d.referrer || null, width: w.innerWidth };
     if (props) body.props = props;
-    // A string goes as text/plain (no CORS preflight); a beacon outlives the page.
+    // A string is text/plain (no CORS preflight); a beacon outlives the page.
     body = JSON.stringify(body);
     try {
       if (navigator.sendBeacon(endpoint, body)) return;
@@ -69,7 +70,7 @@
     if (name && typeof name == "string") send(name, typeof props == "object" && props);
   };
 
-  // Single-page apps: history (and, if asked, hash) navigations count.
+  // Single-page apps: history (and hash, if asked) navigations count.
   var push = history.pushState;
   history.pushState = function () {
     push.apply(this, arguments);

@@ -12,6 +12,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_from_directory,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -67,6 +68,18 @@ def index() -> str:
     if current_user.is_authenticated:
         return render_template("tracking/index.html", sites=site_rules.sites_of(current_user))
     return render_template("tracking/index.html", sites=None)
+
+
+@tracking.route("/favicon.ico")
+def favicon() -> Response:
+    """Answer the icon browsers ask for on pages that name none (JSON, the API): a 404 there is
+    a console error on every such page."""
+    return send_from_directory(
+        current_app.static_folder or "static",
+        "favicon.ico",
+        mimetype="image/vnd.microsoft.icon",
+        max_age=7 * 86_400,
+    )
 
 
 @tracking.route("/sites/", methods=["GET", "POST"])

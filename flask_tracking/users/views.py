@@ -108,7 +108,7 @@ def register() -> str | Response | tuple[str, int]:
         else:
             _start_session(user)
             flash("Welcome! Add your first site below.", "success")
-            return redirect(url_for("tracking.index"))
+            return redirect(url_for("tracking.view_sites"))  # the page with the form
     return render_template("users/register.html", form=form)
 
 

@@ -290,8 +290,7 @@ def open_tab(browser: Browser) -> Iterator[Callable[[], Tab]]:
         tab = Tab(context, page)
 
         def on_console(message: Any) -> None:
-            # The layout declares no icon, so chromium asks for /favicon.ico, which is a 404:
-            # known, reported, and not the dashboard's doing; every other error counts.
+            # Every error counts, a missing /favicon.ico's 404 too.
             if message.type == "error":
                 tab.errors.append(f"console.error at {message.location}: {message.text}")
 

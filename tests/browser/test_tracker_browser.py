@@ -132,6 +132,7 @@ class Tab:
     context: BrowserContext
     page: Page
     errors: list[str] = field(default_factory=list)
+    infos: list[str] = field(default_factory=list)
 
     def sent(self) -> list[dict[str, Any]]:
         """The events the tracker handed to sendBeacon (or fetch), as sent."""
@@ -204,6 +205,8 @@ def open_tab(browser: Browser) -> Iterator[Callable[..., Tab]]:
             lambda message: (
                 tab.errors.append(f"console.{message.type}: {message.text}")
                 if message.type == "error"
+                else tab.infos.append(message.text)
+                if message.type == "info"
                 else None
             ),
         )
@@ -374,6 +377,10 @@ def test_the_snippet_as_offered_stays_silent_on_localhost(
     assert tab.sent() == []
     assert stored(shop.app) == []
     assert tab.errors == []
+    # …but says why, once, in the console: the owner testing the snippet is not left guessing.
+    assert tab.infos == [
+        'Flask-Tracking: page ignored, local (data-allow-localhost="true" counts it)'
+    ]
 
 
 def test_an_owner_defines_goals_and_a_funnel_and_sees_a_visitor_convert(

@@ -270,3 +270,17 @@ def test_bad_exclusions_are_refused(
         site = db.session.get(Site, site_id)
         assert site is not None
         assert getattr(site, field) == ""
+
+
+def test_the_snippet_says_why_nothing_counts_on_localhost(
+    client: FlaskClient, logged_in: User, make_site: Any
+) -> None:
+    site_id = make_site(logged_in)
+    for path in (f"/sites/{site_id}/visits", f"/sites/{site_id}"):
+        page = client.get(path).get_data(as_text=True)
+        note = re.search(r'data-note="localhost">(.*?)</p>', page, re.S)
+        assert note, path
+        assert "data-allow-localhost=&#34;true&#34;" in note.group(1) or (
+            'data-allow-localhost="true"' in note.group(1)
+        )
+        assert "Flask-Tracking: page ignored" in note.group(1)  # what the console says

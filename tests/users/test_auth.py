@@ -73,10 +73,13 @@ def test_registering_logs_the_user_in(client: FlaskClient, app: Flask) -> None:
             "/register/", data={"name": "Ada", "email": "ada@example.com", "password": PASSWORD}
         )
         assert response.status_code == 302
-        assert response.headers["Location"] == "/"
         assert current_user.is_authenticated
         assert current_user.email == "ada@example.com"
         assert current_user.name == "Ada"
+        # "Add your first site below" lands above the form that adds one (it was a button).
+        assert response.headers["Location"] == "/sites/"
+        page = client.get("/sites/").get_data(as_text=True)
+        assert page.index("Add your first site below") < page.index('name="base_url"')
 
 
 def test_registration_without_a_name_is_fine(client: FlaskClient, app: Flask) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from flask_tracking.extensions import db
+from flask_tracking.tracking.sites import delete_site, sites_of
 from flask_tracking.users.models import User
 from flask_tracking.users.passwords import hash_password, needs_rehash, verify_password
 
@@ -21,6 +22,10 @@ def _dummy_hash(rounds: int) -> str:
 
 class EmailTaken(Exception):
     """Raised when registering an email that already has an account."""
+
+
+class WrongPassword(Exception):
+    """Raised when an account change asks for the password and gets another."""
 
 
 def normalise_email(email: str) -> str:
@@ -73,3 +78,36 @@ def change_password(user: User, current: str, new: str) -> bool:
     user.password_hash = hash_password(new, int(current_app.config["HASH_ROUNDS"]))
     db.session.commit()
     return True
+
+
+def update_account(user: User, name: str, email: str, password: str) -> bool:
+    """Set the account's name and email; return whether the email changed. A new email needs
+    the current `password` (WrongPassword) and must be free (EmailTaken); either way nothing
+    changes."""
+    email = normalise_email(email)
+    changed = email != user.email
+    if changed and not verify_password(password, user.password_hash):
+        raise WrongPassword()
+    user.name = name.strip()
+    user.email = email
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise EmailTaken(email) from None
+    return changed
+
+
+def delete_account(user: User, password: str) -> int:
+    """Delete the account and everything it owns — each site with its events (from the event
+    store first), goals, funnels, experiments and shared links; the account's API keys and
+    login sessions — if `password` is its password (WrongPassword otherwise). Return how many
+    sites went."""
+    if not verify_password(password, user.password_hash):
+        raise WrongPassword()
+    sites = list(sites_of(user))
+    for site in sites:
+        delete_site(site)
+    db.session.delete(user)
+    db.session.commit()
+    return len(sites)

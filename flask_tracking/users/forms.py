@@ -22,6 +22,10 @@ MAX_ACTIVE_KEYS = 50
 ALL_SITES = ""
 
 
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
 class RegisterForm(FlaskForm):
     """Create an account."""
 
@@ -45,6 +49,29 @@ class ChangePasswordForm(FlaskForm):
         _long_enough(field.data)
 
 
+class AccountForm(FlaskForm):
+    """The account's name and email; a new email needs the current password."""
+
+    name = StringField("Name", validators=[Optional(), Length(max=120)])
+    email = EmailField(
+        "Email", validators=[InputRequired(), Email(), Length(max=254)], filters=[_strip]
+    )
+    current = PasswordField(
+        "Current password",
+        validators=[Length(max=1024)],
+        description="Needed to change the email address.",
+    )
+
+
+class DeleteAccountForm(FlaskForm):
+    """Delete the account: the password, and the email typed out as a deliberate act."""
+
+    password = PasswordField("Password", validators=[InputRequired(), Length(max=1024)])
+    confirm_email = StringField(
+        "Type your email address to confirm", validators=[InputRequired(), Length(max=254)]
+    )
+
+
 def _long_enough(password: str | None) -> None:
     minimum = int(current_app.config["MIN_PASSWORD_LENGTH"])
     if len(password or "") < minimum:
@@ -60,10 +87,6 @@ class LoginForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A bare form: its CSRF token is what confirms a destructive POST."""
-
-
-def _strip(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
 
 
 class ApiKeyForm(FlaskForm):

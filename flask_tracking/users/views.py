@@ -21,12 +21,15 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from flask_tracking.extensions import limiter, login_manager
+from flask_tracking.tracking.sites import sites_of
 from flask_tracking.urls import is_safe_redirect
 from flask_tracking.users import accounts, apikeys, logins
 from flask_tracking.users.forms import (
+    AccountForm,
     ApiKeyForm,
     ChangePasswordForm,
     ConfirmForm,
+    DeleteAccountForm,
     LoginForm,
     RegisterForm,
 )
@@ -153,19 +156,26 @@ def logout() -> str | Response:
     return render_template("users/logout.html", form=form)
 
 
-# -- settings: password, sessions, API keys --------------------------------------------------
+# -- settings: account, password, sessions, API keys ----------------------------------------
 
 
 def _settings_page(
     form: ApiKeyForm | None = None,
+    *,
     new_key: ApiKey | None = None,
     secret: str | None = None,
     password_form: ChangePasswordForm | None = None,
+    account_form: AccountForm | None = None,
+    delete_form: DeleteAccountForm | None = None,
 ) -> str:
+    user = current_user._get_current_object()
     return render_template(
         "users/settings.html",
         form=form or ApiKeyForm(current_user, formdata=None),
         password_form=password_form or ChangePasswordForm(formdata=None),
+        account_form=account_form or AccountForm(formdata=None, obj=user),
+        delete_form=delete_form or DeleteAccountForm(formdata=None),
+        site_count=len(sites_of(user)),
         confirm=ConfirmForm(),
         keys=apikeys.keys_of(current_user),
         scope_labels=apikeys.SCOPE_LABELS,
@@ -179,7 +189,7 @@ def _settings_page(
 @users.route("/settings/")
 @login_required
 def settings() -> str:
-    """Show the user's settings: password, sessions, API keys."""
+    """Show the user's settings: account, password, sessions, API keys, deletion."""
     return _settings_page()
 
 
@@ -204,6 +214,68 @@ def change_password() -> Response | tuple[str, int]:
     _start_session(user)
     flash("Your password is changed. Every other browser has been logged out.", "success")
     return redirect(url_for(".settings"))
+
+
+@users.route("/settings/account", methods=["POST"])
+@login_required
+@limiter.limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT_EMAIL"],
+    key_func=lambda: f"account-change:{current_user.get_id()}",
+    deduct_when=lambda _response: _login_failed(),
+)
+def update_account() -> Response | tuple[str, int]:
+    """Change the account's name and email (a new email asks for the password)."""
+    form = AccountForm()
+    if not form.validate_on_submit():
+        return _settings_page(account_form=form), 400
+    user = current_user._get_current_object()
+    try:
+        changed = accounts.update_account(
+            user, form.name.data or "", form.email.data or "", form.current.data or ""
+        )
+    except accounts.WrongPassword:
+        g.login_failed = True
+        form.current.errors = ["Type your current password to change the email address."]
+        return _settings_page(account_form=form), 400
+    except accounts.EmailTaken:
+        form.email.errors = ["That address cannot be used for this account."]
+        return _settings_page(account_form=form), 400
+    flash(
+        "Your email address is changed: log in with it from now on."
+        if changed
+        else "Your account is saved.",
+        "success",
+    )
+    return redirect(url_for(".settings") + "#account")
+
+
+@users.route("/settings/delete", methods=["POST"])
+@login_required
+@limiter.limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT_EMAIL"],
+    key_func=lambda: f"account-delete:{current_user.get_id()}",
+    deduct_when=lambda _response: _login_failed(),
+)
+def delete_account() -> Response | tuple[str, int]:
+    """Delete the account, its sites and all their data, then log out."""
+    form = DeleteAccountForm()
+    if not form.validate_on_submit():
+        return _settings_page(delete_form=form), 400
+    user = current_user._get_current_object()
+    typed = accounts.normalise_email(form.confirm_email.data or "")
+    if typed != user.email:
+        form.confirm_email.errors = ["Type the email address of this account, as shown above."]
+        return _settings_page(delete_form=form), 400
+    try:
+        sites = accounts.delete_account(user, form.password.data or "")
+    except accounts.WrongPassword:
+        g.login_failed = True
+        form.password.errors = ["That is not your password."]
+        return _settings_page(delete_form=form), 400
+    logout_user()
+    session.clear()
+    flash(f"Your account is deleted, with {sites} site(s) and all their data.", "info")
+    return redirect(url_for("tracking.index"))
 
 
 @users.route("/settings/sessions/<id:session_id>/end", methods=["POST"])

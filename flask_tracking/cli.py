@@ -82,15 +82,20 @@ def writer() -> None:
 @click.command()
 @click.option("--email", default="demo@example.com", show_default=True)
 @click.option("--password", default="demo-password", show_default=True)
-@click.option("--days", default=28, show_default=True, type=click.IntRange(1, 365))
+@click.option("--days", default=60, show_default=True, type=click.IntRange(1, 365))
 @click.option("--visits", default=3000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--seed", type=int, help="Generate the same visits again (default: new ones).")
 @with_appcontext
-def demo(email: str, password: str, days: int, visits: int) -> None:
+def demo(email: str, password: str, days: int, visits: int, seed: int | None) -> None:
     """Create a demo user and site with generated visits, and say how to log in."""
     from flask_tracking.demo import create_demo
 
-    result = create_demo(email, password, days=days, visits=visits)
-    click.echo(f"Demo site {result.site_url} has {result.visits} visits over {days} days.")
+    result = create_demo(email, password, days=days, visits=visits, seed=seed)
+    click.echo(
+        f"Demo site {result.site_url} has {result.visits:,} visits ({result.pageviews:,} "
+        f"pageviews, {result.custom_events:,} custom events) over {days} days, "
+        "goals and a funnel."
+    )
     if result.handed_over:
         click.echo("The running server's writer is storing them; they show within seconds.")
     if result.password_works:

@@ -58,27 +58,39 @@ def test_db_upgrade_is_idempotent(app: Flask, runner: FlaskCliRunner, make_user:
 
 
 def _demo_counts(app: Flask) -> tuple[int, int, int]:
+    """Users, sites and visits (sessions, as the dashboard counts visits)."""
     with app.app_context():
         users = db.session.scalar(select(func.count()).select_from(User)) or 0
         sites = db.session.scalar(select(func.count()).select_from(Site)) or 0
-    return users, sites, count_rows(app, "events")
+    return users, sites, count_rows(app, "sessions")
+
+
+DEMO_LINE = re.compile(
+    r"Demo site (\S+) has ([\d,]+) visits \(([\d,]+) pageviews, ([\d,]+) custom events\) "
+    r"over (\d+) days, goals and a funnel\."
+)
 
 
 def test_demo_creates_a_user_a_site_and_visits(app: Flask, runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["demo", "--visits", "50"])
     assert result.exit_code == 0, result.output
-    assert f"Demo site {SITE_URL} has 50 visits over 28 days." in result.output
+    said = DEMO_LINE.search(result.output)
+    assert said, result.output
+    site_url, visits, pageviews, custom, days = said.groups()
+    assert (site_url, visits, days) == (SITE_URL, "50", "60")
     login = LOGIN_LINE.search(result.output)
     assert login, result.output
     assert login.groups() == ("demo@example.com", "demo-password")
-    assert _demo_counts(app) == (1, 1, 50)
+    assert _demo_counts(app) == (1, 1, 50)  # 50 visits, as it says
     with app.app_context():
         site = db.session.scalars(select(Site)).one()
         assert site.base_url == SITE_URL
         assert site.owner.email == "demo@example.com"
+        assert {goal.name for goal in site.goals} == {"Signup", "Saw pricing", "Read the docs"}
+        assert [funnel.name for funnel in site.funnels] == ["Pricing to signup"]
     events = stored_events(app)
     assert all(event.url.startswith(SITE_URL) for event in events)
-    assert len(events) == 50
+    assert len(events) == int(pageviews) + int(custom) >= 50
 
 
 def test_demo_twice_reuses_the_user_and_the_site(app: Flask, runner: FlaskCliRunner) -> None:
@@ -87,6 +99,9 @@ def test_demo_twice_reuses_the_user_and_the_site(app: Flask, runner: FlaskCliRun
         assert result.exit_code == 0, result.output
         assert "and password demo-password" in result.output
     assert _demo_counts(app) == (1, 1, 100)
+    with app.app_context():
+        site = db.session.scalars(select(Site)).one()
+        assert len(site.goals) == 3 and len(site.funnels) == 1  # not added twice
 
 
 def test_demo_never_changes_an_existing_accounts_password(
@@ -110,8 +125,49 @@ def test_demo_visits_stay_within_the_days_it_reports(app: Flask, runner: FlaskCl
     assert max(dates) - min(dates) < timedelta(days=1)
 
 
+def test_the_demo_looks_like_a_real_sites_traffic(app: Flask, runner: FlaskCliRunner) -> None:
+    """Two months of visits: no spike on the first day (every old visit was clamped onto
+    one instant), quieter weekends and nights, growth against the previous 30 days, and
+    goals that convert."""
+    from statistics import median
+
+    from flask_tracking.reports import stats
+    from flask_tracking.reports.ranges import resolve
+
+    result = runner.invoke(args=["demo", "--visits", "3000", "--seed", "2013"])
+    assert result.exit_code == 0, result.output
+    events = stored_events(app)
+    now = datetime.now(UTC)
+    assert min(e.date for e in events) >= now - timedelta(days=60, minutes=1)
+    assert max(e.date for e in events) <= now
+    with app.app_context():
+        site = db.session.scalars(select(Site)).one()
+        period = resolve(
+            "custom", "UTC", now, start=(now - timedelta(days=59)).date(), end=now.date()
+        )
+        query = stats.ReportQuery(site.id, "UTC", period, (), site.definitions)
+        with stats.Report(query) as report:
+            series = report.timeseries("visits", compare=False).points
+            goals = {found.goal.name: found.current.conversions for found in report.goals()}
+        last30 = resolve("30d", "UTC", now)
+        recent = stats.Report(stats.ReportQuery(site.id, "UTC", last30)).aggregate()
+    per_day = {point.start.date(): point.value for point in series}
+    whole = [per_day[d] for d in sorted(per_day)[1:-1]]  # the edge days are partial
+    assert max(whole) < 2.5 * median(whole), whole  # no spike anywhere
+    first_day = per_day[min(per_day)]
+    assert first_day <= 2 * median(whole)
+    weekend = [n for d, n in per_day.items() if d.weekday() >= 5 and n in whole]
+    weekday = [n for d, n in per_day.items() if d.weekday() < 5 and n in whole]
+    assert median(weekend) < median(weekday)
+    starts = [e.date.hour for e in events if e.event == "pageview"]
+    assert sum(1 for h in starts if 1 <= h < 5) * 3 < sum(1 for h in starts if 9 <= h < 13)
+    change = recent.change("visits")
+    assert change is not None and change > 0  # a real previous period, and growth
+    assert goals["Signup"] > 0 and goals["Saw pricing"] > goals["Signup"]
+
+
 def test_the_demo_user_can_log_in_and_see_the_visits(app: Flask, runner: FlaskCliRunner) -> None:
-    result = runner.invoke(args=["demo", "--visits", "50"])
+    result = runner.invoke(args=["demo", "--visits", "50", "--days", "20"])
     assert result.exit_code == 0, result.output
     login = LOGIN_LINE.search(result.output)
     assert login, result.output
@@ -126,8 +182,8 @@ def test_the_demo_user_can_log_in_and_see_the_visits(app: Flask, runner: FlaskCl
     body = page.get_data(as_text=True)
     assert SITE_URL in body
     assert '<table class="visits">' in body
-    assert "(50 visits)" in body
-    assert "No visits yet" not in body
+    assert 'data-count="visits">50<' in body
+    assert "No events yet" not in body
 
 
 def _cli_env(**settings: str) -> dict[str, str]:

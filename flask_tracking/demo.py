@@ -204,11 +204,15 @@ class Traffic:
         start, end = self._window(day)
         if end <= start:
             return 0.0
-        return sum(
-            HOURS[hour]
-            for hour in range(24)
-            if start <= datetime(day.year, day.month, day.day, hour, 30, tzinfo=UTC) < end
-        ) / sum(HOURS) or 0.01
+        return (
+            sum(
+                HOURS[hour]
+                for hour in range(24)
+                if start <= datetime(day.year, day.month, day.day, hour, 30, tzinfo=UTC) < end
+            )
+            / sum(HOURS)
+            or 0.01
+        )
 
     def visit(self, site_id: int) -> list[EventRecord]:
         """Return one visit's events, in order."""

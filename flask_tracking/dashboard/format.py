@@ -39,6 +39,7 @@ def register(blueprint: Blueprint) -> None:
     blueprint.add_app_template_filter(percent_interval)
     blueprint.add_app_template_filter(p_value)
     blueprint.add_app_template_filter(flag)
+    blueprint.add_app_template_filter(isodate)
 
 
 def thousands(number: float | int | None) -> str:
@@ -79,6 +80,14 @@ def localtime(moment: datetime, tz: str, *, end: bool = False) -> str:
     if end:
         local -= timedelta(microseconds=1)
     return local.strftime("%d %b %Y")
+
+
+def isodate(moment: datetime, tz: str, *, end: bool = False) -> str:
+    """Return a range boundary as a local YYYY-MM-DD (an exclusive end: the day before)."""
+    local = moment.astimezone(zone_named(tz))
+    if end:
+        local -= timedelta(microseconds=1)
+    return local.date().isoformat()
 
 
 def chart_svg(series: stats.Series, begun: int | None = None) -> ChartLines:

@@ -76,6 +76,7 @@ class DashboardData:
             "current": [p.value if i < self.begun else None for i, p in enumerate(self.points)],
             "previous": [p.previous for p in self.points],
             "partial": self.partial,
+            "compared": self.query.range.previous().label,
         }
 
     @property

@@ -31,7 +31,7 @@ from flask_tracking.extensions import db, limiter
 from flask_tracking.reports import stats, worldmap
 from flask_tracking.reports.dimensions import DIMENSIONS, GOAL, Filter, InvalidQuery
 from flask_tracking.reports.params import parse_view, query_for
-from flask_tracking.reports.ranges import LABELS, PRESETS, InvalidRange
+from flask_tracking.reports.ranges import COMPARISONS, LABELS, PRESETS, InvalidRange, zone_named
 from flask_tracking.security import frame_ancestors
 from flask_tracking.tracking import experiments as experiment_rows
 from flask_tracking.tracking import funnels as funnel_rows
@@ -93,6 +93,8 @@ def _render(site: Site, here: Callable[..., str], *, shared: SharedLink | None =
         filter_link=filter_link,
         panels=page.PANELS,
         periods={preset: LABELS[preset] for preset in PRESETS},
+        comparisons=COMPARISONS,
+        today=datetime.now(UTC).astimezone(zone_named(site.timezone)).date().isoformat(),
         world_map=worldmap.render_map(
             data.countries, filter_url=lambda code: filter_link("country", code)
         ),

@@ -5,6 +5,7 @@
     metric=visitors | visits | pageviews (the chart's)
     event=Signup (whose properties to show)
     funnel=Checkout (which of the site's funnels to show)
+    compare=previous | year | custom (with compare_from=…&compare_to=…), match=weekday
 
 The dashboard, its CSV export, shared links and the API all read these the same way.
 """
@@ -27,9 +28,17 @@ from flask_tracking.reports.dimensions import (
     parse_filters,
 )
 from flask_tracking.reports.goals import Goal
-from flask_tracking.reports.ranges import PRESETS, InvalidRange, parse_date, resolve
+from flask_tracking.reports.ranges import (
+    COMPARISONS,
+    PRESETS,
+    InvalidRange,
+    comparison,
+    parse_date,
+    resolve,
+)
 
 DEFAULT_PERIOD = "30d"
+DEFAULT_COMPARISON = "previous"
 MAX_EVENT_NAME = 120
 
 
@@ -44,6 +53,10 @@ class View:
     metric: str = "visitors"
     event: str | None = None
     funnel: str | None = None
+    compare: str = DEFAULT_COMPARISON
+    compare_start: date | None = None
+    compare_end: date | None = None
+    match_weekday: bool = False
 
     def args(self, **changes: object) -> MultiDict[str, str]:
         """Return the URL parameters of this view with `changes` applied (for links)."""
@@ -62,6 +75,13 @@ class View:
             args.add("event", view.event)
         if view.funnel:
             args.add("funnel", view.funnel)
+        if view.compare != DEFAULT_COMPARISON:
+            args.add("compare", view.compare)
+        if view.compare == "custom" and view.compare_start and view.compare_end:
+            args.add("compare_from", view.compare_start.isoformat())
+            args.add("compare_to", view.compare_end.isoformat())
+        if view.match_weekday:
+            args.add("match", "weekday")
         return args
 
     def with_filter(self, flt: Filter) -> MultiDict[str, str]:
@@ -94,7 +114,33 @@ def parse_view(args: Mapping[str, str] | MultiDict[str, str]) -> View:
     if funnel is not None and len(funnel) > MAX_EVENT_NAME:
         raise InvalidQuery(f"A funnel's name has at most {MAX_EVENT_NAME} characters.")
     filters = parse_filters(multi.getlist("filter"))
-    return View(period, start, end, filters, chart, event, funnel)
+    compare = multi.get("compare") or DEFAULT_COMPARISON
+    if compare not in COMPARISONS:
+        raise InvalidRange(
+            f"Unknown comparison {compare[:40]!r}; choose one of {', '.join(COMPARISONS)}."
+        )
+    compare_start = compare_end = None
+    if compare == "custom":
+        first, last = multi.get("compare_from"), multi.get("compare_to")
+        if not first or not last:
+            raise InvalidRange("A chosen comparison needs compare_from= and compare_to= dates.")
+        compare_start, compare_end = parse_date(first), parse_date(last)
+    match = multi.get("match") or ""
+    if match not in ("", "weekday"):
+        raise InvalidQuery("match= is either absent or 'weekday'.")
+    return View(
+        period,
+        start,
+        end,
+        filters,
+        chart,
+        event,
+        funnel,
+        compare,
+        compare_start,
+        compare_end,
+        match == "weekday",
+    )
 
 
 def query_for(
@@ -104,6 +150,14 @@ def query_for(
     filter names one of `goals`."""
     first = stats.first_event(site_id) if view.period == "all" else None
     period = resolve(view.period, timezone, now, start=view.start, end=view.end, first_event=first)
+    period = comparison(
+        period,
+        timezone,
+        view.compare,
+        match_weekday=view.match_weekday,
+        start=view.compare_start,
+        end=view.compare_end,
+    )
     return stats.ReportQuery(site_id, timezone, period, bind_goals(view.filters, goals), goals)
 
 

@@ -10,7 +10,7 @@ UTC; its boundaries are local midnights converted to UTC, so a day across a DST 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Literal
@@ -47,6 +47,14 @@ LABELS = {
 }
 
 
+# What a period can be compared with (dashboard parameter compare=…).
+COMPARISONS = {
+    "previous": "Previous period",
+    "year": "Same period last year",
+    "custom": "Chosen dates",
+}
+
+
 class InvalidRange(ValueError):
     """Raised for an unknown preset or zone, or custom dates that make no period."""
 
@@ -59,6 +67,8 @@ class DateRange:
     end: datetime
     label: str
     bucket: Bucket
+    # What the period is compared with, when it is not the period just before (comparison()).
+    compared: DateRange | None = None
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -78,7 +88,11 @@ class DateRange:
         of 31 days compares with the 31 days before it, not with the calendar month before.
         Equal lengths keep comparisons fair; across a DST change the boundaries can land an
         hour off local midnight, which only shifts an hour of data between the two periods.
+        A period given another comparison (same period last year, a chosen range, matched
+        weekdays) returns that one instead: every report compares through this method.
         """
+        if self.compared is not None:
+            return self.compared
         return DateRange(self.start - self.length, self.start, "Previous period", self.bucket)
 
 
@@ -249,3 +263,53 @@ def _add_months(first_of_month: date, months: int) -> date:
 def as_utc(moment: datetime) -> datetime:
     """Return an aware UTC datetime (SQLite hands back naive ones, which are UTC)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def comparison(
+    period: DateRange,
+    tz: str,
+    mode: str,
+    *,
+    match_weekday: bool = False,
+    start: date | None = None,
+    end: date | None = None,
+) -> DateRange:
+    """Return `period` compared with: the previous period ("previous"), the same local days a
+    year before ("year"; 29 February compares with the 28th), or the local days `start` to
+    `end` ("custom"). With `match_weekday`, "previous" goes back a whole number of weeks
+    (at least the period's length) and "year" 52 weeks, so Mondays meet Mondays."""
+    if mode not in COMPARISONS:
+        raise InvalidRange(
+            f"Unknown comparison {mode[:40]!r}; choose one of {', '.join(COMPARISONS)}."
+        )
+    zone = zone_named(tz)
+    first = period.start.astimezone(zone).date()
+    stop = (period.end - timedelta(microseconds=1)).astimezone(zone).date() + timedelta(days=1)
+    days = (stop - first).days
+    label = COMPARISONS[mode]
+    if mode == "previous" and not match_weekday:
+        return period
+    if mode == "previous":
+        back = timedelta(days=-(-days // 7) * 7)
+        found = _local_days(zone, first - back, stop - back, label + ", same weekdays")
+    elif mode == "year" and match_weekday:
+        back = timedelta(days=364)
+        found = _local_days(zone, first - back, stop - back, label + ", same weekdays")
+    elif mode == "year":
+        found = _local_days(zone, _year_before(first), _year_before(stop), label)
+    else:
+        if start is None or end is None:
+            raise InvalidRange("A chosen comparison needs compare_from= and compare_to= dates.")
+        if start > end:
+            raise InvalidRange("The comparison's start must not be after its end.")
+        if (end - start).days + 1 > MAX_CUSTOM_DAYS:
+            raise InvalidRange(f"A comparison covers at most {MAX_CUSTOM_DAYS} days.")
+        found = _local_days(zone, start, end + timedelta(days=1), label)
+    return replace(period, compared=replace(found, bucket=period.bucket))
+
+
+def _year_before(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)

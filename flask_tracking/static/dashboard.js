@@ -63,7 +63,7 @@
             value: function (_u, i) { return i === null || labels[i] === undefined ? "" : labels[i]; } },
           { label: chart.metric, stroke: accent, width: 2, fill: "rgba(59, 91, 219, 0.08)",
             points: { show: labels.length <= 60 } },
-          { label: "previous period", stroke: "#c5cbe0", width: 1.5, dash: [4, 3],
+          { label: (chart.compared || "Previous period").toLowerCase(), stroke: "#c5cbe0", width: 1.5, dash: [4, 3],
             points: { show: false } }
         ].concat(chart.partial ? [{ label: "so far", stroke: accent, width: 2, dash: [2, 4],
                                     points: { show: true } }] : []),
@@ -102,26 +102,72 @@
     var form = document.querySelector("form.range");
     if (!form) return;
     var select = form.querySelector("select[name=period]");
+    var compare = form.querySelector("select[name=compare]");
+    var match = form.querySelector("input[name=match]");
     var button = form.querySelector("button[type=submit]");
     function update() {
       var custom = select.value === "custom";
+      var customCompare = compare && compare.value === "custom";
       form.classList.toggle("custom", custom);
-      button.classList.toggle("autohide", !custom);
+      form.classList.toggle("custom-compare", !!customCompare);
+      button.classList.toggle("autohide", !custom && !customCompare);
       form.querySelectorAll(".custom-dates input").forEach(function (input) {
         input.disabled = !custom;
       });
+      form.querySelectorAll(".compare-dates input").forEach(function (input) {
+        input.disabled = !customCompare;
+      });
     }
-    select.addEventListener("change", function () {
-      update();
-      if (select.value !== "custom") form.submit();
+    // A choice that needs no dates applies at once; one that does waits for Apply.
+    [select, compare].forEach(function (menu) {
+      if (!menu) return;
+      menu.addEventListener("change", function () {
+        update();
+        if (menu.value !== "custom") form.submit();
+      });
     });
+    if (match) match.addEventListener("change", function () { form.submit(); });
     update();
+  }
+
+  // Keys, as in Plausible: t today, w last 7 days, m this month, y last 12 months; the arrows
+  // move the period by its own length (as a custom range), never past today.
+  function shortcuts() {
+    var form = document.querySelector("form.range");
+    if (!form) return;
+    var presets = { t: "today", w: "7d", m: "month", y: "12mo" };
+    function day(text) { return new Date(text + "T00:00:00Z"); }
+    function text(date) { return date.toISOString().slice(0, 10); }
+    function go(args) {
+      var url = new URL(window.location.href);
+      ["period", "from", "to"].forEach(function (name) { url.searchParams.delete(name); });
+      Object.keys(args).forEach(function (name) { url.searchParams.set(name, args[name]); });
+      window.location.assign(url.toString());
+    }
+    document.addEventListener("keydown", function (event) {
+      var target = event.target;
+      if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+      if (target && (target.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(target.tagName))) return;
+      if (presets[event.key]) {
+        event.preventDefault();
+        return go({ period: presets[event.key] });
+      }
+      if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
+      var first = day(form.dataset.first), last = day(form.dataset.last);
+      var days = Math.round((last - first) / 86400000) + 1;
+      var step = (event.key === "ArrowLeft" ? -days : days) * 86400000;
+      var from = new Date(first.getTime() + step), to = new Date(last.getTime() + step);
+      if (from > day(form.dataset.today)) return; // nothing there yet
+      event.preventDefault();
+      go({ period: "custom", from: text(from), to: text(to) });
+    });
   }
 
   function start() {
     drawChart();
     refreshRealtime();
     periodForm();
+    shortcuts();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();

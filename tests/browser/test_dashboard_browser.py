@@ -549,6 +549,50 @@ def test_the_chart_draws_no_future_and_reads_at_every_period(
     assert tab.errors == []
 
 
+def test_keys_choose_and_move_the_period_and_compare_with_last_year(
+    shop: Served, open_tab: Callable[[], Tab]
+) -> None:
+    tab = open_tab()
+    page = tab.page
+    log_in(tab, shop)
+    page.goto(shop.dashboard)
+    today = shop.traffic.today
+
+    page.keyboard.press("w")
+    page.wait_for_url(re.compile(r"period=7d"))
+    assert card(page, "visitors") == f"{shop.traffic.visitors(7):,}"
+    page.keyboard.press("ArrowLeft")  # the seven days before
+    page.wait_for_url(re.compile(r"period=custom"))
+    first, last = today - timedelta(days=13), today - timedelta(days=7)
+    assert query(page)["from"] == [first.isoformat()] and query(page)["to"] == [last.isoformat()]
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url(re.compile(rf"to={today.isoformat()}"))
+    here = page.url
+    page.keyboard.press("ArrowRight")  # the future: nothing to see, nothing happens
+    page.wait_for_timeout(300)
+    assert page.url == here
+    # Typing in a field is typing, not a shortcut.
+    page.locator("input[name=from]").press("t")  # shown: the period is a custom one
+    page.wait_for_timeout(300)
+    assert page.url == here
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("t")
+    page.wait_for_url(re.compile(r"period=today"))
+
+    # Compared with the same period last year, chosen from the menu (it applies at once).
+    page.keyboard.press("m")
+    page.wait_for_url(re.compile(r"period=month"))
+    page.select_option("select[name=compare]", "year")
+    page.wait_for_url(re.compile(r"compare=year"))
+    expect(page.locator(".legend .compared")).to_contain_text("Same period last year")
+    assert page.evaluate("window.flaskTrackingChart.series[2].label").startswith("same period")
+    page.locator("input[name=match]").check()
+    page.wait_for_url(re.compile(r"match=weekday"))
+    expect(page.locator(".legend .compared")).to_contain_text("same weekdays")
+    screenshot(page, "compare-last-year")
+    assert tab.errors == []
+
+
 def test_shared_links_show_the_dashboard_and_nothing_of_the_account(
     shop: Served, open_tab: Callable[[], Tab]
 ) -> None:

@@ -360,3 +360,48 @@ def test_the_export_leaves_the_future_empty(site: Any) -> None:
     values = [row[2] for row in series]
     begun = len([v for v in values if v != ""])
     assert 1 <= begun <= 24 and values[begun:] == [""] * (24 - begun)
+
+
+def previous_title(page: str, name: str) -> str:
+    found = re.search(
+        rf'data-metric="{name}">.*?<span class="change[^"]*"\s*title="([^"]*)"', page, re.S
+    )
+    assert found, name
+    return found.group(1)
+
+
+def test_a_period_compares_with_last_year_or_chosen_dates(site: Any) -> None:
+    app, site_id = site
+    client = login(app)
+    a_year_on = "period=custom&from=2027-03-07&to=2027-03-09"
+    page = client.get(f"/sites/{site_id}?{a_year_on}&compare=year").get_data(as_text=True)
+    assert metric(page, "visitors") == "0"
+    # The March 2026 visitors are this period's "last year".
+    assert previous_title(page, "visitors").startswith(
+        "Same period last year (07 Mar 2026 \u2013 09 Mar 2026): 5"
+    )
+    chart = re.search(r'id="chart-data">(.*?)</script>', page, re.S)
+    assert chart and '"compared": "Same period last year"' in chart.group(1)
+    chosen = "compare=custom&compare_from=2026-03-07&compare_to=2026-03-09"
+    page = client.get(f"/sites/{site_id}?{a_year_on}&{chosen}").get_data(as_text=True)
+    assert previous_title(page, "visitors") == "Chosen dates (07 Mar 2026 \u2013 09 Mar 2026): 5"
+    # Links keep the comparison (a filter chosen from a panel does not drop it).
+    assert "compare=custom&amp;compare_from=2026-03-07&amp;compare_to=2026-03-09" in page
+    export = read_zip(client.get(f"/sites/{site_id}/export.zip?{a_year_on}&{chosen}").data)
+    assert {row[0]: row[2] for row in export["metrics.csv"][1:]}["visitors"] == "5"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("compare=decade", "Unknown comparison"),
+        ("compare=custom", "compare_from= and compare_to="),
+        ("compare=custom&compare_from=2026-03-09&compare_to=2026-03-01", "must not be after"),
+        ("match=month", "match="),
+    ],
+)
+def test_a_comparison_it_cannot_mean_is_a_400(site: Any, query: str, message: str) -> None:
+    app, site_id = site
+    response = login(app).get(f"/sites/{site_id}?{query}")
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)

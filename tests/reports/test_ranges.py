@@ -301,3 +301,31 @@ def test_a_date_range_is_aware_and_not_empty() -> None:
         DateRange(datetime(2026, 1, 1), utc(2026, 1, 2), "x", "day")
     with pytest.raises(InvalidRange, match="end after it starts"):
         DateRange(utc(2026, 1, 2), utc(2026, 1, 2), "x", "day")
+
+
+def test_comparisons_go_back_whole_weeks_a_year_or_to_chosen_dates() -> None:
+    from flask_tracking.reports.ranges import comparison
+
+    now = datetime(2026, 3, 31, 12, tzinfo=UTC)
+    month = resolve("30d", "Europe/Paris", now)  # 2 March .. 31 March, local
+    assert comparison(month, "Europe/Paris", "previous") == month  # the default, unchanged
+    week = comparison(month, "Europe/Paris", "previous", match_weekday=True).previous()
+    assert week.start.astimezone(ZoneInfo("Europe/Paris")).date() == date(2026, 1, 26)  # -35 d
+    assert (
+        week.start.astimezone(ZoneInfo("Europe/Paris")).weekday()
+        == month.start.astimezone(ZoneInfo("Europe/Paris")).weekday()
+    )
+    assert week.bucket == month.bucket and "same weekdays" in week.label
+    leap = resolve("custom", "UTC", now, start=date(2028, 2, 28), end=date(2028, 2, 29))
+    year = comparison(leap, "UTC", "year").previous()
+    assert (year.start.date(), year.end.date()) == (date(2027, 2, 28), date(2027, 3, 1))
+    year_days = comparison(leap, "UTC", "year", match_weekday=True).previous()
+    assert year_days.start.date() == date(2027, 3, 1)  # 364 days back: the same weekday
+    assert year_days.start.weekday() == leap.start.weekday()
+    chosen = comparison(month, "UTC", "custom", start=date(2025, 1, 1), end=date(2025, 1, 3))
+    assert (chosen.previous().start, chosen.previous().end) == (
+        datetime(2025, 1, 1, tzinfo=UTC),
+        datetime(2025, 1, 4, tzinfo=UTC),
+    )
+    with pytest.raises(InvalidRange, match="Unknown comparison"):
+        comparison(month, "UTC", "lunar")

@@ -117,7 +117,9 @@ DimensionName = Literal[
 ]
 BreakdownDimension = Literal[DimensionName, "goal"]
 Sort = Literal["visitors", "visits", "pageviews", "events"]
-FILTER_PATTERN = "^(" + "|".join(get_args(DimensionName)) + "):(is|is_not|contains):|^goal:is:"
+FILTER_PATTERN = (
+    "^(" + "|".join(get_args(DimensionName)) + "):(is|is_not|contains|not_contains):|^goal:is:"
+)
 PropValue = str | int | float | bool
 
 
@@ -450,8 +452,10 @@ Filters = Annotated[
     Field(
         max_length=MAX_FILTERS,
         description="`dimension:operator:value`, repeated to combine with AND; "
-        "e.g. `country:is:FR`, `page:contains:/blog`, `source:is:` (no source), "
-        "`goal:is:Signup` (visitors who converted to the site's goal named Signup).",
+        "e.g. `country:is:FR`, `page:contains:/blog`, `page:not_contains:/admin`, "
+        "`source:is:` (no source), `country:is:FR|DE` (any of several values, separated by "
+        "`|`; a bar in a value is written `\\|`), `goal:is:Signup` (visitors who converted to "
+        "the site's goal named Signup).",
     ),
 ]
 

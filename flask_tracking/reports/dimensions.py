@@ -17,10 +17,20 @@ if TYPE_CHECKING:
     from flask_tracking.reports.goals import Goal
 
 Level = Literal["event", "session", "goal"]
-Operator = Literal["is", "is_not", "contains"]
+Operator = Literal["is", "is_not", "contains", "not_contains"]
 
-OPERATORS: tuple[Operator, ...] = ("is", "is_not", "contains")
-OPERATOR_LABELS = {"is": "is", "is_not": "is not", "contains": "contains"}
+OPERATORS: tuple[Operator, ...] = ("is", "is_not", "contains", "not_contains")
+OPERATOR_LABELS = {
+    "is": "is",
+    "is_not": "is not",
+    "contains": "contains",
+    "not_contains": "does not contain",
+}
+# A filter's value may list several, separated by "|" (a literal bar is written "\\|"): "is"
+# keeps what is any of them, "contains" what contains any; "is_not" and "not_contains" keep
+# what is (contains) none of them.
+SEPARATOR = "|"
+MAX_FILTER_VALUES = 50
 MAX_FILTERS = 10
 MAX_FILTER_VALUE = 2048
 # How "no value" (direct traffic, unknown country, …) is stored in rollups and sent in filters.
@@ -125,10 +135,53 @@ class Filter:
         return f"{self.dimension.name}:{self.operator}:{self.value}"
 
     @property
+    def values(self) -> tuple[str, ...]:
+        """Return the values the filter lists (one, or several separated by "|")."""
+        if self.dimension.name == GOAL.name:
+            return (self.value,)
+        return split_values(self.value)
+
+    @property
+    def negative(self) -> bool:
+        """Tell whether the filter keeps what does not match (is not, does not contain)."""
+        return self.operator in ("is_not", "not_contains")
+
+    @property
     def label(self) -> str:
-        """Return the filter as a person reads it, e.g. "Country is France"."""
-        shown = self.value if self.operator == "contains" else self.dimension.text(self.value)
-        return f"{self.dimension.label} {OPERATOR_LABELS[self.operator]} {shown}"
+        """Return the filter as a person reads it, e.g. "Country is France or Spain"."""
+        typed = self.operator in ("contains", "not_contains")
+        shown = [value if typed else self.dimension.text(value) for value in self.values]
+        joined = (" nor " if self.negative else " or ").join(shown)
+        return f"{self.dimension.label} {OPERATOR_LABELS[self.operator]} {joined}"
+
+
+def split_values(text: str) -> tuple[str, ...]:
+    """Split a filter's value on "|" ("\\|" is a bar in a value, "\\\\" a backslash)."""
+    if "\\" not in text:
+        return tuple(text.split(SEPARATOR))
+    values, current, escaped = [], [], False
+    for char in text:
+        if escaped:  # only a bar or a backslash is escaped; "\\d" stays as it is
+            current.append(char if char in (SEPARATOR, "\\") else "\\" + char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == SEPARATOR:
+            values.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if escaped:
+        current.append("\\")
+    values.append("".join(current))
+    return tuple(values)
+
+
+def join_values(values: list[str] | tuple[str, ...]) -> str:
+    """Write values as one filter value, escaping bars and backslashes (split_values' inverse)."""
+    return SEPARATOR.join(
+        v.replace("\\", "\\\\").replace(SEPARATOR, "\\" + SEPARATOR) for v in values
+    )
 
 
 def parse_filter(text: str) -> Filter:
@@ -147,12 +200,15 @@ def parse_filter(text: str) -> Filter:
         raise InvalidQuery(f"A filter value may be at most {MAX_FILTER_VALUE} characters.")
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise InvalidQuery("A filter value may not contain control characters.")
-    if operator == "contains" and value == NONE:
-        raise InvalidQuery("A 'contains' filter needs a value.")
     if name == GOAL.name:
         if value == NONE:
             raise InvalidQuery("A goal filter needs the goal's name: goal:is:Signup.")
         return Filter(GOAL, "is", value)
+    values = split_values(value)
+    if len(values) > MAX_FILTER_VALUES:
+        raise InvalidQuery(f"A filter lists at most {MAX_FILTER_VALUES} values.")
+    if operator in ("contains", "not_contains") and NONE in values:
+        raise InvalidQuery(f"A '{operator}' filter needs a value (and no empty one in a list).")
     return Filter(dimension(name), operator, value)
 
 

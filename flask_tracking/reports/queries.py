@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, null, or_, select, tuple_, union_all
+from sqlalchemy import ColumnElement, and_, func, not_, null, or_, select, tuple_, union_all
 
 from flask_tracking.events.encoding import Operator
 from flask_tracking.events.sql import (
@@ -158,9 +158,13 @@ class Queries:
     # -- conditions -----------------------------------------------------------------------
 
     def condition(self, table: Any, flt: Filter) -> ColumnElement[bool]:
-        """Return the SQL condition of one filter on a table's column for its dimension."""
+        """Return the SQL condition of one filter on a table's column for its dimension: any
+        of its values (is, contains), or none of them (is not, does not contain)."""
         dim = flt.dimension
-        return self.compare(table, dim.column, dim.dictionary, flt.operator, flt.value)
+        operator: Operator = "contains" if flt.operator in ("contains", "not_contains") else "is"
+        each = [self.compare(table, dim.column, dim.dictionary, operator, v) for v in flt.values]
+        matched = each[0] if len(each) == 1 else or_(*each)
+        return not_(matched) if flt.negative else matched
 
     def compare(
         self, table: Any, column: str, dictionary: str, operator: Operator, value: str

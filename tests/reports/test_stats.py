@@ -201,6 +201,18 @@ def test_filters_narrow_every_number(site: Any, path: str, inline: int) -> None:
     assert totals("page:is:/pricing") == (2, 2, 2, 1)
     # An event filter keeps the sessions holding the event, with all their pageviews.
     assert totals("event:is:Signup") == (1, 1, 2, 0)
+    # Several values: "is" keeps any of them, "is not" none of them; "does not contain" is
+    # the complement of "contains" (case-insensitive both), with "not set" kept.
+    gb, se = totals("country:is:GB"), totals("country:is:SE")
+    assert totals("country:is:US|GB") == tuple(u + g for u, g in zip((1, 1, 2, 0), gb, strict=True))
+    assert totals("country:is_not:US|GB") == se == totals("country:is:SE|XX")
+    assert totals("country:is_not:US|GB|SE") == (0, 0, 0, 0)
+    assert totals("city:not_contains:STOCK") == tuple(
+        a - b for a, b in zip(totals(), totals("city:contains:stock"), strict=True)
+    )
+    assert totals("city:contains:stock|nowhere") == totals("city:contains:stock")
+    assert totals("city:not_contains:stock|nowhere") == totals("city:not_contains:stock")
+    assert totals("page:not_contains:/pri") == totals("page:is_not:/pricing")
     assert ranked(app, site_id, path, "page", period, "country:is:GB") == [
         ("/pricing", 2, 0, 2),
         ("/", 1, 0, 1),

@@ -31,7 +31,7 @@ from flask_tracking.reports import goals as goal_rules
 from flask_tracking.reports.dimensions import MAX_FILTER_VALUE, MAX_FILTERS
 from flask_tracking.reports.params import MAX_EVENT_NAME
 from flask_tracking.reports.ranges import as_utc, parse_date
-from flask_tracking.reports.stats import MAX_LIMIT
+from flask_tracking.reports.stats import MAX_LIMIT, MAX_SEARCH
 from flask_tracking.tracking.forms import timezone_names
 
 UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
@@ -492,6 +492,12 @@ class BreakdownQuery(StatsQuery):
     limit: QueryInt = Field(10, ge=1, le=MAX_LIMIT)
     offset: QueryInt = Field(0, ge=0, le=1_000_000)
     sort: Sort = "visitors"
+    search: str = Field(
+        "",
+        max_length=MAX_SEARCH,
+        description="Only the values whose text (or, for countries, name) contains this, "
+        "case-insensitive; `total` counts them.",
+    )
 
 
 class PropertiesQuery(StatsQuery):

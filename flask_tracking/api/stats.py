@@ -160,7 +160,11 @@ def breakdown(call: Call, query: BreakdownQuery) -> BreakdownResult:
             found = report.goal_breakdown(limit=query.limit, offset=query.offset, sort=query.sort)
         else:
             found = report.breakdown(
-                dimension(query.dimension), limit=query.limit, offset=query.offset, sort=query.sort
+                dimension(query.dimension),
+                limit=query.limit,
+                offset=query.offset,
+                sort=query.sort,
+                search=query.search,
             )
     following = found.offset + len(found.rows)
     return BreakdownResult(

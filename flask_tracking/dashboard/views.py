@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +30,16 @@ from flask_tracking.dashboard.forms import ShareForm, UnlockForm
 from flask_tracking.errors import handle_error
 from flask_tracking.extensions import db, limiter
 from flask_tracking.reports import stats, worldmap
-from flask_tracking.reports.dimensions import DIMENSIONS, GOAL, Filter, InvalidQuery
+from flask_tracking.reports.dimensions import (
+    DIMENSIONS,
+    GOAL,
+    OPERATOR_LABELS,
+    Filter,
+    InvalidQuery,
+    dimension,
+    join_values,
+    parse_filter,
+)
 from flask_tracking.reports.params import parse_view, query_for
 from flask_tracking.reports.ranges import COMPARISONS, LABELS, PRESETS, InvalidRange, zone_named
 from flask_tracking.security import frame_ancestors
@@ -81,7 +91,8 @@ def _render(site: Site, here: Callable[..., str], *, shared: SharedLink | None =
 
     def filter_link(name: str, value: str) -> str:
         dim = GOAL if name == GOAL.name else DIMENSIONS[name]
-        return link(data.view.with_filter(Filter(dim, "is", value)))
+        text = value if dim is GOAL else join_values([value])  # a "|" in a page is no list
+        return link(data.view.with_filter(Filter(dim, "is", text)))
 
     return render_template(
         "dashboard/dashboard.html",
@@ -101,8 +112,104 @@ def _render(site: Site, here: Callable[..., str], *, shared: SharedLink | None =
         snippet=None if shared else snippet_for(site),
         base_url=here(),
         realtime_url=here("realtime"),
+        details_link=lambda name: here("details", name=name, **data.view.args().to_dict(False)),
+        suggest_url=here("suggest"),
+        builder=FILTER_BUILDER,
         chart_library=format.chart_library_available(),
     )
+
+
+# The filter dialog: what it offers (dimensions, operators), built once.
+FILTER_BUILDER = {
+    "dimensions": {name: dim.label for name, dim in DIMENSIONS.items()},
+    "operators": OPERATOR_LABELS,
+}
+DETAILS_ROWS = 50
+SUGGESTIONS = 20
+
+
+def _added_filter(here: Callable[..., str]) -> Response | None:
+    """The filter dialog's form (works without JavaScript too): add=dimension, op=operator,
+    value=… (repeated: any of them), and the view's own parameters; redirect to the view with
+    the filter added (replacing one on the same dimension)."""
+    name = request.args.get("add")
+    if name is None:
+        return None
+    args = request.args.copy()
+    operator = args.get("op") or "is"
+    values = [value for value in args.getlist("value") if value != "" or operator == "is"]
+    for key in ("add", "op", "value"):
+        args.poplist(key)
+    view = parse_view(args)
+    if not values:
+        raise InvalidQuery("Choose at least one value for the filter.")
+    dim = dimension(name)
+    if operator in ("is", "is_not"):  # a country typed by name means its code
+        values = [dim.stored(value.strip()) for value in values]
+    flt = parse_filter(f"{name}:{operator}:{join_values(values)}")
+    return redirect(here(**view.with_filter(flt).to_dict(flat=False)))
+
+
+def _details(site: Site, name: str, here: Callable[..., str]) -> str:
+    """Every value of one dimension for the view: searchable, sortable, a page at a time."""
+    dim = dimension(name)
+    data_view = parse_view(request.args)
+    query = query_for(site.id, site.timezone, data_view, datetime.now(UTC), site.definitions)
+    search = request.args.get("q", "")
+    sort = request.args.get("sort", "visitors")
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+        raise InvalidQuery("page= is a number from 1.")
+    number = int(raw)
+    with stats.Report(query) as report:
+        found = report.breakdown(
+            dim, limit=DETAILS_ROWS, offset=(number - 1) * DETAILS_ROWS, sort=sort, search=search
+        )
+    args = data_view.args().to_dict(flat=False)
+
+    def page_link(**changes: Any) -> str:
+        keep = {"q": search or None, "sort": sort if sort != "visitors" else None, **changes}
+        return here("details", name=name, **args, **{k: v for k, v in keep.items() if v})
+
+    def filter_link(value: str) -> str:
+        flt = Filter(dim, "is", join_values([value]))
+        return here(**data_view.with_filter(flt).to_dict(flat=False))
+
+    return render_template(
+        "dashboard/details.html",
+        site=site,
+        dim=dim,
+        found=found,
+        query=query,
+        search=search,
+        sort=sort,
+        sorts=[m for m in ("visitors", "visits", "pageviews", "events") if m in dim.measures],
+        number=number,
+        pages=max(1, -(-found.total // DETAILS_ROWS)),
+        page_link=page_link,
+        filter_link=filter_link,
+        back=here(**args),
+        view=data_view,
+    )
+
+
+def _suggest(site: Site) -> Response:
+    """Values of a dimension for the filter dialog, most visitors first: those containing
+    `q` (in their text or name), in the view's period, under its other filters."""
+    name = request.args.get("dimension", "")
+    dim = dimension(name)
+    view = parse_view(request.args)
+    view = replace(view, filters=tuple(f for f in view.filters if f.dimension != dim))
+    query = query_for(site.id, site.timezone, view, datetime.now(UTC), site.definitions)
+    with stats.Report(query) as report:
+        found = report.breakdown(dim, limit=SUGGESTIONS, search=request.args.get("q", ""))
+    response = jsonify(
+        results=[
+            {"value": row.value, "label": row.label, "visitors": row.visitors} for row in found.rows
+        ]
+    )
+    response.headers["Cache-Control"] = "private, max-age=60"
+    return response
 
 
 def _export(site: Site) -> Response:
@@ -125,16 +232,35 @@ def _realtime(site: Site) -> Response:
 # -- the owner's dashboard -------------------------------------------------------------------
 
 
-@dashboard.route("/sites/<id:site_id>")
-@login_required
-def show(site_id: int) -> str:
-    """Show a site's dashboard for the period and filters in the URL."""
-    site = _own_site_or_404(site_id)
-
+def _owner_here(site: Site) -> Callable[..., str]:
     def here(endpoint: str = "", **args: Any) -> str:
         return url_for(f".{endpoint or 'show'}", site_id=site.id, **args)
 
-    return _render(site, here)
+    return here
+
+
+@dashboard.route("/sites/<id:site_id>")
+@login_required
+def show(site_id: int) -> str | Response:
+    """Show a site's dashboard for the period and filters in the URL."""
+    site = _own_site_or_404(site_id)
+    here = _owner_here(site)
+    return _added_filter(here) or _render(site, here)
+
+
+@dashboard.route("/sites/<id:site_id>/details/<name>")
+@login_required
+def details(site_id: int, name: str) -> str:
+    """One panel's every value, searchable and sortable, for the dashboard's view."""
+    site = _own_site_or_404(site_id)
+    return _details(site, name, _owner_here(site))
+
+
+@dashboard.route("/sites/<id:site_id>/suggest")
+@login_required
+def suggest(site_id: int) -> Response:
+    """Values for the filter dialog, as JSON."""
+    return _suggest(_own_site_or_404(site_id))
 
 
 @dashboard.route("/sites/<id:site_id>/export.zip")
@@ -251,11 +377,45 @@ def shared(token: str) -> str | Response:
             form.password.errors = ["That password is not right."]
         return render_template("dashboard/unlock.html", form=form, link=link)
 
-    def here(endpoint: str = "", **args: Any) -> str:
-        target = {"": ".shared", "export_zip": ".shared_export", "realtime": ".shared_realtime"}
-        return url_for(target[endpoint], token=token, **args)
+    here = _shared_here(token)
+    return _added_filter(here) or _render(link.site, here, shared=link)
 
-    return _render(link.site, here, shared=link)
+
+def _shared_here(token: str) -> Callable[..., str]:
+    def here(endpoint: str = "", **args: Any) -> str:
+        return url_for(SHARED_ENDPOINTS[endpoint], token=token, **args)
+
+    return here
+
+
+SHARED_ENDPOINTS = {
+    "": ".shared",
+    "export_zip": ".shared_export",
+    "realtime": ".shared_realtime",
+    "details": ".shared_details",
+    "suggest": ".shared_suggest",
+}
+
+
+def _unlocked_link(token: str) -> SharedLink:
+    link = _shared_or_404(token)
+    if not _unlocked(link):
+        abort(404)
+    return link
+
+
+@dashboard.route("/share/<token>/details/<name>")
+def shared_details(token: str, name: str) -> str:
+    """A shared dashboard's details view."""
+    link = _unlocked_link(token)
+    frame_ancestors(link.origins)
+    return _details(link.site, name, _shared_here(token))
+
+
+@dashboard.route("/share/<token>/suggest")
+def shared_suggest(token: str) -> Response:
+    """Values for a shared dashboard's filter dialog."""
+    return _suggest(_unlocked_link(token).site)
 
 
 @dashboard.route("/share/<token>/export.zip")

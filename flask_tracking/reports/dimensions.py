@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from flask_tracking.reports.names import country_name
+from flask_tracking.reports.names import country_code, country_name
 
 if TYPE_CHECKING:
     from flask_tracking.reports.goals import Goal
@@ -55,6 +55,8 @@ class Dimension:
     none_label: str = "(not set)"
     # How a stored value reads to people when it is a code (a country's "US"); None: as stored.
     names: Callable[[str], str] | None = None
+    # And back: the code a person means by a name they typed ("France" -> "FR"), or None.
+    codes: Callable[[str], str | None] | None = None
 
     @property
     def measures(self) -> tuple[str, ...]:
@@ -66,6 +68,13 @@ class Dimension:
         if self.name == "page":
             return ("visitors", "pageviews")
         return ("visitors", "events")
+
+    def stored(self, typed: str) -> str:
+        """Return the stored value a person means by `typed`: a code for a name they typed
+        (when the dimension keeps codes and knows the name), else `typed` itself."""
+        if self.codes is None or typed == NONE:
+            return typed
+        return self.codes(typed) or typed
 
     def text(self, value: str) -> str:
         """Return a stored value as people read it: a name for a code, "(not set)" for none."""
@@ -84,7 +93,17 @@ _DIMENSIONS = (
     Dimension("utm_source", 6, "UTM source", "utm_source", "utm_source", "session"),
     Dimension("utm_medium", 7, "UTM medium", "utm_medium", "utm_medium", "session"),
     Dimension("utm_campaign", 8, "UTM campaign", "utm_campaign", "utm_campaign", "session"),
-    Dimension("country", 9, "Country", "country", "country", "session", "Unknown", country_name),
+    Dimension(
+        "country",
+        9,
+        "Country",
+        "country",
+        "country",
+        "session",
+        "Unknown",
+        country_name,
+        country_code,
+    ),
     Dimension("region", 10, "Region", "region", "region", "session", "Unknown"),
     Dimension("city", 11, "City", "city", "city", "session", "Unknown"),
     Dimension("browser", 12, "Browser", "browser", "browser", "session", "Unknown"),

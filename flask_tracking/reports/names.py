@@ -30,3 +30,14 @@ def flag(code: str) -> str:
     if len(code) != 2 or not code.isascii() or not code.isalpha():
         return ""
     return "".join(chr(_REGIONAL_A + ord(letter) - ord("A")) for letter in code.upper())
+
+
+@cache
+def country_code(text: str) -> str | None:
+    """Return the alpha-2 code a person means by `text` — a code, or a name ISO knows in any
+    of its forms ("Germany", "germany", "DEU") — or None."""
+    try:
+        found = pycountry.countries.lookup(text.strip())
+    except LookupError:
+        return None
+    return str(found.alpha_2)

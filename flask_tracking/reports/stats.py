@@ -52,6 +52,7 @@ REALTIME_WINDOW = timedelta(minutes=5)
 USE_ROLLUPS: ContextVar[bool] = ContextVar("flask_tracking_use_rollups", default=True)
 SORTS = ("visitors", "visits", "pageviews", "events")
 MAX_LIMIT = 1000
+MAX_SEARCH = 200
 DAY = timedelta(days=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -208,15 +209,32 @@ class Report:
         return values
 
     def breakdown(
-        self, dim: Dimension, *, limit: int = 10, offset: int = 0, sort: str = "visitors"
+        self,
+        dim: Dimension,
+        *,
+        limit: int = 10,
+        offset: int = 0,
+        sort: str = "visitors",
+        search: str = "",
     ) -> Breakdown:
-        """Return a ranked page of `dim`'s values, with shares of the period's visitors."""
+        """Return a ranked page of `dim`'s values, with shares of the period's visitors; with
+        `search`, only the values whose text or name contains it (case-insensitive)."""
         _check_page(limit, offset, sort)
+        if len(search) > MAX_SEARCH:
+            raise InvalidQuery(f"A search is at most {MAX_SEARCH} characters.")
         if self._visitors is None:
             self._visitors = self.aggregate(compare=False).current.visitors
         values = self.values(dim)
+        items: Iterable[tuple[str, Counts]] = values.items()
+        if search:
+            needle = search.casefold()
+            items = [
+                (value, counts)
+                for value, counts in items
+                if needle in value.casefold() or needle in dim.text(value).casefold()
+            ]
         ranked = sorted(
-            values.items(), key=lambda item: (-getattr(item[1], sort), -item[1].visitors, item[0])
+            items, key=lambda item: (-getattr(item[1], sort), -item[1].visitors, item[0])
         )
         rows = [
             _row(dim, value, counts, self._visitors)
@@ -383,10 +401,16 @@ def timeseries(query: ReportQuery, name: str = "visitors", *, compare: bool = Tr
 
 
 def breakdown(
-    query: ReportQuery, dim: Dimension, *, limit: int = 10, offset: int = 0, sort: str = "visitors"
+    query: ReportQuery,
+    dim: Dimension,
+    *,
+    limit: int = 10,
+    offset: int = 0,
+    sort: str = "visitors",
+    search: str = "",
 ) -> Breakdown:
     """Return a ranked page of a dimension's values (see Report.breakdown)."""
-    return Report(query).breakdown(dim, limit=limit, offset=offset, sort=sort)
+    return Report(query).breakdown(dim, limit=limit, offset=offset, sort=sort, search=search)
 
 
 def event_props(query: ReportQuery, event: str, *, limit: int = 20) -> list[PropRow]:

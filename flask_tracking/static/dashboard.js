@@ -163,11 +163,75 @@
     });
   }
 
+  // The filter dialog: suggestions from this view's data as you type (a datalist), and
+  // "Another value" for a filter that matches any of several.
+  function filterBuilder() {
+    var box = document.getElementById("filter-builder");
+    if (!box || !window.fetch) return;
+    var form = box.querySelector("form");
+    var list = document.getElementById("fb-suggestions");
+    var dimension = form.querySelector("select[name=add]");
+    var timer = null, asked = "";
+    function suggest(input) {
+      var url = new URL(form.getAttribute("data-suggest-url"), window.location.href);
+      new URL(window.location.href).searchParams.forEach(function (value, key) {
+        if (key !== "q") url.searchParams.append(key, value);
+      });
+      url.searchParams.set("dimension", dimension.value);
+      url.searchParams.set("q", input.value);
+      if (url.toString() === asked) return;
+      asked = url.toString();
+      fetch(url, { credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.json() : { results: [] }; })
+        .then(function (body) {
+          list.textContent = "";
+          body.results.forEach(function (row) {
+            var option = document.createElement("option");
+            option.value = row.value;
+            option.label = row.label + " · " + row.visitors.toLocaleString("en-US");
+            list.appendChild(option);
+          });
+          form.classList.add("suggested");
+        })
+        .catch(function () {});
+    }
+    form.addEventListener("input", function (event) {
+      if (event.target.name !== "value") return;
+      clearTimeout(timer);
+      timer = setTimeout(function () { suggest(event.target); }, 150);
+    });
+    form.addEventListener("focusin", function (event) {
+      if (event.target.name === "value") suggest(event.target);
+    });
+    dimension.addEventListener("change", function () {
+      asked = "";
+      list.textContent = "";
+    });
+    form.querySelector(".fb-more").addEventListener("click", function () {
+      var inputs = form.querySelectorAll("input[name=value]");
+      var next = inputs[0].cloneNode();
+      next.value = "";
+      next.setAttribute("aria-label", "Value " + (inputs.length + 1));
+      inputs[inputs.length - 1].after(next);
+      next.focus();
+    });
+    // "f" opens it, as the keys choose periods.
+    document.addEventListener("keydown", function (event) {
+      var target = event.target;
+      if (event.key !== "f" || event.ctrlKey || event.metaKey || event.altKey) return;
+      if (target && /^(INPUT|SELECT|TEXTAREA)$/.test(target.tagName)) return;
+      event.preventDefault();
+      box.open = true;
+      dimension.focus();
+    });
+  }
+
   function start() {
     drawChart();
     refreshRealtime();
     periodForm();
     shortcuts();
+    filterBuilder();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();

@@ -7,7 +7,7 @@ import io
 import re
 import zipfile
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from flask import Flask
@@ -405,3 +405,87 @@ def test_a_comparison_it_cannot_mean_is_a_400(site: Any, query: str, message: st
     response = login(app).get(f"/sites/{site_id}?{query}")
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
+
+
+def test_the_filter_form_adds_one_filter_of_several_values(site: Any) -> None:
+    app, site_id = site
+    client = login(app)
+    # Countries typed by name mean their codes; "is not" with two values keeps neither.
+    built = client.get(f"/sites/{site_id}?{MARCH}&add=country&op=is_not&value=Sweden&value=gb")
+    assert built.status_code == 302
+    target = built.headers["Location"]
+    assert parse_qs(urlsplit(target).query)["filter"] == ["country:is_not:SE|GB"]
+    page = client.get(target).get_data(as_text=True)
+    assert metric(page, "visitors") == "1"  # the US visitor only
+    assert "Country is not Sweden nor United Kingdom" in page
+    # A value with a bar in it stays one value; an empty "is" value means "not set".
+    page_filter = client.get(f"/sites/{site_id}?{MARCH}&add=page&op=is&value=/a|b")
+    query = urlsplit(page_filter.headers["Location"]).query
+    assert parse_qs(query)["filter"] == ["page:is:/a\\|b"]
+    direct = client.get(f"/sites/{site_id}?{MARCH}&add=source&op=is&value=")
+    assert metric(client.get(direct.headers["Location"]).get_data(as_text=True), "visits") == "3"
+    # Nothing to filter on, or an operator it does not know: a 400 that changes nothing.
+    assert client.get(f"/sites/{site_id}?add=page&op=contains&value=").status_code == 400
+    assert client.get(f"/sites/{site_id}?add=page&op=like&value=x").status_code == 400
+    assert client.get(f"/sites/{site_id}?add=nowhere&op=is&value=x").status_code == 400
+
+
+def test_suggestions_follow_the_view_and_the_access_rules(site: Any) -> None:
+    app, site_id = site
+    client = login(app)
+    url = f"/sites/{site_id}/suggest?{MARCH}&dimension=country"
+    everyone = client.get(url).json["results"]
+    assert [row["value"] for row in everyone] == ["GB", "SE", "US"]
+    assert everyone[0] == {"value": "GB", "label": "United Kingdom", "visitors": 2}
+    assert [row["value"] for row in client.get(url + "&q=swe").json["results"]] == ["SE"]
+    # The view's other filters apply; one on the same dimension does not hide its values.
+    narrowed = client.get(url + "&filter=page:is:/blog&filter=country:is:SE").json["results"]
+    assert [row["value"] for row in narrowed] == ["SE", "US"]
+    assert client.get(f"/sites/{site_id}/suggest?dimension=bogus").status_code == 400
+    with app.app_context():
+        accounts.register("other@example.com", PASSWORD)
+    assert login(app, "other@example.com").get(url).status_code == 404
+    assert app.test_client().get(url).status_code == 302  # to the login page
+    client.post(f"/sites/{site_id}/shares", data={"name": "Board", "password": "sesame-open-1"})
+    with app.app_context():
+        token = db.session.query(SharedLink).one().token
+    stranger = app.test_client()
+    shared = f"/share/{token}/suggest?{MARCH}&dimension=country"
+    assert stranger.get(shared).status_code == 404  # locked
+    assert stranger.get(f"/share/{token}/details/page").status_code == 404
+    stranger.post(f"/share/{token}", data={"password": "sesame-open-1"})
+    assert [row["value"] for row in stranger.get(shared).json["results"]] == ["GB", "SE", "US"]
+    details = stranger.get(f"/share/{token}/details/page?{MARCH}").get_data(as_text=True)
+    assert f"/share/{token}?" in details and "/sites/" not in details
+
+
+def test_details_list_every_value_searchable_sortable_and_paged(site: Any) -> None:
+    app, site_id = site
+    client = login(app)
+    at = dataset.utc(8, 12, 0)
+    for n in range(60):  # sixty more pages than fit on one page of details
+        dataset.spool(app, site_id, dataset.A, at, f"/post/{n:02d}")
+    dataset.spool(app, site_id, dataset.A, at, f"/{HOSTILE}")
+    drain(app)
+    page = client.get(f"/sites/{site_id}/details/page?{MARCH}").get_data(as_text=True)
+    assert "65 values; 1\u201350 shown" in page
+    assert page.count('<th scope="row">') == 50
+    assert HOSTILE not in page  # the value is text
+    second = client.get(f"/sites/{site_id}/details/page?{MARCH}&page=2").get_data(as_text=True)
+    assert second.count('<th scope="row">') == 15 and "Page 2 of 2" in second
+    found = client.get(f"/sites/{site_id}/details/page?{MARCH}&q=POST/0").get_data(as_text=True)
+    assert "10 values containing “POST/0”" in found
+    rows = re.findall(r'<th scope="row"><a href="([^"]*)">([^<]*)</a>', found)
+    assert [label for _, label in rows] == [f"/post/{n:02d}" for n in range(10)]
+    assert all("filter=page" in href for href, _ in rows)
+    by_pageviews = client.get(f"/sites/{site_id}/details/page?{MARCH}&sort=pageviews")
+    assert 'aria-sort="descending"' in by_pageviews.get_data(as_text=True)
+    # Columns are the dimension's own numbers: a page has no visits or bounce rate.
+    assert ">Visits" not in page and ">Pageviews" in page
+    countries = client.get(f"/sites/{site_id}/details/country?{MARCH}").get_data(as_text=True)
+    assert "United Kingdom" in countries and "Bounce rate" in countries
+    assert client.get(f"/sites/{site_id}/details/bogus").status_code == 400
+    assert client.get(f"/sites/{site_id}/details/page?sort=nothing").status_code == 400
+    assert client.get(f"/sites/{site_id}/details/page?page=0").status_code == 400
+    dashboard = client.get(f"/sites/{site_id}?{MARCH}").get_data(as_text=True)
+    assert f"/sites/{site_id}/details/page?period=custom" in dashboard

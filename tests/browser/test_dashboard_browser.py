@@ -593,6 +593,56 @@ def test_keys_choose_and_move_the_period_and_compare_with_last_year(
     assert tab.errors == []
 
 
+def test_a_filter_built_in_the_dialog_and_a_details_view_searched_and_paged(
+    shop: Served, open_tab: Callable[[], Tab]
+) -> None:
+    traffic = shop.traffic
+    tab = open_tab()
+    page = tab.page
+    log_in(tab, shop)
+    page.goto(shop.dashboard)
+
+    # "f" opens the dialog; suggestions come from the data as the value is typed.
+    page.keyboard.press("f")
+    dialog = page.locator("#filter-builder")
+    expect(dialog).to_have_attribute("open", "")
+    page.select_option("#fb-dimension", "country")
+    page.select_option("#fb-operator", "is_not")
+    first = page.locator("#filter-builder input[name=value]").first
+    first.fill("Swe")
+    expect(page.locator('#fb-suggestions option[value="SE"]')).to_have_count(1)
+    first.fill("SE")
+    page.locator(".fb-more").click()
+    second = page.locator("#filter-builder input[name=value]").nth(1)
+    expect(second).to_be_focused()
+    second.fill("France")  # by name
+    page.locator("#filter-builder button[type=submit]").click()
+    page.wait_for_url(re.compile(r"filter=country"))
+    assert query(page)["filter"] == ["country:is_not:SE|FR"]
+    expect(page.locator(".chip")).to_contain_text("Country is not Sweden nor France")
+    others = sum(traffic.visitors(30, c) for c in ("GB", "US", "AU"))
+    assert card(page, "visitors") == f"{others:,}"
+    screenshot(page, "filter-is-not-two-countries")
+
+    # A panel's Details: every value, searched and paged, with the view's filters.
+    page.goto(shop.dashboard)
+    page.locator('.tab-body[data-dimension="page"] a.details-link').click()
+    expect(page.locator("h1")).to_have_text("Page")
+    expect(page.locator("table.details tbody tr")).to_have_count(4)  # / /pricing /blog /docs
+    page.fill("#details-q", "PRI")
+    page.locator(".details-search button[type=submit]").click()
+    expect(page.locator("table.details tbody tr")).to_have_count(1)
+    expect(page.locator("table.details tbody th")).to_have_text("/pricing")
+    page.locator("table.details thead a", has_text="Pageviews").click()
+    expect(page.locator("th[aria-sort=descending]")).to_contain_text("Pageviews")
+    assert query(page)["q"] == ["PRI"]
+    page.locator("table.details tbody th a").click()  # filters the dashboard by it
+    page.wait_for_url(re.compile(r"filter=page"))
+    assert query(page)["filter"] == ["page:is:/pricing"]
+    screenshot(page, "details-then-filter")
+    assert tab.errors == []
+
+
 def test_shared_links_show_the_dashboard_and_nothing_of_the_account(
     shop: Served, open_tab: Callable[[], Tab]
 ) -> None:

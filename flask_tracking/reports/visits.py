@@ -132,3 +132,24 @@ def _dropped(store: Readable, site_id: int, since: int) -> list[Ranked]:
         .order_by(total.desc(), d.reason)
     )
     return [Ranked(str(reason), int(n)) for reason, n in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Arrivals:
+    """What a new site's setup page watches: stored events and the ones not counted."""
+
+    events: int
+    last: datetime | None
+    dropped: list[Ranked]
+
+
+def arrivals(site_id: int, now: datetime | None = None, store: Readable | None = None) -> Arrivals:
+    """Return the site's stored events (how many, the newest's time) and, over today and
+    yesterday (UTC), the events not counted per reason."""
+    store = store or current_store()
+    e = _tables(store).all_events.c
+    count, last = store.fetch(select(func.count(), func.max(e.ts)).where(e.site_id == site_id))[0]
+    now = now or datetime.now(UTC)
+    yesterday = int(now.timestamp() * 1000) // DAY_MS - 1
+    moment = None if last is None else datetime.fromtimestamp(int(last) / 1000, UTC)
+    return Arrivals(int(count or 0), moment, _dropped(store, site_id, yesterday))

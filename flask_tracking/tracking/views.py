@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -91,10 +93,42 @@ def view_sites() -> str | Response:
         site = site_rules.create_site(current_user, form.base_url.data or "", form.name.data or "")
         ingest.current_ingest().sites.invalidate()  # collect for it at once
         flash(f"Added {site.display_name}. Paste the snippet below into your pages.", "success")
-        return redirect(url_for("dashboard.show", site_id=site.id))
+        return redirect(url_for(".setup_site", site_id=site.id))
     return render_template(
         "tracking/sites.html", sites=site_rules.sites_of(current_user), form=form
     )
+
+
+@tracking.route("/sites/<id:site_id>/setup")
+@login_required
+def setup_site(site_id: int) -> str:
+    """The snippet to paste, and a live check that turns green when the first event arrives."""
+    site = _own_site_or_404(site_id)
+    collector = url_for("collector.event", _external=True)
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(collector))
+    return render_template(
+        "tracking/setup.html",
+        site=site,
+        snippet=snippet_for(site),
+        origin=origin,
+        arrivals=visits_report.arrivals(site.id),
+        drop_reasons=DROP_REASONS,
+    )
+
+
+@tracking.route("/sites/<id:site_id>/setup/status")
+@login_required
+def setup_status(site_id: int) -> Response:
+    """The setup page's live check, as JSON: stored events, the newest, drops by reason."""
+    site = _own_site_or_404(site_id)
+    found = visits_report.arrivals(site.id)
+    response = jsonify(
+        events=found.events,
+        last=None if found.last is None else found.last.isoformat(),
+        dropped={row.value: row.count for row in found.dropped},
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @tracking.route("/sites/<id:site_id>/visits")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from tests.conftest import stored_events
 pytestmark = pytest.mark.browser
 
 VIEWPORT = {"width": 1280, "height": 800}
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 OUTBOUND = "http://127.0.0.2:9/elsewhere"  # nothing listens there; the test fulfils it
 WAIT_SECONDS = 5.0
 
@@ -381,6 +383,50 @@ def test_the_snippet_as_offered_stays_silent_on_localhost(
     assert tab.infos == [
         'Flask-Tracking: page ignored, local (data-allow-localhost="true" counts it)'
     ]
+
+
+def test_the_setup_page_turns_green_when_the_first_pageview_arrives(
+    shop: Shop, open_tab: Callable[..., Tab], browser: Browser
+) -> None:
+    """The owner watches the setup page; the customer's page sends its first pageview; the
+    writer (a thread here, as `serve` runs one) stores it and the check turns green."""
+    owner = browser.new_context(user_agent=CHROME, viewport=VIEWPORT)
+    owner.grant_permissions(["clipboard-read", "clipboard-write"], origin=shop.api)
+    page = owner.new_page()
+    page.goto(shop.api + "/login/")
+    page.fill("input[name=email]", "owner@example.com")
+    page.fill("input[name=password]", "correct horse battery")
+    page.locator("form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/(sites/)?$"))
+    page.goto(f"{shop.api}/sites/{shop.site_id}/setup")
+    status = page.locator("#setup-status")
+    expect(status).to_have_class(re.compile(r"\bwaiting\b"))
+    expect(status).to_contain_text("Waiting for the first pageview")
+    page.get_by_role("button", name="Copy the snippet").click()
+    expect(page.locator(".copied")).to_have_text("Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == shop.snippet
+
+    stop = threading.Event()
+
+    def writer() -> None:
+        while not stop.is_set():
+            stored(shop.app)
+            stop.wait(0.2)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        visitor = open_tab(shop.url + "/")
+        assert [event["name"] for event in visitor.sent()][0] == "pageview"
+        expect(status).to_have_class(re.compile(r"\breceived\b"), timeout=10_000)
+        expect(status).to_contain_text("Receiving events")
+        expect(status).to_contain_text(re.compile(r"\d+ stored, the newest at"))
+        expect(status.get_by_role("link", name="Open the dashboard")).to_be_visible()
+        page.screenshot(path=SCREENSHOTS / "setup-received.png", full_page=True)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    owner.close()
 
 
 def test_an_owner_defines_goals_and_a_funnel_and_sees_a_visitor_convert(

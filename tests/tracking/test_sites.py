@@ -64,7 +64,38 @@ def test_add_a_site(client: FlaskClient, app: Flask, logged_in: User) -> None:
             "Blog",
             logged_in.id,
         )
-    assert response.headers["Location"] == f"/sites/{site.id}"
+    assert response.headers["Location"] == f"/sites/{site.id}/setup"  # onboarding next
+
+
+def test_the_setup_page_waits_then_sees_the_first_event(
+    client: FlaskClient, app: Flask, logged_in: User, make_site: Any, make_user: Any
+) -> None:
+    site_id = make_site(logged_in)
+    page = client.get(f"/sites/{site_id}/setup").get_data(as_text=True)
+    assert "Waiting for the first pageview" in page and 'class="setup-status card waiting"' in page
+    assert "data-site=&#34;" in page or 'data-site="' in page  # the snippet, as text
+    assert "script-src http://localhost; connect-src http://localhost" in page  # the CSP line
+    status = f"/sites/{site_id}/setup/status"
+    assert client.get(status).json == {"events": 0, "last": None, "dropped": {}}
+    # A bot's hit is received but not counted: the page says why; a browser's is stored.
+    bot = {"User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"}
+    client.get(f"/sites/{site_id}/visit", query_string={"url": "https://example.com/"}, headers=bot)
+    client.get(
+        f"/sites/{site_id}/visit", query_string={"url": "https://example.com/"}, headers=FIREFOX
+    )
+    drain(app)
+    found = client.get(status).json
+    assert found["events"] == 1 and found["last"] and found["dropped"] == {"bot": 1}
+    assert client.get(status).headers["Cache-Control"] == "no-store"
+    page = client.get(f"/sites/{site_id}/setup").get_data(as_text=True)
+    assert "Receiving events" in page and "1 from bots and crawlers" in page
+    client.post("/logout/")
+    make_user("someone@example.com")
+    client.post(
+        "/login/", data={"email": "someone@example.com", "password": "correct horse battery"}
+    )
+    assert client.get(f"/sites/{site_id}/setup").status_code == 404
+    assert client.get(status).status_code == 404
 
 
 def test_add_a_site_with_a_bad_url_shows_the_error(

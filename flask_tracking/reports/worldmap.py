@@ -114,8 +114,14 @@ def render_map(
     parts = [
         Markup(
             '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" class="world-map" '
-            'role="img" aria-label="{}">'
-        ).format(world.width, world.height, f"World map of {label} by country")
+            'role="{}" aria-label="{}">'
+        ).format(
+            world.width,
+            world.height,
+            # An image cannot hold links: with countries to follow it is a group of them.
+            "group" if filter_url is not None else "img",
+            f"World map of {label} by country",
+        )
     ]
     for country in world.countries:
         value = counts.get(country.code, 0)

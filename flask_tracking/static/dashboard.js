@@ -35,7 +35,10 @@
       current[last] = null;
     }
     var style = getComputedStyle(document.documentElement);
-    var accent = style.getPropertyValue("--accent").trim() || "#3b5bdb";
+    function colour(name, fallback) { return style.getPropertyValue(name).trim() || fallback; }
+    var accent = colour("--accent", "#3b5bdb");
+    var axis = { stroke: colour("--muted", "#5c6477"), grid: { stroke: colour("--line", "#e3e6ee") },
+                 ticks: { stroke: colour("--line", "#e3e6ee") } };
     // The bucket names the x values in the legend ("Day: Mon 02 Nov"), not uPlot's "Value".
     var bucket = holder.getAttribute("data-bucket") || "";
     var bucketName = bucket ? bucket.charAt(0).toUpperCase() + bucket.slice(1) : "Period";
@@ -52,18 +55,18 @@
         legend: { live: true },
         cursor: { points: { size: 7 } },
         axes: [
-          { values: function (_u, splits) {
+          Object.assign({ values: function (_u, splits) {
               return splits.map(function (i) { return ticks[i] === undefined ? "" : ticks[i]; });
-            }, space: 70, incrs: WHOLE_STEPS }, // "Mar 2026", the widest tick, is about 55 px
+            }, space: 70, incrs: WHOLE_STEPS }, axis), // "Mar 2026", the widest tick: ~55 px
           // Counts are whole numbers: no 2.5 or 7.5 ticks.
-          { size: 56, incrs: WHOLE_STEPS, values: whole }
+          Object.assign({ size: 56, incrs: WHOLE_STEPS, values: whole }, axis)
         ],
         series: [
           { label: bucketName,
             value: function (_u, i) { return i === null || labels[i] === undefined ? "" : labels[i]; } },
-          { label: chart.metric, stroke: accent, width: 2, fill: "rgba(59, 91, 219, 0.08)",
+          { label: chart.metric, stroke: accent, width: 2, fill: colour("--chart-fill", "rgba(59, 91, 219, 0.08)"),
             points: { show: labels.length <= 60 } },
-          { label: (chart.compared || "Previous period").toLowerCase(), stroke: "#c5cbe0", width: 1.5, dash: [4, 3],
+          { label: (chart.compared || "Previous period").toLowerCase(), stroke: colour("--previous", "#aab2cc"), width: 1.5, dash: [4, 3],
             points: { show: false } }
         ].concat(chart.partial ? [{ label: "so far", stroke: accent, width: 2, dash: [2, 4],
                                     points: { show: true } }] : []),
@@ -77,8 +80,14 @@
     var data = [xs, current, previous].concat(chart.partial ? [running] : []);
     var plot = new window.uPlot(options(holder.clientWidth || 800), data, holder);
     window.flaskTrackingChart = plot;
-    window.addEventListener("resize", function () {
-      plot.setSize({ width: holder.clientWidth || 800, height: 240 });
+    function resize() { plot.setSize({ width: holder.clientWidth || 800, height: 240 }); }
+    window.addEventListener("resize", resize);
+    // Another theme: draw again in its colours.
+    document.addEventListener("flask-tracking:theme", function redraw() {
+      window.removeEventListener("resize", resize);
+      document.removeEventListener("flask-tracking:theme", redraw);
+      plot.destroy();
+      drawChart();
     });
   }
 
@@ -118,15 +127,20 @@
         input.disabled = !customCompare;
       });
     }
+    // The default comparison is left out of the URL (as links leave it out).
+    function omitDefaults() { if (compare && compare.value === "previous") compare.disabled = true; }
+    function send() { omitDefaults(); form.submit(); }
+    form.addEventListener("submit", omitDefaults);
+    window.addEventListener("pageshow", function () { if (compare) compare.disabled = false; });
     // A choice that needs no dates applies at once; one that does waits for Apply.
     [select, compare].forEach(function (menu) {
       if (!menu) return;
       menu.addEventListener("change", function () {
         update();
-        if (menu.value !== "custom") form.submit();
+        if (menu.value !== "custom") send();
       });
     });
-    if (match) match.addEventListener("change", function () { form.submit(); });
+    if (match) match.addEventListener("change", send);
     update();
   }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import random
 import re
@@ -33,7 +34,7 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from flask_tracking.extensions import db
 from flask_tracking.ingest import drain
 from flask_tracking.reports.names import country_name
-from flask_tracking.tracking.models import Site
+from flask_tracking.tracking.models import SharedLink, Site
 from flask_tracking.users import accounts
 from tests.browser.conftest import CHROME, LiveServer
 from tests.conftest import PASSWORD
@@ -411,6 +412,28 @@ AXIS_LABELS = """() => {
 }"""
 
 
+AXE = ROOT / "assets" / "node_modules" / "axe-core" / "axe.min.js"
+# axe-core's WCAG 2.0/2.1 A and AA rules; a violation of impact serious or critical fails.
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {
+    runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+  });
+  return result.violations
+    .filter(v => v.impact === "serious" || v.impact === "critical")
+    .map(v => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + " :: " + n.failureSummary),
+    }));
+}"""
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """Run axe-core (from the pinned npm package, which `make assets` installs) on the page."""
+    assert AXE.is_file(), f"{AXE} is missing: run `make assets` (it installs axe-core from npm)"
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    return page.evaluate(AXE_RUN)  # type: ignore[no-any-return]
+
+
 # -- the tests ----------------------------------------------------------------------------------
 
 
@@ -572,7 +595,7 @@ def test_keys_choose_and_move_the_period_and_compare_with_last_year(
     page.wait_for_timeout(300)
     assert page.url == here
     # Typing in a field is typing, not a shortcut.
-    page.locator("input[name=from]").press("t")  # shown: the period is a custom one
+    page.locator("form.range input[name=from]").press("t")  # shown: the period is custom
     page.wait_for_timeout(300)
     assert page.url == here
     page.evaluate("document.activeElement.blur()")
@@ -640,6 +663,129 @@ def test_a_filter_built_in_the_dialog_and_a_details_view_searched_and_paged(
     page.wait_for_url(re.compile(r"filter=page"))
     assert query(page)["filter"] == ["page:is:/pricing"]
     screenshot(page, "details-then-filter")
+    assert tab.errors == []
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_page_passes_axe_in_both_themes(shop: Served, browser: Browser, theme: str) -> None:
+    """axe-core finds no serious or critical WCAG A/AA violation (contrast included) on any
+    page, in the light and the dark theme (the system's setting), at desktop and phone width."""
+    with shop.app.app_context():
+        site = db.session.get(Site, shop.site_id)
+        assert site is not None
+        link = SharedLink(site_id=site.id, token="a11y" + "t" * 28, name="Board")
+        db.session.add(link)
+        db.session.commit()
+        token = link.token
+        db.session.remove()
+    found: dict[str, Any] = {}
+    for viewport in (VIEWPORT, PHONE):
+        context = browser.new_context(
+            user_agent=CHROME, viewport=viewport, color_scheme=theme, bypass_csp=True
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        for path in ("/", "/login/", "/register/", f"/share/{token}"):
+            page.goto(shop.url + path)
+            found[f"{viewport['width']} {path}"] = axe_violations(page)
+        page.goto(shop.url + "/login/")
+        page.fill("input[name=email]", OWNER)
+        page.fill("input[name=password]", PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("button", name="Log out")).to_be_visible()
+        for path in (
+            "/",
+            "/sites/",
+            f"/sites/{shop.site_id}",
+            f"/sites/{shop.site_id}?period=12mo&filter=country:is:GB&compare=year",
+            f"/sites/{shop.site_id}/details/page",
+            f"/sites/{shop.site_id}/setup",
+            f"/sites/{shop.site_id}/visits",
+            f"/sites/{shop.site_id}/edit",
+            f"/sites/{shop.site_id}/experiments",
+            f"/sites/{shop.site_id}/shares",
+            "/settings/",
+            "/api/v1/docs",
+        ):
+            page.goto(shop.url + path)
+            if path == f"/sites/{shop.site_id}":
+                page.locator("#filter-builder summary").click()  # the dialog, open
+            found[f"{viewport['width']} {path}"] = axe_violations(page)
+        if viewport is VIEWPORT:
+            page.goto(f"{shop.url}/sites/{shop.site_id}")
+            screenshot(page, f"dashboard-{theme}")
+        context.close()
+    failed = {where: v for where, v in found.items() if v}
+    report = ROOT / "test-artifacts" / f"axe-{theme}.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps(failed, indent=1), encoding="utf-8")  # the details, if any
+    assert failed == {}, f"see {report.name}"
+
+
+def focus_by_tab(page: Page, selector: str, limit: int = 80) -> None:
+    """Press Tab until the element matching `selector` has the focus (as a keyboard user)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement.matches(s)", selector):
+            return
+    pytest.fail(f"{selector} was not reached with {limit} presses of Tab")
+
+
+def test_the_dashboard_works_with_the_keyboard_alone_and_the_theme_toggles(
+    shop: Served, open_tab: Callable[[], Tab]
+) -> None:
+    tab = open_tab()
+    page = tab.page
+    log_in(tab, shop)
+    page.goto(shop.dashboard)
+
+    # The period menu: reached with Tab, changed with the arrow keys (it applies at once).
+    focus_by_tab(page, "select[name=period]")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_url(re.compile(r"period="))
+    chosen = query(page)["period"][0]
+    assert chosen != "30d"
+
+    # A panel's tabs are radio buttons: the arrows move between them.
+    focus_by_tab(page, "#tab-page")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#tab-entry_page")).to_be_checked()
+    expect(page.locator('.tab-body[data-dimension="entry_page"]')).to_be_visible()
+    # A row is a link: Enter filters by it.
+    focus_by_tab(page, '.tab-body[data-dimension="entry_page"] a.bar-row')
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"filter=entry_page"))
+    expect(page.locator(".chip")).to_have_count(1)
+
+    # The filter dialog: opened, filled and applied without the mouse.
+    focus_by_tab(page, "#filter-builder summary")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")  # the dimension
+    page.keyboard.press("Tab")  # the operator
+    page.keyboard.press("Tab")  # the value
+    page.keyboard.type("/docs")
+    focus_by_tab(page, "#filter-builder button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"filter=page"))
+    expect(page.locator(".chip")).to_have_count(2)
+    # A focused control shows it.
+    focus_by_tab(page, ".chip-remove")
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+
+    # Light, dark, back to the system's: the choice stays across pages; the chart follows.
+    toggle = page.locator("#theme-toggle")
+    expect(toggle).to_have_text("Theme: system")
+    toggle.click()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 21, 28)"
+    assert page.evaluate("window.flaskTrackingChart.series[1].stroke()") == "#5c7cfa"
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    toggle.click()
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    toggle.click()
+    expect(page.locator("html")).not_to_have_attribute("data-theme", re.compile(".*"))
+    screenshot(page, "keyboard-filtered")
     assert tab.errors == []
 
 

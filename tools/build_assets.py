@@ -15,6 +15,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,7 +38,28 @@ COPIES = [
     ("uplot", "dist/uPlot.min.css", "uPlot.min.css"),
 ]
 # i18n-iso-countries ships no code to the browser, but its code table shaped world.json's keys.
-LICENSED = ["uplot", "world-atlas", "i18n-iso-countries"]
+LICENSED = ["uplot", "world-atlas", "i18n-iso-countries", "simple-icons"]
+# Browser and system logos from simple-icons (CC0) in one sprite, icons.svg, which the
+# dashboard's Browser and OS rows use (dashboard/format.py maps names to these). Microsoft's
+# (Edge, Windows) are not in the set: those rows have no logo.
+ICONS = (
+    "googlechrome",
+    "firefoxbrowser",
+    "safari",
+    "opera",
+    "samsung",
+    "brave",
+    "vivaldi",
+    "duckduckgo",
+    "android",
+    "apple",
+    "linux",
+    "ubuntu",
+    "debian",
+    "fedora",
+)
+_PATH = re.compile(r'<path d="([^"]+)"\s*/>')
+_VIEWBOX = re.compile(r'viewBox="([0-9. ]+)"')
 
 Point = tuple[float, float]
 Topology = Mapping[str, Any]
@@ -308,13 +330,34 @@ def build(vendor: Path = VENDOR, node_modules: Path = NODE_MODULES) -> dict[str,
     for package, source, name in COPIES:
         files[name] = (node_modules / package / source).read_bytes()
     for package in LICENSED:
-        files[f"LICENSE.{package}.txt"] = (node_modules / package / "LICENSE").read_bytes()
+        folder = node_modules / package
+        license_file = (
+            folder / "LICENSE" if (folder / "LICENSE").is_file() else folder / "LICENSE.md"
+        )
+        files[f"LICENSE.{package}.txt"] = license_file.read_bytes()
+    files["icons.svg"] = build_icons(node_modules / "simple-icons" / "icons")
     world = build_world(
         _read_json(node_modules / "world-atlas" / "countries-110m.json"),
         _read_json(node_modules / "i18n-iso-countries" / "codes.json"),
     )
     files["world.json"] = json.dumps(world, ensure_ascii=False, separators=(",", ":")).encode()
     return files
+
+
+def build_icons(folder: Path, slugs: Sequence[str] = ICONS) -> bytes:
+    """The icons as one SVG sprite of <symbol id="si-SLUG">, each drawn in currentColor."""
+    symbols = []
+    for slug in slugs:
+        source = (folder / f"{slug}.svg").read_text(encoding="utf-8")
+        path, box = _PATH.search(source), _VIEWBOX.search(source)
+        if path is None or box is None:
+            raise ValueError(f"simple-icons {slug}.svg: no single path and viewBox")
+        symbols.append(
+            f'<symbol id="si-{slug}" viewBox="{box.group(1)}">'
+            f'<path fill="currentColor" d="{path.group(1)}"/></symbol>'
+        )
+    body = "".join(symbols)
+    return f'<svg xmlns="http://www.w3.org/2000/svg">{body}</svg>'.encode()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

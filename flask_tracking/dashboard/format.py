@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint
 
 from flask_tracking.reports import stats
-from flask_tracking.reports.names import flag
+from flask_tracking.reports.names import flag, logo
 from flask_tracking.reports.ranges import zone_named
 
 VENDOR = Path(__file__).resolve().parent.parent / "static" / "vendor"
@@ -40,6 +40,8 @@ def register(blueprint: Blueprint) -> None:
     blueprint.add_app_template_filter(p_value)
     blueprint.add_app_template_filter(flag)
     blueprint.add_app_template_filter(isodate)
+    blueprint.add_app_template_global(logo)
+    blueprint.add_app_template_global(icons_available)
 
 
 def thousands(number: float | int | None) -> str:
@@ -111,6 +113,12 @@ def chart_svg(series: stats.Series, begun: int | None = None) -> ChartLines:
 def chart_library_available() -> bool:
     """Tell whether `make assets` has put uPlot in static/vendor (the page works without)."""
     return (VENDOR / "uPlot.iife.min.js").is_file()
+
+
+@cache
+def icons_available() -> bool:
+    """Tell whether `make assets` has built the logo sprite (rows show no logo without it)."""
+    return (VENDOR / "icons.svg").is_file()
 
 
 def points(value: float | None) -> str:

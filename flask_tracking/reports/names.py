@@ -1,4 +1,5 @@
-"""Names people read for the codes the store keeps: countries by ISO 3166-1 alpha-2 code.
+"""Names people read for the codes the store keeps (countries by ISO 3166-1 alpha-2 code), and
+the logos that go with browsers and systems.
 
 The names come from pycountry (the ISO 3166 data Debian and others ship), preferring the short
 common name where ISO's is formal ("South Korea", not "Korea, Republic of"). A code ISO does not
@@ -41,3 +42,45 @@ def country_code(text: str) -> str | None:
     except LookupError:
         return None
     return str(found.alpha_2)
+
+
+# Browser and system names (as ua-parser gives them) -> the simple-icons logo in the
+# dashboard's sprite (tools/build_assets.py ICONS). Names without a free logo get none.
+LOGOS = {
+    "browser": {
+        "Chrome": "googlechrome",
+        "Chrome Mobile": "googlechrome",
+        "Chrome Mobile iOS": "googlechrome",
+        "Chrome Mobile WebView": "googlechrome",
+        "Chromium": "googlechrome",
+        "Firefox": "firefoxbrowser",
+        "Firefox Mobile": "firefoxbrowser",
+        "Firefox iOS": "firefoxbrowser",
+        "Safari": "safari",
+        "Mobile Safari": "safari",
+        "Mobile Safari UI/WKWebView": "safari",
+        "Opera": "opera",
+        "Opera Mobile": "opera",
+        "Opera Mini": "opera",
+        "Samsung Internet": "samsung",
+        "Brave": "brave",
+        "Vivaldi": "vivaldi",
+        "DuckDuckGo Mobile": "duckduckgo",
+    },
+    "os": {
+        "Android": "android",
+        "iOS": "apple",
+        "iPadOS": "apple",
+        "Mac OS X": "apple",
+        "macOS": "apple",
+        "Linux": "linux",
+        "Ubuntu": "ubuntu",
+        "Debian": "debian",
+        "Fedora": "fedora",
+    },
+}
+
+
+def logo(dimension: str, value: str) -> str:
+    """Return the logo's id in the sprite for a browser or system name, or "" for none."""
+    return LOGOS.get(dimension, {}).get(value, "")

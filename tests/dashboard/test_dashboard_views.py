@@ -489,3 +489,19 @@ def test_details_list_every_value_searchable_sortable_and_paged(site: Any) -> No
     assert client.get(f"/sites/{site_id}/details/page?page=0").status_code == 400
     dashboard = client.get(f"/sites/{site_id}?{MARCH}").get_data(as_text=True)
     assert f"/sites/{site_id}/details/page?period=custom" in dashboard
+
+
+def test_browsers_and_systems_show_their_free_logos(site: Any) -> None:
+    from flask_tracking.dashboard.format import icons_available
+
+    assert icons_available(), "make assets builds static/vendor/icons.svg"
+    app, site_id = site
+    page = login(app).get(f"/sites/{site_id}?{MARCH}").get_data(as_text=True)
+    browsers = re.search(r'data-dimension="browser">(.*?)</ol>', page, re.S)
+    assert browsers
+    rows = re.findall(r'<span class="value">(.*?)</span>', browsers.group(1), re.S)
+    firefox = next(row for row in rows if row.endswith("Firefox"))
+    assert '<use href="/static/vendor/icons.svg#si-firefoxbrowser">' in firefox
+    sprite = app.test_client().get("/static/vendor/icons.svg")
+    assert b'<symbol id="si-firefoxbrowser"' in sprite.data and b"currentColor" in sprite.data
+    sprite.close()

@@ -312,3 +312,19 @@ def test_map_data_is_read_once(world_file: Path) -> None:
     first = worldmap.render_map({"FR": 1})
     world_file.unlink()
     assert worldmap.render_map({"FR": 1}) == first
+
+
+def test_the_logo_sprite_is_built_from_simple_icons(tmp_path: Path) -> None:
+    """tools/build_assets.py turns simple-icons' files into one sprite in currentColor."""
+    (tmp_path / "a.svg").write_text(
+        '<svg role="img" viewBox="0 0 24 24" xmlns="http://www.w3.org/2000/svg">'
+        '<title>A</title><path d="M0 0h24v24H0z"/></svg>'
+    )
+    sprite = build_assets.build_icons(tmp_path, ["a"]).decode()
+    assert sprite == (
+        '<svg xmlns="http://www.w3.org/2000/svg"><symbol id="si-a" viewBox="0 0 24 24">'
+        '<path fill="currentColor" d="M0 0h24v24H0z"/></symbol></svg>'
+    )
+    (tmp_path / "b.svg").write_text("<svg><g/></svg>")
+    with pytest.raises(ValueError, match="no single path"):
+        build_assets.build_icons(tmp_path, ["b"])

@@ -35,7 +35,7 @@ install-dev: $(VENV)/.installed-dev assets
 ## lives there too, so deleting vendor/ rebuilds it. Without npm, vendor files already built are
 ## kept (perhaps stale); with neither, this fails. (.PHONY: assets/ is also a directory.)
 VENDOR := flask_tracking/static/vendor
-VENDOR_FILES := $(VENDOR)/uPlot.iife.min.js $(VENDOR)/uPlot.min.css $(VENDOR)/world.json $(VENDOR)/icons.svg
+VENDOR_FILES := $(VENDOR)/uPlot.iife.min.js $(VENDOR)/uPlot.min.css $(VENDOR)/world.json $(VENDOR)/world.svg $(VENDOR)/icons.svg
 assets: $(VENDOR)/.built
 
 $(VENDOR)/.built: assets/package.json assets/package-lock.json tools/build_assets.py | $(BIN)/python

@@ -341,7 +341,19 @@ def build(vendor: Path = VENDOR, node_modules: Path = NODE_MODULES) -> dict[str,
         _read_json(node_modules / "i18n-iso-countries" / "codes.json"),
     )
     files["world.json"] = json.dumps(world, ensure_ascii=False, separators=(",", ":")).encode()
+    files["world.svg"] = build_world_sprite(world)
     return files
+
+
+def build_world_sprite(world: Mapping[str, Any]) -> bytes:
+    """Every country's outline as <path id="c-XX">, for the dashboard's map to <use> (the
+    page then carries only each country's shade; reports/worldmap.py)."""
+    paths = "".join(
+        f'<path id="c-{code}" d="{entry["d"]}"/>'
+        for code, entry in sorted(world["countries"].items())
+    )
+    box = f"0 0 {world['width']} {world['height']}"
+    return f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{box}">{paths}</svg>'.encode()
 
 
 def build_icons(folder: Path, slugs: Sequence[str] = ICONS) -> bytes:

@@ -116,6 +116,12 @@ def chart_library_available() -> bool:
 
 
 @cache
+def world_sprite_available() -> bool:
+    """Tell whether `make assets` has built the map's outlines as a file of their own."""
+    return (VENDOR / "world.svg").is_file()
+
+
+@cache
 def icons_available() -> bool:
     """Tell whether `make assets` has built the logo sprite (rows show no logo without it)."""
     return (VENDOR / "icons.svg").is_file()

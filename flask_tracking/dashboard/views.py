@@ -107,7 +107,11 @@ def _render(site: Site, here: Callable[..., str], *, shared: SharedLink | None =
         comparisons=COMPARISONS,
         today=datetime.now(UTC).astimezone(zone_named(site.timezone)).date().isoformat(),
         world_map=worldmap.render_map(
-            data.countries, filter_url=lambda code: filter_link("country", code)
+            data.countries,
+            filter_url=lambda code: filter_link("country", code),
+            sprite_url=url_for("static", filename="vendor/world.svg")
+            if format.world_sprite_available()
+            else None,
         ),
         snippet=None if shared else snippet_for(site),
         base_url=here(),

@@ -94,6 +94,7 @@ def render_map(
     *,
     filter_url: Callable[[str], str] | None = None,
     label: str = "visitors",
+    sprite_url: str | None = None,
 ) -> Markup:
     """An inline <svg> with one shaded <path> per country, for `values` {alpha-2 code: count}.
 
@@ -101,6 +102,11 @@ def render_map(
     the map are drawn (nothing from `values` is emitted except through escaping). The darkest
     shade is the largest count among the countries drawn. With `filter_url`, a country with
     visitors links to filter_url(code). Empty markup when the map's data file is missing.
+
+    With `sprite_url` (static/vendor/world.svg, where `make assets` puts every outline as
+    <path id="c-FR">), each country is a <use> of its outline there instead of the outline
+    itself: the page carries only the shading (~3 KB gzipped instead of ~28), and the outlines
+    are one file the browser keeps between pages (bench/page_weight.py measures both).
     """
     world = _load(WORLD_PATH)
     if world is None:
@@ -125,10 +131,15 @@ def render_map(
     ]
     for country in world.countries:
         value = counts.get(country.code, 0)
+        shape = (
+            Markup('<use href="{}#c-{}"').format(sprite_url, country.code)
+            if sprite_url is not None
+            else Markup('<path d="{}"').format(country.d)
+        )
+        tag = "use" if sprite_url is not None else "path"
         path = Markup(
-            '<path d="{}" class="shade-{}" data-code="{}" data-value="{}">'
-            "<title>{}: {:,} {}</title></path>"
-        ).format(country.d, _shade(value, top), country.code, value, country.name, value, label)
+            '{} class="shade-{}" data-code="{}" data-value="{}"><title>{}: {:,} {}</title></{}>'
+        ).format(shape, _shade(value, top), country.code, value, country.name, value, label, tag)
         if filter_url is not None and value > 0:
             path = Markup('<a href="{}">{}</a>').format(filter_url(country.code), path)
         parts.append(path)

@@ -463,6 +463,16 @@ def test_the_owner_reads_filters_changes_the_range_and_exports(
     screenshot(page, "30d-phone")
     page.set_viewport_size(VIEWPORT)
 
+    # The map draws every country from the outlines file, shaded by visitors.
+    gb = page.locator('.world-map use[data-code="GB"]')
+    expect(gb).to_have_class(re.compile(r"shade-[1-5]"))
+    box = gb.bounding_box()
+    assert box and box["width"] > 5 and box["height"] > 5, "Great Britain is not drawn"
+    filled = gb.evaluate("e => getComputedStyle(e).fill")
+    assert filled != page.locator('.world-map use[data-code="BR"]').evaluate(
+        "e => getComputedStyle(e).fill"
+    ), "a country with visitors looks like one without"
+
     # A country row filters the whole page by that country.
     page.locator('label[for="tab-country"]').click()
     expect(page.locator('.tab-body[data-dimension="country"]')).to_be_visible()

@@ -308,6 +308,25 @@ def test_render_map_is_empty_when_the_data_file_is_corrupt(
     assert not worldmap.available()
 
 
+@pytest.mark.usefixtures("world_file")
+def test_with_a_sprite_each_country_uses_its_outline_there() -> None:
+    svg = worldmap.render_map(
+        {"FR": 3}, filter_url=lambda code: f"/f?c={code}", sprite_url="/static/w.svg?v=<1>"
+    )
+    root = parse(svg)
+    uses = {u.attrib["data-code"]: u for u in root.iter(f"{NS}use")}
+    assert list(uses) == ["AU", "FR"] and not list(root.iter(f"{NS}path"))
+    assert uses["FR"].attrib["href"] == "/static/w.svg?v=<1>#c-FR"  # escaped in the markup
+    assert uses["FR"].attrib["class"] == "shade-5"
+    assert uses["FR"].findtext(f"{NS}title") == "France: 3 visitors"
+    assert [[u.attrib["data-code"] for u in a] for a in root.iter(f"{NS}a")] == [["FR"]]
+    world = build_assets.build_world(TOPOLOGY, CODES, DEGREES)
+    sprite = ET.fromstring(build_assets.build_world_sprite(world))  # noqa: S314 - our own output
+    assert {p.attrib["id"]: p.attrib["d"] for p in sprite.iter(f"{NS}path")}["c-FR"] == (
+        "M190,70l2,0 0-1-2,0Z"
+    )
+
+
 def test_map_data_is_read_once(world_file: Path) -> None:
     first = worldmap.render_map({"FR": 1})
     world_file.unlink()

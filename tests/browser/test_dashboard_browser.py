@@ -279,12 +279,15 @@ class Tab:
 
 
 @pytest.fixture
-def open_tab(browser: Browser) -> Iterator[Callable[[], Tab]]:
-    """Open fresh desktop-Chrome contexts (no cookies shared) that record what went wrong."""
+def open_tab(browser: Browser) -> Iterator[Callable[..., Tab]]:
+    """Open fresh Chrome contexts (no cookies shared) that record what went wrong: desktop
+    and light unless asked for another `viewport` or `theme` (the system's colour scheme)."""
     contexts: list[BrowserContext] = []
 
-    def opener() -> Tab:
-        context = browser.new_context(user_agent=CHROME, viewport=VIEWPORT, accept_downloads=True)
+    def opener(viewport: dict[str, int] = VIEWPORT, theme: str = "light") -> Tab:
+        context = browser.new_context(
+            user_agent=CHROME, viewport=viewport, accept_downloads=True, color_scheme=theme
+        )
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
@@ -582,10 +585,11 @@ def test_the_chart_draws_no_future_and_reads_at_every_period(
     assert tab.errors == []
 
 
+@pytest.mark.parametrize(("viewport", "theme"), [(VIEWPORT, "light"), (PHONE, "dark")])
 def test_keys_choose_and_move_the_period_and_compare_with_last_year(
-    shop: Served, open_tab: Callable[[], Tab]
+    shop: Served, open_tab: Callable[..., Tab], viewport: dict[str, int], theme: str
 ) -> None:
-    tab = open_tab()
+    tab = open_tab(viewport, theme)
     page = tab.page
     log_in(tab, shop)
     page.goto(shop.dashboard)
@@ -622,15 +626,16 @@ def test_keys_choose_and_move_the_period_and_compare_with_last_year(
     page.locator("input[name=match]").check()
     page.wait_for_url(re.compile(r"match=weekday"))
     expect(page.locator(".legend .compared")).to_contain_text("same weekdays")
-    screenshot(page, "compare-last-year")
+    screenshot(page, f"compare-last-year-{viewport['width']}-{theme}")
     assert tab.errors == []
 
 
+@pytest.mark.parametrize(("viewport", "theme"), [(VIEWPORT, "light"), (PHONE, "dark")])
 def test_a_filter_built_in_the_dialog_and_a_details_view_searched_and_paged(
-    shop: Served, open_tab: Callable[[], Tab]
+    shop: Served, open_tab: Callable[..., Tab], viewport: dict[str, int], theme: str
 ) -> None:
     traffic = shop.traffic
-    tab = open_tab()
+    tab = open_tab(viewport, theme)
     page = tab.page
     log_in(tab, shop)
     page.goto(shop.dashboard)
@@ -655,7 +660,7 @@ def test_a_filter_built_in_the_dialog_and_a_details_view_searched_and_paged(
     expect(page.locator(".chip")).to_contain_text("Country is not Sweden nor France")
     others = sum(traffic.visitors(30, c) for c in ("GB", "US", "AU"))
     assert card(page, "visitors") == f"{others:,}"
-    screenshot(page, "filter-is-not-two-countries")
+    screenshot(page, f"filter-is-not-two-countries-{viewport['width']}-{theme}")
 
     # A panel's Details: every value, searched and paged, with the view's filters.
     page.goto(shop.dashboard)
@@ -672,7 +677,8 @@ def test_a_filter_built_in_the_dialog_and_a_details_view_searched_and_paged(
     page.locator("table.details tbody th a").click()  # filters the dashboard by it
     page.wait_for_url(re.compile(r"filter=page"))
     assert query(page)["filter"] == ["page:is:/pricing"]
-    screenshot(page, "details-then-filter")
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    screenshot(page, f"details-then-filter-{viewport['width']}-{theme}")
     assert tab.errors == []
 
 

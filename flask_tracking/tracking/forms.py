@@ -39,6 +39,23 @@ class SiteForm(FlaskForm):
 
     base_url = StringField("Site address", validators=[InputRequired(), Length(max=2048)])
     name = StringField("Name", validators=[Optional(), Length(max=120), storable_text])
+    # A text field with the zones as suggestions (a datalist: the browser searches it as you
+    # type); the add form starts with the browser's own zone. Empty means UTC; a POST without
+    # the field keeps an edited site's zone (the field keeps the object's value).
+    timezone = StringField(
+        "Time zone",
+        description="Where your reports' days, weeks and months begin, e.g. Europe/Berlin.",
+        validators=[Length(max=64)],
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+    )
+
+    def validate_timezone(self, field: StringField) -> None:
+        """Accept only a zone of the IANA time zone database (empty: UTC, for a new site
+        added without the browser's zone)."""
+        if not field.data:
+            field.data = "UTC"
+        elif field.data not in timezone_names():
+            raise ValidationError("Choose a time zone from the list, e.g. Europe/Berlin or UTC.")
 
     def validate_base_url(self, field: StringField) -> None:
         """Accept only an http(s) address with a host."""
@@ -62,17 +79,8 @@ class SiteSettingsForm(SiteForm):
         validators=[Optional(), Length(max=20_000)],
     )
 
-    # Checked in validate_timezone rather than against the choices, for a clearer message;
-    # a POST without the field keeps the site's zone (SelectField leaves the object's value).
-    timezone = SelectField(
-        "Time zone",
-        description="Where your reports' days, weeks and months begin, e.g. Europe/Berlin.",
-        choices=lambda: [(name, name) for name in timezone_names()],
-        validate_choice=False,
-    )
-
-    def validate_timezone(self, field: SelectField) -> None:
-        """Accept only a zone of the IANA time zone database."""
+    def validate_timezone(self, field: StringField) -> None:
+        """Accept only a zone of the IANA time zone database: an edited site has one."""
         if field.data not in timezone_names():
             raise ValidationError("Choose a time zone from the list, e.g. Europe/Berlin or UTC.")
 

@@ -37,6 +37,7 @@ from flask_tracking.tracking.forms import (
     GoalForm,
     SiteForm,
     SiteSettingsForm,
+    timezone_names,
 )
 from flask_tracking.tracking.models import Site
 from flask_tracking.tracking.snippet import TRANSPARENT_GIF, snippet_for
@@ -54,6 +55,7 @@ DROP_REASONS = {
     "rate_limited": "over the collector's rate limits",
 }
 tracking.add_app_template_test(is_http_url, "http_url")
+tracking.add_app_template_global(timezone_names)
 
 
 def _own_site_or_404(site_id: int) -> Site:
@@ -90,7 +92,12 @@ def view_sites() -> str | Response:
     """List the user's sites and add one."""
     form = SiteForm()
     if form.validate_on_submit():
-        site = site_rules.create_site(current_user, form.base_url.data or "", form.name.data or "")
+        site = site_rules.create_site(
+            current_user,
+            form.base_url.data or "",
+            form.name.data or "",
+            timezone=form.timezone.data or "UTC",
+        )
         ingest.current_ingest().sites.invalidate()  # collect for it at once
         flash(f"Added {site.display_name}. Paste the snippet below into your pages.", "success")
         return redirect(url_for(".setup_site", site_id=site.id))

@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from sqlalchemy import select
 
 from flask_tracking.extensions import db
 from flask_tracking.ingest import drain
@@ -736,6 +737,34 @@ def test_every_page_passes_axe_in_both_themes(shop: Served, browser: Browser, th
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(failed, indent=1), encoding="utf-8")  # the details, if any
     assert failed == {}, f"see {report.name}"
+
+
+def test_a_new_site_takes_the_browsers_time_zone_and_leads_to_its_setup(
+    shop: Served, browser: Browser
+) -> None:
+    context = browser.new_context(user_agent=CHROME, viewport=VIEWPORT, timezone_id="Asia/Tokyo")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(shop.url + "/login/")
+    page.fill("input[name=email]", OWNER)
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(shop.url + "/sites/")
+    zone = page.locator("input[name=timezone]")
+    expect(zone).to_have_value("Asia/Tokyo")  # the browser's, as a default
+    zone.fill("Europe/Ber")  # searchable: the list offers the matching zones
+    assert page.locator('#timezones option[value="Europe/Berlin"]').count() == 1
+    zone.fill("Europe/Berlin")
+    page.fill("input[name=base_url]", "https://second.example")
+    page.get_by_role("button", name="Add site").click()
+    page.wait_for_url(re.compile(r"/sites/\d+/setup$"))
+    expect(page.locator("h1")).to_contain_text("Set up")
+    with shop.app.app_context():
+        zones = {site.base_url: site.timezone for site in db.session.scalars(select(Site))}
+        db.session.remove()
+    assert zones["https://second.example"] == "Europe/Berlin"
+    screenshot(page, "setup-new-site")
+    context.close()
 
 
 def focus_by_tab(page: Page, selector: str, limit: int = 80) -> None:

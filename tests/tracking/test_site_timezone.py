@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -32,6 +33,20 @@ def test_a_new_site_is_in_utc(client: FlaskClient, app: Flask, logged_in: User) 
         assert site.timezone == "UTC"
 
 
+def test_the_add_form_asks_for_the_zone(client: FlaskClient, app: Flask, logged_in: User) -> None:
+    page = client.get("/sites/").get_data(as_text=True)
+    assert re.search(r'<input[^>]*list="timezones"[^>]*name="timezone"', page) or re.search(
+        r'<input[^>]*name="timezone"[^>]*list="timezones"', page
+    )
+    assert "forms.js" in page  # which starts it as the browser's zone
+    added = client.post("/sites/", data={"base_url": "https://a.example", "timezone": "Asia/Tokyo"})
+    assert added.status_code == 302
+    refused = client.post("/sites/", data={"base_url": "https://b.example", "timezone": "Mars/X"})
+    assert refused.status_code == 200 and MESSAGE in refused.get_data(as_text=True)
+    with app.app_context():
+        assert list(db.session.scalars(select(Site.timezone))) == ["Asia/Tokyo"]
+
+
 def test_rows_from_before_the_column_get_utc_from_the_database(app: Flask, logged_in: User) -> None:
     # An INSERT that does not name the column, as rows written before migration 0003 did.
     with app.app_context():
@@ -50,9 +65,11 @@ def test_the_settings_page_offers_zones_with_the_current_one_selected(
     client: FlaskClient, logged_in: User, make_site: Any
 ) -> None:
     page = client.get(f"/sites/{make_site(logged_in)}/edit").get_data(as_text=True)
-    assert 'name="timezone"' in page
-    assert '<option value="Europe/Berlin">Europe/Berlin</option>' in page
-    assert '<option selected value="UTC">UTC</option>' in page
+    # A text field searching the zones as you type (a datalist), styled as the others.
+    field = re.search(r'<input[^>]*name="timezone"[^>]*>', page)
+    assert field and 'list="timezones"' in field.group(0) and 'value="UTC"' in field.group(0)
+    assert 'type="text"' in field.group(0)  # style.css sizes text inputs like the others
+    assert '<datalist id="timezones">' in page and '<option value="Europe/Berlin">' in page
     assert "localtime" not in page  # the server's own zone is no place's zone
 
 
@@ -67,7 +84,7 @@ def test_a_valid_zone_is_saved(
     assert response.status_code == 302
     assert _zone_of(app, site_id) == "Europe/Berlin"
     page = client.get(f"/sites/{site_id}/edit").get_data(as_text=True)
-    assert '<option selected value="Europe/Berlin">Europe/Berlin</option>' in page
+    assert re.search(r'<input[^>]*name="timezone"[^>]*value="Europe/Berlin"', page)
 
 
 def test_a_post_without_the_field_keeps_the_zone(

@@ -214,7 +214,10 @@ def test_raw_events_page_uses_the_dashboards_words(app_factory: Any, site_in: An
     app = app_factory()
     client = app.test_client()
     site_id = site_in(app, email="words@example.com")
-    at = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
+    # Yesterday noon (UTC, the site's zone): inside "Last 30 days", and far from a midnight,
+    # where a visitor's id changes and one visit would become two.
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    at = datetime(yesterday.year, yesterday.month, yesterday.day, 12, tzinfo=UTC)
     for n, path in enumerate(["/", "/a", "/a", "/b", "/a", "/c"]):
         dataset.spool(app, site_id, dataset.A, at + timedelta(minutes=n), path)
     dataset.spool(app, site_id, dataset.A, at + timedelta(minutes=7), "/a", name="Signup")

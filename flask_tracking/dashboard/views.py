@@ -91,8 +91,7 @@ def _render(site: Site, here: Callable[..., str], *, shared: SharedLink | None =
 
     def filter_link(name: str, value: str) -> str:
         dim = GOAL if name == GOAL.name else DIMENSIONS[name]
-        text = value if dim is GOAL else join_values([value])  # a "|" in a page is no list
-        return link(data.view.with_filter(Filter(dim, "is", text)))
+        return link(data.view.with_filter(Filter.of_value(dim, value)))
 
     return render_template(
         "dashboard/dashboard.html",
@@ -176,8 +175,7 @@ def _details(site: Site, name: str, here: Callable[..., str]) -> str:
         return here("details", name=name, **args, **{k: v for k, v in keep.items() if v})
 
     def filter_link(value: str) -> str:
-        flt = Filter(dim, "is", join_values([value]))
-        return here(**data_view.with_filter(flt).to_dict(flat=False))
+        return here(**data_view.with_filter(Filter.of_value(dim, value)).to_dict(flat=False))
 
     return render_template(
         "dashboard/details.html",
@@ -425,16 +423,10 @@ def shared_suggest(token: str) -> Response:
 @dashboard.route("/share/<token>/export.zip")
 def shared_export(token: str) -> Response:
     """The CSV export of a shared dashboard."""
-    link = _shared_or_404(token)
-    if not _unlocked(link):
-        abort(404)
-    return _export(link.site)
+    return _export(_unlocked_link(token).site)
 
 
 @dashboard.route("/share/<token>/realtime")
 def shared_realtime(token: str) -> Response:
     """The current visitors of a shared dashboard."""
-    link = _shared_or_404(token)
-    if not _unlocked(link):
-        abort(404)
-    return _realtime(link.site)
+    return _realtime(_unlocked_link(token).site)

@@ -153,6 +153,12 @@ class Filter:
         """Return the filter as it is written in a URL: dimension:operator:value."""
         return f"{self.dimension.name}:{self.operator}:{self.value}"
 
+    @classmethod
+    def of_value(cls, dim: Dimension, value: str) -> Filter:
+        """Return the filter keeping exactly one stored value (a clicked row): a "|" in it is
+        part of the value, not a list (a goal's name is never a list)."""
+        return cls(dim, "is", value if dim.name == GOAL.name else join_values([value]))
+
     @property
     def values(self) -> tuple[str, ...]:
         """Return the values the filter lists (one, or several separated by "|")."""

@@ -9,9 +9,10 @@ WORKERS ?= 2
 PYTEST_ARGS ?=
 
 .PHONY: run serve demo test lint typecheck pytest install install-dev assets clean bench-ingest \
-	bench-dashboard test-concurrency
+	prerequisites bench-dashboard test-concurrency
 
 $(BIN)/python:
+	@$(PYTHON) tools/prerequisites.py run
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
@@ -31,23 +32,16 @@ install: $(VENV)/.installed assets
 install-dev: $(VENV)/.installed-dev assets
 
 ## make assets: the dashboard's browser libraries and world map, from the npm packages pinned in
-## assets/package-lock.json, built into flask_tracking/static/vendor/ (git-ignored). The stamp
-## lives there too, so deleting vendor/ rebuilds it. Without npm, vendor files already built are
-## kept (perhaps stale); with neither, this fails. (.PHONY: assets/ is also a directory.)
+## assets/package-lock.json, built into flask_tracking/static/vendor/ (git-ignored). Python
+## fetches each tarball from the npm registry and checks it against the lock file's integrity
+## hash: no Node.js needed. The stamp lives in vendor/, so deleting vendor/ rebuilds it.
+## (.PHONY: assets/ is also a directory.)
 VENDOR := flask_tracking/static/vendor
-VENDOR_FILES := $(VENDOR)/uPlot.iife.min.js $(VENDOR)/uPlot.min.css $(VENDOR)/world.json $(VENDOR)/world.svg $(VENDOR)/icons.svg
 assets: $(VENDOR)/.built
 
 $(VENDOR)/.built: assets/package.json assets/package-lock.json tools/build_assets.py | $(BIN)/python
-	@if command -v npm >/dev/null 2>&1; then \
-	  $(BIN)/python tools/build_assets.py && touch $@; \
-	elif ls $(VENDOR_FILES) >/dev/null 2>&1; then \
-	  echo "== assets: npm not found; keeping the vendor files already in $(VENDOR)/ (they may be stale)."; \
-	else \
-	  echo "== assets: npm not found and $(VENDOR)/ is not built. Install Node.js and npm" \
-	    "(Debian: apt-get install nodejs npm), then run make assets." >&2; \
-	  exit 1; \
-	fi
+	$(BIN)/python tools/build_assets.py
+	touch $@
 
 ## make run: install, migrate the embedded SQLite database under instance/, serve on :5000
 run: install
@@ -67,7 +61,12 @@ demo: install
 
 ## make test: lint, type checks, then the whole suite on SQLite (and on PostgreSQL when
 ## TEST_DATABASE_URL is set, as .ci/run does)
-test: install-dev lint typecheck pytest
+test: prerequisites install-dev lint typecheck pytest
+
+## Chromium for the browser tests (and the venv module): installed with apt-get when running as
+## root on Debian, otherwise one line saying what to install, before anything else runs.
+prerequisites:
+	@$(PYTHON) tools/prerequisites.py test
 
 lint:
 	$(BIN)/ruff check .

@@ -92,6 +92,7 @@ def register_extensions(app: Flask) -> None:
     """Bind the extension singletons, the event store and the GeoIP provider to this app."""
     from flask_tracking import database, events, geo, ingest
     from flask_tracking.extensions import csrf, db, limiter, login_manager, migrate
+    from flask_tracking.ops import metrics
 
     db.init_app(app)
     database.init_app(app)
@@ -102,6 +103,7 @@ def register_extensions(app: Flask) -> None:
     geo.init_app(app)
     events.init_app(app)
     ingest.init_app(app)
+    metrics.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -111,6 +113,7 @@ def register_blueprints(app: Flask) -> None:
     from flask_tracking.collector.views import collector
     from flask_tracking.dashboard import dashboard
     from flask_tracking.extensions import csrf
+    from flask_tracking.ops.views import ops
     from flask_tracking.tracking.views import tracking
     from flask_tracking.urls import IdConverter
     from flask_tracking.users.views import users
@@ -121,6 +124,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(dashboard)
     app.register_blueprint(collector)
     app.register_blueprint(api)
+    app.register_blueprint(ops)
     csrf.exempt(api)
 
 
@@ -141,17 +145,20 @@ def register_errorhandlers(app: Flask) -> None:
 def register_middleware(app: Flask) -> None:
     """Answer /api/event before Flask, and trust X-Forwarded-For only from our own proxies.
 
-    Outermost, the collector's fast path takes the ordinary event; everything else goes through
+    Outermost, the collector's fast path takes the ordinary event (and tallies it for the
+    metrics itself); everything else is timed by the metrics' middleware and goes through
     ProxyFix, then the event endpoint (the rest of /api/event), then Flask.
     """
     from flask_tracking.collector.endpoint import EventEndpoint
     from flask_tracking.collector.fast import FastPath
+    from flask_tracking.ops.metrics import Instrumented
 
     app.wsgi_app = EventEndpoint(app, app.wsgi_app)  # type: ignore[method-assign]
     if int(app.config["PROXY_COUNT"]) > 0:
         # Only the last PROXY_COUNT hops of X-Forwarded-For are ours to trust.
         hops = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    app.wsgi_app = Instrumented(app, app.wsgi_app)  # type: ignore[method-assign]
     app.wsgi_app = FastPath(app, app.wsgi_app)  # type: ignore[method-assign]
 
 

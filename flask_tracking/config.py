@@ -106,6 +106,15 @@ class BaseConfiguration:
     # under a burst the workers answering visitors get the CPU first and the spool takes up
     # the difference.
     WRITER_NICE = 10
+    # /readyz reports the node not ready when the writer's last completed pass is older than
+    # this (it touches DATA_DIR's spool/writer.heartbeat every INGEST_FLUSH_INTERVAL when well).
+    WRITER_HEARTBEAT_MAX_AGE = 60.0
+    # Prometheus metrics at /metrics (docs/operations.md lists them): off unless enabled; with
+    # a token, only for `Authorization: Bearer <token>` (Prometheus's `authorization` setting).
+    METRICS_ENABLED = False
+    METRICS_TOKEN: str | None = None
+    # Where `serve`'s processes keep their metrics files (emptied at each start).
+    METRICS_DIR: str | None = None  # default: DATA_DIR/metrics
     INGEST_SITE_CACHE_SECONDS = 10.0
     INGEST_SITE_MISS_INTERVAL = 1.0  # an id found missing is not looked up again for this long
     # Query parameters kept in stored URLs besides utm_*; the rest may be private (tokens, e-mails).

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, current_app, render_template, request
 from jinja2 import TemplateNotFound
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 from werkzeug.wrappers import Response
 
@@ -48,6 +49,9 @@ def handle_error(error: Exception) -> Response | tuple[str, int]:
     The event store out of reach (its owning process restarting, say) is a 503 with
     Retry-After: the request was fine, the service is briefly not.
     """
+    if isinstance(error, StoreUnavailable | SQLAlchemyError):
+        component = "event_store" if isinstance(error, StoreUnavailable) else "web"
+        current_app.extensions["metrics"].database_error(component)
     if isinstance(error, StoreUnavailable):
         current_app.logger.warning("event store unavailable: %s", error)
         error = ServiceUnavailable(

@@ -24,6 +24,7 @@ from flask import Flask
 from flask_tracking.events import close_store, owned_store
 from flask_tracking.events.remote import StoreServer
 from flask_tracking.ingest.collect import Ingest, run_exclusive
+from flask_tracking.ops import metrics
 
 logger = logging.getLogger("flask_tracking.serving")
 SUPERVISOR_VARIABLE = "FLASK_TRACKING_SUPERVISOR_PID"
@@ -71,6 +72,11 @@ def serve(app: Flask, host: str, port: int, workers: int) -> int:
     """Run Granian and the spool writer until SIGTERM/SIGINT; return Granian's exit code."""
     ingest: Ingest = app.extensions["ingest"]
     server_of_store = store_server(app)
+    # Every process (this one, the writer, and the workers, which inherit the variable) keeps
+    # its metrics in files of one directory, which /metrics adds up.
+    metrics.use_directory(
+        app, str(app.config.get("METRICS_DIR") or os.path.join(app.config["DATA_DIR"], "metrics"))
+    )
     # The workers must not start writers of their own: this process is the writer.
     env = dict(os.environ, FLASK_TRACKING_INGEST_WRITER="off")
     env[SUPERVISOR_VARIABLE] = str(os.getpid())

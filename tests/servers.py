@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import sqlalchemy
@@ -113,6 +114,26 @@ class Server:
             except OSError:
                 time.sleep(0.1)
         raise AssertionError(f"server did not start:\n{self.log.read_text()[-3000:]}")
+
+    def get_json(self, path: str) -> tuple[int, dict[str, Any]]:
+        """GET a JSON endpoint of the server: its status and body."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            connection.close()
+
+    def wait_for_readiness(self, ready: bool, within: float = 15) -> dict[str, Any]:
+        """Poll /readyz until it says ready (200) or not (503); return that body."""
+        deadline = time.monotonic() + within
+        while True:
+            status, body = self.get_json("/readyz")
+            if status == (200 if ready else 503):
+                return body
+            assert time.monotonic() < deadline, f"/readyz still answers {status}: {body}"
+            time.sleep(0.2)
 
     def workers(self) -> list[int]:
         """PIDs of the Granian worker processes (grandchildren of the supervisor)."""
@@ -260,7 +281,8 @@ def assert_exactly_once(server: Server, load: Load) -> None:
     assert not duplicated, f"stored more than once: {duplicated[:3]}"
     unexpected = set(stored) - set(acknowledged) - set(load.unanswered)
     assert not unexpected, f"stored but never sent: {sorted(unexpected)[:3]}"
-    leftovers = [name for name in os.listdir(server.root / "spool") if name != "writer.lock"]
+    bookkeeping = {"writer.lock", "writer.heartbeat"}
+    leftovers = [name for name in os.listdir(server.root / "spool") if name not in bookkeeping]
     assert leftovers == [], "the spool should be empty once everything is stored"
 
 

@@ -1,25 +1,31 @@
 #!/usr/bin/env python3
 """Build the reports dashboard's third-party browser assets into flask_tracking/static/vendor/.
 
-The npm packages are pinned in assets/package-lock.json and installed at build time, so no
-third-party code is committed. This script installs them (npm ci) when needed, copies uPlot and
+The npm packages are pinned in assets/package-lock.json and fetched at build time, so no
+third-party code is committed. This script downloads each pinned tarball from the npm registry
+and checks it against the lock file's integrity hash (no Node.js needed), copies uPlot and
 the licenses, and turns world-atlas's TopoJSON into a small world.json of SVG paths that
 flask_tracking/reports/worldmap.py renders server-side (no map library in the browser).
 
-Usage: python tools/build_assets.py [--skip-npm]
+Usage: python tools/build_assets.py [--offline]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import gzip
+import hashlib
+import hmac
+import io
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
+import tarfile
 import tempfile
+import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -30,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
 NODE_MODULES = ASSETS / "node_modules"
 LOCKFILE = ASSETS / "package-lock.json"
+DEFAULT_REGISTRY = "https://registry.npmjs.org"
+FETCHED = ".fetched.json"  # name -> integrity of what fetch_packages put there
 VENDOR = ROOT / "flask_tracking" / "static" / "vendor"
 
 # (package, file inside the package, name under vendor/)
@@ -296,28 +304,126 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def npm_needed(node_modules: Path = NODE_MODULES, lockfile: Path = LOCKFILE) -> bool:
-    """Whether node_modules is missing or older than the lockfile.
-
-    npm writes node_modules/.package-lock.json on every install: its age is the install's.
-    """
-    marker = node_modules / ".package-lock.json"
-    if not node_modules.is_dir() or not marker.is_file():
-        return True
-    return marker.stat().st_mtime < lockfile.stat().st_mtime
+class FetchError(Exception):
+    """A pinned package could not be fetched or did not match its lock file entry."""
 
 
-def run_npm_ci() -> None:
-    npm = shutil.which("npm")
-    if npm is None:
-        sys.exit(
-            "build_assets: npm is not installed and assets/node_modules is missing or out of "
-            "date. Install Node.js and npm (Debian: apt-get install nodejs npm), then rerun."
-        )
-    # --ignore-scripts: the pinned packages have none, and none should run at build time.
-    command = [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(ASSETS)]
-    print("build_assets: npm ci --no-audit --no-fund --ignore-scripts --prefix assets", flush=True)
-    subprocess.run(command, check=True, cwd=ROOT)  # noqa: S603 - fixed arguments, no shell
+def locked_packages(lockfile: Path = LOCKFILE) -> dict[str, tuple[str, str]]:
+    """Every package the lock file pins: name -> (version, integrity)."""
+    lock = _read_json(lockfile)
+    pinned: dict[str, tuple[str, str]] = {}
+    for key, entry in lock.get("packages", {}).items():
+        if not key.startswith("node_modules/") or "/node_modules/" in key:
+            continue  # "" is the project itself; nested copies do not occur in this lock file
+        name = key.removeprefix("node_modules/")
+        if "integrity" not in entry or "version" not in entry:
+            raise FetchError(f"{lockfile.name}: {name} has no version or integrity")
+        pinned[name] = (entry["version"], entry["integrity"])
+    return pinned
+
+
+def tarball_url(name: str, version: str, registry: str = DEFAULT_REGISTRY) -> str:
+    """The registry's address of a package's tarball (scoped names keep their scope)."""
+    base = name.rsplit("/", 1)[-1]
+    return f"{registry.rstrip('/')}/{name}/-/{base}-{version}.tgz"
+
+
+def check_integrity(data: bytes, integrity: str) -> None:
+    """Raise FetchError unless the data matches one of the lock file's SRI hashes."""
+    for item in integrity.split():
+        algorithm, _, expected = item.partition("-")
+        if algorithm not in ("sha512", "sha384", "sha256"):
+            continue
+        digest = base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
+        if hmac.compare_digest(digest, expected):
+            return
+        raise FetchError(f"{algorithm} is {digest}, the lock file says {expected}")
+    raise FetchError(f"no usable hash in {integrity!r}")
+
+
+def unpack(data: bytes, folder: Path) -> None:
+    """Extract an npm tarball (its files under package/) into folder, replacing it.
+
+    Only files and folders inside it are accepted: a link, a device, an absolute path or a
+    ".." is refused before anything is written (and tarfile's "data" filter checks again)."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            for member in archive.getmembers():
+                if not (member.isfile() or member.isdir()) or not _inside(member.name):
+                    raise FetchError(f"the tarball holds {member.name!r}, which is refused")
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # 3.11.4+
+            archive.extractall(staging, **safe)  # type: ignore[arg-type]  # noqa: S202 - checked
+        roots = list(staging.iterdir())
+        if len(roots) != 1 or not roots[0].is_dir():
+            raise FetchError("the tarball does not hold one top folder")
+        if folder.exists():
+            shutil.rmtree(folder)
+        roots[0].rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _inside(name: str) -> bool:
+    """Whether an archive member's name stays inside the folder it is extracted into."""
+    parts = Path(name).parts
+    return bool(parts) and not Path(name).is_absolute() and ".." not in parts
+
+
+def download(url: str, timeout: float = 60.0) -> bytes:
+    """GET a URL (https only, or file: for tests and mirrors)."""
+    if not url.startswith(("https://", "http://", "file:")):
+        raise FetchError(f"refusing to fetch {url}")
+    agent = {"User-Agent": "flask-tracking-build-assets"}
+    request = urllib.request.Request(url, headers=agent)  # noqa: S310 - schemes checked above
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            data: bytes = response.read()
+            return data
+    except (OSError, ValueError) as error:
+        raise FetchError(f"{url}: {error}") from error
+
+
+def fetch_packages(
+    lockfile: Path = LOCKFILE,
+    node_modules: Path = NODE_MODULES,
+    registry: str | None = None,
+    get: Any = download,
+) -> list[str]:
+    """Put every pinned package into node_modules, each checked against the lock file's
+    integrity hash; packages already there at the pinned integrity are left alone.
+
+    No Node.js is needed: the tarballs come straight from the registry (npm_config_registry
+    or https://registry.npmjs.org). Returns the names fetched."""
+    environ = os.environ
+    # npm's own variable, in either case npm accepts.
+    registry = (
+        registry
+        or environ.get("npm_config_registry")
+        or environ.get("NPM_CONFIG_REGISTRY")
+        or DEFAULT_REGISTRY
+    )
+    node_modules.mkdir(parents=True, exist_ok=True)
+    stamp_path = node_modules / FETCHED
+    stamps: dict[str, str] = _read_json(stamp_path) if stamp_path.is_file() else {}
+    fetched = []
+    for name, (version, integrity) in sorted(locked_packages(lockfile).items()):
+        folder = node_modules / name
+        if stamps.get(name) == integrity and folder.is_dir():
+            continue
+        url = tarball_url(name, version, registry)
+        print(f"build_assets: fetching {name}@{version}", flush=True)
+        data = get(url)
+        try:
+            check_integrity(data, integrity)
+        except FetchError as error:
+            raise FetchError(f"{name}@{version} from {url}: {error}") from None
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        unpack(data, folder)
+        stamps[name] = integrity
+        write_atomic(stamp_path, json.dumps(stamps, indent=1, sort_keys=True).encode())
+        fetched.append(name)
+    return fetched
 
 
 def _read_json(path: Path) -> Any:
@@ -375,13 +481,18 @@ def build_icons(folder: Path, slugs: Sequence[str] = ICONS) -> bytes:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
-        "--skip-npm", action="store_true", help="use assets/node_modules as it is (no npm ci)"
+        "--offline",
+        action="store_true",
+        help="use assets/node_modules as it is (fetch nothing)",
     )
     args = parser.parse_args(argv)
-    if not args.skip_npm and npm_needed():
-        run_npm_ci()
+    if not args.offline:
+        try:
+            fetch_packages()
+        except FetchError as error:
+            sys.exit(f"build_assets: {error}")
     if not NODE_MODULES.is_dir():
-        sys.exit("build_assets: assets/node_modules is missing: run without --skip-npm")
+        sys.exit("build_assets: assets/node_modules is missing: run without --offline")
     files = build()
     for name, data in files.items():
         write_atomic(VENDOR / name, data)

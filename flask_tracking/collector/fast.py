@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -66,26 +67,37 @@ class FastPath:
         self.max_request_url = int(app.config["MAX_REQUEST_URL_LENGTH"])
         self.proxy_count = int(app.config["PROXY_COUNT"])
         self._dropped: dict[str, list[tuple[str, str]]] = {}
+        self.extensions = app.extensions
         self.answered = 0  # events answered here rather than by the normal path (for tests)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Answer an ordinary event here; hand anything else to the normal path."""
         if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST":
             return self.next_app(environ, start_response)
+        started = time.perf_counter()
         event = self._event(environ)
         if event is None:
             return self.next_app(environ, start_response)
         try:
             reason = self.pipeline.accept(event)
         except (ingest.UnknownSite, ingest.SpoolFull) as error:
-            return cors(refusal(error, event.site_id))(environ, start_response)
+            response = cors(refusal(error, event.site_id))
         except Exception:  # as the normal path: never a traceback for a collector client
             logger.exception("unhandled exception in %s", PATH)
-            response = json_error(500, "internal_server_error", "The event was not recorded.")
-            return cors(response)(environ, start_response)
-        self.answered += 1
-        start_response(ACCEPTED, self._headers(reason) if reason else ACCEPTED_HEADERS)
-        return [b""]
+            response = cors(json_error(500, "internal_server_error", "The event was not recorded."))
+        else:
+            self.answered += 1
+            start_response(ACCEPTED, self._headers(reason) if reason else ACCEPTED_HEADERS)
+            self._tally(started, "202")
+            return [b""]
+        self._tally(started, str(response.status_code))
+        return response(environ, start_response)
+
+    def _tally(self, started: float, status: str) -> None:
+        # The metrics are looked up per request: `serve` replaces them in its own process.
+        self.extensions["metrics"].tally.request(
+            PATH, "POST", status, time.perf_counter() - started
+        )
 
     def _headers(self, reason: str) -> list[tuple[str, str]]:
         headers = self._dropped.get(reason)

@@ -72,6 +72,8 @@ class Ingest:
     respect_dnt: bool
     writer_mode: str
     limits: RateLimits
+    # Told every accepted event (None) and drop (its reason): the metrics' tally (ops/metrics.py).
+    counted: Callable[[str | None], None] | None = None
     _thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -110,6 +112,8 @@ class Ingest:
                 ).to_line()
             )
         self._ensure_writer()
+        if self.counted is not None:
+            self.counted(reason)
         return reason
 
     def _ensure_writer(self) -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 logger = logging.getLogger("flask_tracking.ingest")
 OPEN = ".open"
 SEALED = ".sealed"
+HEARTBEAT = "writer.heartbeat"  # touched by the writer after every pass it completes (/readyz)
 READ_CHUNK = 4 * 1024 * 1024
 
 
@@ -254,3 +255,20 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def beat(directory: str) -> None:
+    """Mark the writer of this spool alive now (the heartbeat file's modification time)."""
+    path = os.path.join(directory, HEARTBEAT)
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))  # empty: only its time counts
+
+
+def heartbeat_age(directory: str) -> float | None:
+    """Seconds since the writer of this spool last completed a pass (None: never)."""
+    try:
+        return max(0.0, time.time() - os.stat(os.path.join(directory, HEARTBEAT)).st_mtime)
+    except FileNotFoundError:
+        return None

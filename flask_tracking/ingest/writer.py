@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import duckdb
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -124,6 +125,9 @@ class Writer:
                 raise
             logger.exception("could not derive sessions and rollups; will try again")
             return
+        metrics = self._metrics()
+        if metrics is not None:
+            metrics.rollups_refreshed.set(time.time())
         if closed:
             logger.info("closed %d UTC day(s) of events", closed)
         try:
@@ -167,6 +171,7 @@ class Writer:
 
     def _store(self, segment: str, lines: list[bytes], end: int) -> int:
         """Store one batch: its events, drop counts and spool position, all or nothing."""
+        started = time.perf_counter()
         rows, drops, rejected = self._prepare(lines)
         if rejected:
             # Kept for an operator before the batch is stored: a crash in between may keep a
@@ -176,7 +181,22 @@ class Writer:
                     db.session.add(RejectedEvent(payload=payload, error=error[:2000]))
                     logger.error("set aside a spooled record: %s", error)
         self.store.append(Batch(self.node, segment, end, rows, drops))
+        metrics = self._metrics()
+        if metrics is not None:
+            metrics.stored.inc(len(rows))
+            metrics.batch_events.observe(len(rows))
+            metrics.batch_seconds.observe(time.perf_counter() - started)
         return len(rows)
+
+    def _metrics(self) -> Any:
+        """The app's metrics (flask_tracking/ops/metrics.py), looked up when used: the serve
+        supervisor replaces them with multiprocess ones after the app is made."""
+        return self.app.extensions.get("metrics")
+
+    def _count_error(self, error: Exception) -> None:
+        metrics = self._metrics()
+        if metrics is not None and isinstance(error, SQLAlchemyError | duckdb.Error):
+            metrics.database_error("writer")
 
     def _prepare(
         self, lines: list[bytes]
@@ -245,13 +265,17 @@ class Writer:
             self._caches.visitors.clear()
 
     def run(self, stop: threading.Event) -> None:
-        """Drain every interval until `stop` is set, backing off on errors; once more at the end."""
+        """Drain every interval until `stop` is set, backing off on errors; once more at the end.
+
+        Every pass that stores what was spooled touches the heartbeat (/readyz reads its age)."""
         backoff = self.settings.interval
         while not stop.is_set():
             try:
                 self.drain()
+                spool_files.beat(self.settings.directory)
                 backoff = self.settings.interval
             except Exception as error:  # the writer must outlive any database trouble
+                self._count_error(error)
                 first = backoff == self.settings.interval
                 # The traceback once per outage; then one line per retry.
                 logger.warning(

@@ -1,18 +1,19 @@
 """What every browser test shares: Debian's chromium (one for the session) and live servers
 (tests/live.py).
 
-Never Playwright's own browser download: the system chromium, launched quiet and offline.
+Never Playwright's own browser download: the system's Chromium (tools/prerequisites.py finds
+it), launched quiet and offline.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.live import LiveServer
+from tools import prerequisites
 
 # A desktop Chrome: the default HeadlessChrome user agent is (rightly) dropped as a bot.
 CHROME = (
@@ -31,12 +32,13 @@ __all__ = ["CHROME", "CHROMIUM_ARGS", "LiveServer"]
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    """One chromium for the session. Missing chromium fails: CI installs it, so it must be there."""
-    executable = shutil.which("chromium")
+    """One chromium for the session. Missing chromium fails: `make test` installs it (or says
+    what to install) before the suite runs, so it must be there."""
+    executable = prerequisites.find_chromium()
     if executable is None:
         pytest.fail(
-            "Debian's chromium is not installed, and the browser tests need it: "
-            "run `apt-get update && apt-get install -y chromium` (.ci/run does this).",
+            "No Chromium found, and the browser tests need it: run `make test` (it installs "
+            "Debian's chromium as root, or says what to install), or set CHROMIUM to one.",
             pytrace=False,
         )
     with sync_playwright() as playwright:

@@ -228,15 +228,21 @@ def test_postgresql_stopped_for_several_seconds(tmp_path: Path, postgresql_url: 
     try:
         server.prepare()
         server.start()
+        assert server.wait_for_readiness(True)["status"] == "ready"
         with Load(server.port) as load:
             time.sleep(0.5)
             proxy.cut()  # from the app's side, PostgreSQL is gone
             cut_at = len(load.acknowledged)
+            down = server.wait_for_readiness(False, within=5)
             time.sleep(5)
             acknowledged_while_down = len(load.acknowledged) - cut_at
             proxy.restore()
+            back = server.wait_for_readiness(True, within=15)
             time.sleep(1)
         assert acknowledged_while_down > 100, "collection must not wait on the database"
+        assert down["checks"]["database"]["ok"] is False
+        assert down["checks"]["spool"]["ok"] is True  # accepting all along, into the spool
+        assert back["checks"]["database"] == {"ok": True, "detail": "reachable"}
         server.stop()
         assert_exactly_once(server, load)
     finally:

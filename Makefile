@@ -43,7 +43,8 @@ $(VENDOR)/.built: assets/package.json assets/package-lock.json tools/build_asset
 	$(BIN)/python tools/build_assets.py
 	touch $@
 
-## make run: install, migrate the embedded SQLite database under instance/, serve on :5000
+## make run: install, migrate the embedded SQLite database in the data directory (DATA_DIR:
+## ~/.local/share/flask-tracking, or instance/ when an older version left its data there), serve on :5000
 run: install
 	$(BIN)/flask-tracking db upgrade
 	@echo "Flask-Tracking is running on http://$(HOST):$(PORT)  (Ctrl+C to stop)"

@@ -7,6 +7,7 @@ import os
 import re
 from typing import Any
 
+import platformdirs
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import import_string
@@ -47,10 +48,26 @@ def configure(app: Flask, config: type | str | None) -> None:
     app.config.from_prefixed_env("FLASK_TRACKING")
     # from_prefixed_env parses JSON, so a numeric key would arrive as an int sessions can't use.
     app.config["SECRET_KEY"] = str(app.config["SECRET_KEY"])
-    app.config["DATA_DIR"] = str(app.config.get("DATA_DIR") or app.instance_path)
+    app.config["DATA_DIR"] = data_directory(app)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
     if app.config.get("REQUIRE_SECRET_KEY"):
         refuse_default_secret(app.config)
+
+
+# What the first versions kept in Flask's instance folder (inside a checkout: instance/).
+LEGACY_DATA = ("flask_tracking.db", "events.duckdb", "spool")
+
+
+def data_directory(app: Flask) -> str:
+    """Where the app keeps its files: DATA_DIR when set; else the instance folder if an older
+    version left its data there (so an upgrade finds it); else the user's data directory
+    (platformdirs: ~/.local/share/flask-tracking on Linux) — never inside the package."""
+    explicit = app.config.get("DATA_DIR")
+    if explicit:
+        return str(explicit)
+    if any(os.path.exists(os.path.join(app.instance_path, name)) for name in LEGACY_DATA):
+        return app.instance_path
+    return platformdirs.user_data_dir("flask-tracking", appauthor=False)
 
 
 def database_uri(app: Flask) -> str:

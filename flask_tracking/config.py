@@ -44,7 +44,8 @@ class BaseConfiguration:
     SECRET_KEY = DEFAULT_SECRET_KEY
     REQUIRE_SECRET_KEY = False
     # Where the app keeps its data: the SQLite database, the event store, the spool. None means
-    # the instance folder (resolved in create_app).
+    # the user's data directory, or the instance folder where an older version left its data
+    # (resolved in create_app: data_directory).
     DATA_DIR: str | None = None
     # None means "the embedded SQLite database in DATA_DIR" (resolved in create_app).
     SQLALCHEMY_DATABASE_URI: str | None = None

@@ -47,7 +47,13 @@ def _clean_environment() -> Iterator[None]:
     }
     for key in saved:
         del os.environ[key]
+    # Whatever the tests start (servers, commands) keeps its files here, never in a user's
+    # data directory or the checkout.
+    data = tempfile.mkdtemp(prefix="flask-tracking-data-")
+    os.environ["FLASK_TRACKING_DATA_DIR"] = data
     yield
+    del os.environ["FLASK_TRACKING_DATA_DIR"]
+    shutil.rmtree(data, ignore_errors=True)
     os.environ.update(saved)
 
 

@@ -157,17 +157,48 @@ def test_postgres_urls_use_psycopg_3(
             db.engine.dispose()
 
 
-def test_without_a_url_the_database_is_sqlite_under_the_instance_path(
+def test_without_a_url_the_database_is_sqlite_in_the_users_data_directory(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    instance = tmp_path / "instance"
+    monkeypatch.delenv("FLASK_TRACKING_DATA_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    instance = tmp_path / "instance"  # an installed package's instance folder, say: not used
     monkeypatch.setattr(Flask, "auto_find_instance_path", lambda _self: str(instance))
     app = create_app(InstanceDefaultConfiguration)
-    assert app.instance_path == str(instance)
-    expected = instance / "flask_tracking.db"
+    data = tmp_path / "share" / "flask-tracking"
+    assert app.config["DATA_DIR"] == str(data)
+    expected = data / "flask_tracking.db"
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite:///" + str(expected)
-    assert instance.is_dir()  # created, so SQLite can make the file there
+    assert data.is_dir()  # created, so SQLite can make the file there
     assert not expected.exists()  # but no database file until something connects
+    assert not instance.exists()
+
+
+@pytest.mark.parametrize("left_there", ["flask_tracking.db", "events.duckdb", "spool"])
+def test_data_an_older_version_left_in_the_instance_folder_is_still_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, left_there: str
+) -> None:
+    monkeypatch.delenv("FLASK_TRACKING_DATA_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / left_there).mkdir() if left_there == "spool" else (instance / left_there).touch()
+    monkeypatch.setattr(Flask, "auto_find_instance_path", lambda _self: str(instance))
+    app = create_app(InstanceDefaultConfiguration)
+    assert app.config["DATA_DIR"] == str(instance)
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance / 'flask_tracking.db'}"
+
+
+def test_data_dir_from_the_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FLASK_TRACKING_DATA_DIR", str(tmp_path / "chosen"))
+    app = create_app(InstanceDefaultConfiguration)
+    assert app.config["DATA_DIR"] == str(tmp_path / "chosen")
+    assert (
+        app.config["SQLALCHEMY_DATABASE_URI"]
+        == f"sqlite:///{tmp_path / 'chosen'}/flask_tracking.db"
+    )
 
 
 @pytest.mark.parametrize(
@@ -266,7 +297,9 @@ def test_the_conftest_environment_is_clean() -> None:
         for k, v in os.environ.items()
         if k.startswith("FLASK_TRACKING_") or k in ("DATABASE_URL", "SECRET_KEY")
     }
-    assert leaked == {}
+    # Only the data directory conftest made, so nothing a test starts writes elsewhere.
+    assert set(leaked) == {"FLASK_TRACKING_DATA_DIR"}
+    assert Path(leaked["FLASK_TRACKING_DATA_DIR"]).name.startswith("flask-tracking-data-")
 
 
 def test_nested_environment_overrides_do_not_leak_into_other_apps(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tarfile
 
 import click
 from flask import Flask
@@ -28,6 +29,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(writer)
     app.cli.add_command(demo)
     app.cli.add_command(events)
+    app.cli.add_command(backup)
+    app.cli.add_command(restore)
 
 
 @click.command()
@@ -188,3 +191,45 @@ def events_info() -> None:
 
     for line in describe():
         click.echo(line)
+
+
+@click.command()
+@click.argument("archive", type=click.Path(dir_okay=False))
+@with_appcontext
+def backup(archive: str) -> None:
+    """Write the data of this node (accounts if SQLite, event store, spool) to ARCHIVE, a tar
+    file (gzipped when the name ends in .gz), while it runs and collects."""
+    from flask import current_app
+
+    from flask_tracking.ops.backup import BackupError
+    from flask_tracking.ops.backup import backup as write_backup
+
+    try:
+        manifest = write_backup(current_app, archive, say=click.echo)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"Wrote {archive}: schema {manifest['revision']}, {manifest['segments']} spool "
+        f"segment(s) of events not yet stored ({manifest['spool_bytes']:,} bytes)."
+    )
+
+
+@click.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def restore(archive: str, yes: bool) -> None:
+    """Replace this node's data by ARCHIVE's (the server stopped). What is there now is moved
+    aside into DATA_DIR/before-restore-<time>/, never deleted."""
+    from flask import current_app
+
+    from flask_tracking.ops.backup import BackupError
+    from flask_tracking.ops.backup import restore as put_back
+
+    if not yes:
+        click.confirm(f"Replace the data in {current_app.config['DATA_DIR']}?", abort=True)
+    try:
+        put_back(current_app, archive, say=click.echo)
+    except (BackupError, tarfile.TarError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo("Then: flask-tracking db upgrade (if the backup is older), and start the server.")

@@ -24,7 +24,7 @@ from flask import Flask
 from flask_tracking.events import close_store, owned_store
 from flask_tracking.events.remote import StoreServer
 from flask_tracking.ingest.collect import Ingest, run_exclusive
-from flask_tracking.ops import metrics
+from flask_tracking.ops import backup, metrics
 
 logger = logging.getLogger("flask_tracking.serving")
 SUPERVISOR_VARIABLE = "FLASK_TRACKING_SUPERVISOR_PID"
@@ -65,7 +65,9 @@ def store_server(app: Flask) -> StoreServer | None:
         app.config.get("EVENTS_SOCKET") or os.path.join(app.config["DATA_DIR"], "events.sock")
     )
     app.config["EVENTS_SOCKET"] = None  # this process owns the store; only the workers connect
-    return StoreServer(owned_store(app), path).start()
+    return StoreServer(
+        owned_store(app), path, backup=lambda directory: backup.snapshot(app, directory)
+    ).start()
 
 
 def serve(app: Flask, host: str, port: int, workers: int) -> int:

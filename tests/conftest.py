@@ -47,13 +47,7 @@ def _clean_environment() -> Iterator[None]:
     }
     for key in saved:
         del os.environ[key]
-    # Whatever the tests start (servers, commands) keeps its files here, never in a user's
-    # data directory or the checkout.
-    data = tempfile.mkdtemp(prefix="flask-tracking-data-")
-    os.environ["FLASK_TRACKING_DATA_DIR"] = data
     yield
-    del os.environ["FLASK_TRACKING_DATA_DIR"]
-    shutil.rmtree(data, ignore_errors=True)
     os.environ.update(saved)
 
 
@@ -62,6 +56,8 @@ def make_app(**overrides: Any) -> Flask:
     settings = {
         "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL or "sqlite://",
         "SPOOL_DIR": tempfile.mkdtemp(prefix="flask-tracking-spool-"),
+        # Never a user's data directory, nor the checkout's instance/.
+        "DATA_DIR": tempfile.mkdtemp(prefix="flask-tracking-data-"),
         **overrides,
     }
     config = type("Config", (TestConfiguration,), settings)
@@ -73,6 +69,8 @@ def make_app(**overrides: Any) -> Flask:
 
 def _empty_database(app: Flask) -> None:
     shutil.rmtree(app.config["SPOOL_DIR"], ignore_errors=True)
+    if os.path.basename(app.config["DATA_DIR"]).startswith("flask-tracking-data-"):
+        shutil.rmtree(app.config["DATA_DIR"], ignore_errors=True)  # make_app's own
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
             tables = ", ".join(t.name for t in db.metadata.sorted_tables)

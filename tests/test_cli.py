@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -188,7 +189,8 @@ def test_the_demo_user_can_log_in_and_see_the_visits(app: Flask, runner: FlaskCl
 
 def _cli_env(**settings: str) -> dict[str, str]:
     """The test process's environment (conftest removed the developer's settings) plus these."""
-    return {**os.environ, **settings}
+    data = tempfile.mkdtemp(prefix="flask-tracking-data-")  # never the user's or instance/
+    return {**os.environ, "FLASK_TRACKING_DATA_DIR": data, **settings}
 
 
 def _run_script(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -160,7 +160,6 @@ def test_postgres_urls_use_psycopg_3(
 def test_without_a_url_the_database_is_sqlite_in_the_users_data_directory(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv("FLASK_TRACKING_DATA_DIR")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
     instance = tmp_path / "instance"  # an installed package's instance folder, say: not used
     monkeypatch.setattr(Flask, "auto_find_instance_path", lambda _self: str(instance))
@@ -178,7 +177,6 @@ def test_without_a_url_the_database_is_sqlite_in_the_users_data_directory(
 def test_data_an_older_version_left_in_the_instance_folder_is_still_used(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, left_there: str
 ) -> None:
-    monkeypatch.delenv("FLASK_TRACKING_DATA_DIR")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
     instance = tmp_path / "instance"
     instance.mkdir()
@@ -297,9 +295,7 @@ def test_the_conftest_environment_is_clean() -> None:
         for k, v in os.environ.items()
         if k.startswith("FLASK_TRACKING_") or k in ("DATABASE_URL", "SECRET_KEY")
     }
-    # Only the data directory conftest made, so nothing a test starts writes elsewhere.
-    assert set(leaked) == {"FLASK_TRACKING_DATA_DIR"}
-    assert Path(leaked["FLASK_TRACKING_DATA_DIR"]).name.startswith("flask-tracking-data-")
+    assert leaked == {}
 
 
 def test_nested_environment_overrides_do_not_leak_into_other_apps(

@@ -139,6 +139,24 @@ class EmbeddedStore:
         with contextlib.suppress(duckdb.Error):
             self.con.close()
 
+    def copy_to(self, path: str) -> None:
+        """Write a consistent copy of the whole store to a new DuckDB file at `path` (a backup:
+        one transaction's snapshot, while readers and the writer go on)."""
+        if os.path.exists(path):
+            raise FileExistsError(path)
+        with self._write:  # no write transaction is half done in this process meanwhile
+            cursor = self.con.cursor()
+            try:
+                (source,) = cursor.execute("SELECT current_database()").fetchone() or ("",)
+                quoted = "'" + path.replace("'", "''") + "'"
+                cursor.execute(f"ATTACH {quoted} AS flask_tracking_backup")
+                try:
+                    cursor.execute(f'COPY FROM DATABASE "{source}" TO flask_tracking_backup')
+                finally:
+                    cursor.execute("DETACH flask_tracking_backup")
+            finally:
+                cursor.close()
+
     # -- writing --------------------------------------------------------------------------
 
     @contextlib.contextmanager

@@ -22,6 +22,7 @@ import socket
 import socketserver
 import struct
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -84,9 +85,12 @@ def _exactly(sock: socket.socket, size: int) -> bytes | None:
 class StoreServer:
     """Serves an owned store's queries on a Unix socket, a thread per connection."""
 
-    def __init__(self, store: Any, path: str) -> None:
+    def __init__(
+        self, store: Any, path: str, backup: Callable[[str], dict[str, Any]] | None = None
+    ) -> None:
         self.store = store
         self.path = path
+        self.backup = backup  # copies the store and spool into a directory (ops/backup.py)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         owner = self
@@ -146,6 +150,8 @@ class StoreServer:
             return []
         if op == "zones":
             return [[site, zone] for site, zone in self.store.zones().items()]
+        if op == "backup" and self.backup is not None:
+            return [self.backup(str(request["directory"]))]
         raise ValueError(f"unknown operation {op!r}")
 
 

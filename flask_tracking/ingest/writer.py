@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -73,6 +74,21 @@ class Writer:
         self._derived_at = float("-inf")
         self._caches = EnrichCaches(limit=ENRICH_CACHE_SIZE)
         self._contexts: dict[tuple[int, date], EnrichContext] = {}
+        # Held for each pass over the spool: a backup taken in this process holds it (see
+        # paused()) to see the store and the spool at one moment (ops/backup.py).
+        self._pass_lock = threading.Lock()
+        self._pausing = threading.Event()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold the writer between two passes: nothing is stored, checkpointed or deleted from
+        the spool meanwhile (the spool keeps growing). For a backup, in this process."""
+        self._pausing.set()
+        try:
+            with self._pass_lock:
+                yield
+        finally:
+            self._pausing.clear()
 
     @property
     def store(self) -> EventStore:
@@ -92,7 +108,10 @@ class Writer:
                 # and local days follow the zones (one query a pass).
                 self.sites.invalidate()
                 while True:
-                    progress, count = self._pass()
+                    while self._pausing.is_set():
+                        time.sleep(0.01)  # a backup waits for this pass's end: let it in
+                    with self._pass_lock:
+                        progress, count = self._pass()
                     stored += count
                     if not progress:
                         break

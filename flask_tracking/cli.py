@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(events)
     app.cli.add_command(backup)
     app.cli.add_command(restore)
+    app.cli.add_command(jobs)
 
 
 @click.command()
@@ -233,3 +234,46 @@ def restore(archive: str, yes: bool) -> None:
     except (BackupError, tarfile.TarError) as error:
         raise click.ClickException(str(error)) from None
     click.echo("Then: flask-tracking db upgrade (if the backup is older), and start the server.")
+
+
+@click.group()
+def jobs() -> None:
+    """Scheduled work: the writer runs it; `jobs run` runs it once, for cron."""
+
+
+@jobs.command("list")
+@with_appcontext
+def list_jobs() -> None:
+    """Say what runs, how often, and what it does."""
+    from flask import current_app
+
+    from flask_tracking.ops.jobs import JOBS
+
+    for job in JOBS:
+        every = (
+            f"every {float(current_app.config[job.interval_key]):g} s ({job.interval_key})"
+            if job.interval_key
+            else "every writer pass"
+        )
+        click.echo(f"{job.name:10} {every:40} {job.description}")
+
+
+@jobs.command("run")
+@click.option("--only", type=click.Choice(["salts", "rollups", "retention"]), help="One job.")
+@with_appcontext
+def run_jobs(only: str | None) -> None:
+    """Run the jobs once now. While a server runs on this data, its writer runs them itself:
+    then this says so and does nothing."""
+    from flask import current_app
+
+    from flask_tracking.ops.backup import owner_answers
+
+    config = current_app.config
+    if owner_answers(
+        config.get("EVENTS_SOCKET") or os.path.join(config["DATA_DIR"], "events.sock")
+    ):
+        click.echo("A server runs on this data: its writer runs the jobs (see `jobs list`).")
+        return
+    writer = current_app.extensions["ingest"].writer
+    for name, outcome in writer.schedule.run_all(only):
+        click.echo(f"{name}: {outcome.summary}")

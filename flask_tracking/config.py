@@ -110,6 +110,14 @@ class BaseConfiguration:
     # /readyz reports the node not ready when the writer's last completed pass is older than
     # this (it touches DATA_DIR's spool/writer.heartbeat every INGEST_FLUSH_INTERVAL when well).
     WRITER_HEARTBEAT_MAX_AGE = 60.0
+    # Retention (ops/jobs.py): events and sessions of site-local days older than this many
+    # days are deleted, unless a site sets its own; 0 keeps everything. Daily rollups stay
+    # unless RETENTION_KEEP_ROLLUPS is off. The purge runs every RETENTION_INTERVAL seconds in
+    # the writer's process, RETENTION_BATCH_DAYS days of a site per transaction.
+    RETENTION_DAYS = 0
+    RETENTION_KEEP_ROLLUPS = True
+    RETENTION_INTERVAL = 3600.0
+    RETENTION_BATCH_DAYS = 7
     # Prometheus metrics at /metrics (docs/operations.md lists them): off unless enabled; with
     # a token, only for `Authorization: Bearer <token>` (Prometheus's `authorization` setting).
     METRICS_ENABLED = False

@@ -33,6 +33,7 @@ from flask_tracking.reports.params import MAX_EVENT_NAME
 from flask_tracking.reports.ranges import as_utc, parse_date
 from flask_tracking.reports.stats import MAX_LIMIT, MAX_SEARCH
 from flask_tracking.tracking.forms import timezone_names
+from flask_tracking.tracking.sites import MAX_RETENTION_DAYS
 
 UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
@@ -182,6 +183,12 @@ class ErrorEnvelope(BaseModel):
 # Sites --------------------------------------------------------------------------------------
 
 
+RetentionDays = Annotated[
+    int | None,
+    Field(ge=1, le=MAX_RETENTION_DAYS, description="Days of events kept; null: the default."),
+]
+
+
 class SiteOut(BaseModel):
     """A site, as its owner sees it."""
 
@@ -192,6 +199,9 @@ class SiteOut(BaseModel):
     timezone: str
     excluded_ips: list[str] = Field(description="Addresses and CIDR ranges never counted.")
     excluded_paths: list[str] = Field(description="Path patterns never counted, e.g. /admin/*.")
+    retention_days: int | None = Field(
+        description="Days of events kept; null: the server's default (RETENTION_DAYS)."
+    )
     created_at: UtcDateTime
 
 
@@ -211,6 +221,7 @@ class SiteCreate(Input):
     timezone: TimeZone = "UTC"
     excluded_ips: Lines = Field(default_factory=list)
     excluded_paths: Lines = Field(default_factory=list)
+    retention_days: RetentionDays = None
 
 
 class SiteUpdate(Input):
@@ -221,6 +232,9 @@ class SiteUpdate(Input):
     timezone: TimeZone | None = None
     excluded_ips: Lines | None = None
     excluded_paths: Lines | None = None
+    retention_days: RetentionDays = Field(
+        None, description="Sent as null: back to the server's default; absent: unchanged."
+    )
 
 
 # Stats --------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ def site_out(site: Site) -> SiteOut:
         timezone=site.timezone,
         excluded_ips=site.excluded_ips.splitlines(),
         excluded_paths=site.excluded_paths.splitlines(),
+        retention_days=site.retention_days,
         created_at=site.created_at,
     )
 
@@ -85,6 +86,7 @@ def create_site(call: Call, body: SiteCreate) -> SiteOut:
         timezone=values["timezone"],
         excluded_ips=values["excluded_ips"],
         excluded_paths=values["excluded_paths"],
+        retention_days=body.retention_days,
     )
     ingest.current_ingest().sites.invalidate()
     return site_out(site)
@@ -129,6 +131,9 @@ def update_site(call: Call, body: SiteUpdate) -> SiteOut:
         values["excluded_ips"],
         values["excluded_paths"],
         timezone=values["timezone"],
+        retention_days=(
+            body.retention_days if "retention_days" in body.model_fields_set else sites.UNCHANGED
+        ),
     )
     ingest.current_ingest().sites.invalidate()
     return site_out(site)

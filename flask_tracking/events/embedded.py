@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     and_,
     delete,
+    func,
     insert,
     literal,
     or_,
@@ -631,6 +632,37 @@ class EmbeddedStore:
                 table = getattr(self.t, name)
                 if "site_id" in table.c:
                     self.run(cursor, delete(table).where(table.c.site_id == site_id))
+
+    def purge(
+        self, site_id: int, before_day: int, *, keep_rollups: bool, max_days: int
+    ) -> tuple[int, bool]:
+        """Delete a site's closed events and sessions of local days before `before_day`, the
+        oldest `max_days` days of them in one transaction (a bounded batch: the writer's
+        appends wait for one batch at most); its rollups and drop counts too unless
+        `keep_rollups`. Return the rows deleted and whether older days are left."""
+        t = self.t
+        tables = [t.events, t.sessions] if keep_rollups else [t.events, t.sessions, t.rollups]
+        firsts = [
+            row[0]
+            for table in tables
+            for row in self.fetch(select(func.min(table.c.day)).where(table.c.site_id == site_id))
+            if row[0] is not None
+        ]
+        if not firsts or min(firsts) >= before_day:
+            return 0, False
+        end = min(min(firsts) + max_days, before_day)
+        deleted = 0
+        with self.transaction() as cursor:
+            for table in tables:
+                sql, params = compile_for(
+                    delete(table).where(table.c.site_id == site_id, table.c.day < end),
+                    self.dialect,
+                )
+                deleted += int((cursor.execute(sql, params).fetchone() or (0,))[0])
+            if not keep_rollups:
+                d = self.t.drops  # by UTC day: within a day of the local cut
+                self.run(cursor, delete(d).where(d.c.site_id == site_id, d.c.day < end))
+        return deleted, end < before_day
 
     def rezone(self, site_id: int, zone_name: str, rollups: RollupBuilder) -> None:
         """Recompute a site's local days, visitor-days, markers and rollups in a new zone."""

@@ -35,6 +35,7 @@ from flask_tracking.ingest.enrich import EnrichCaches, EnrichContext, enrich, tr
 from flask_tracking.ingest.records import DropRecord, EventRecord, parse_line
 from flask_tracking.ingest.salts import Salts
 from flask_tracking.ingest.sitecache import SiteCache
+from flask_tracking.ops.jobs import Schedule
 from flask_tracking.reports import rollups
 from flask_tracking.tracking.analytics import RejectedEvent
 from flask_tracking.tracking.goals import site_goals
@@ -78,6 +79,7 @@ class Writer:
         # paused()) to see the store and the spool at one moment (ops/backup.py).
         self._pass_lock = threading.Lock()
         self._pausing = threading.Event()
+        self.schedule = Schedule(self)  # the scheduled jobs this writer runs (ops/jobs.py)
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
@@ -103,7 +105,7 @@ class Writer:
         stored = 0
         with self.app.app_context(), reading():
             try:
-                self._rotate_salts()
+                self.rotate_salts()
                 # The sites as they are now: events of a site deleted meanwhile are set aside,
                 # and local days follow the zones (one query a pass).
                 self.sites.invalidate()
@@ -273,7 +275,7 @@ class Writer:
         if self._offsets is not None:
             self._offsets.pop(segment.name, None)
 
-    def _rotate_salts(self) -> None:
+    def rotate_salts(self) -> None:
         today = datetime.now(UTC).date()
         with write_transaction():
             self.salts.rotate(today)
@@ -292,6 +294,7 @@ class Writer:
             try:
                 self.drain()
                 spool_files.beat(self.settings.directory)
+                self.schedule.run_due()
                 backoff = self.settings.interval
             except Exception as error:  # the writer must outlive any database trouble
                 self._count_error(error)

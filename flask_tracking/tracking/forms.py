@@ -6,15 +6,22 @@ from functools import cache
 from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, FieldList, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms import (
+    BooleanField,
+    FieldList,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from flask_tracking.ingest.exclusions import parse_networks, parse_path_patterns
 from flask_tracking.ingest.hit import storable
 from flask_tracking.reports import experiments as experiment_rules
 from flask_tracking.reports import funnels as funnel_rules
 from flask_tracking.reports import goals as goal_rules
-from flask_tracking.tracking.sites import InvalidSiteURL, normalise_base_url
+from flask_tracking.tracking.sites import MAX_RETENTION_DAYS, InvalidSiteURL, normalise_base_url
 
 # Present in the system's zone database but no place's time: "localtime" is whatever the
 # server is set to, "Factory" and "posixrules" are tzdata internals.
@@ -77,6 +84,12 @@ class SiteSettingsForm(SiteForm):
         "Excluded paths",
         description="One pattern per line, starting with /; * matches anything, e.g. /admin/*.",
         validators=[Optional(), Length(max=20_000)],
+    )
+
+    retention_days = IntegerField(
+        "Keep events for (days)",
+        description="Older events are deleted every hour. Empty: the server's default.",
+        validators=[Optional(), NumberRange(min=1, max=MAX_RETENTION_DAYS)],
     )
 
     def validate_timezone(self, field: StringField) -> None:

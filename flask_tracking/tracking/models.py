@@ -42,6 +42,8 @@ class Site(db.Model):  # type: ignore[name-defined]
     excluded_paths: Mapped[str] = mapped_column(Text, default="", server_default="")
     # An IANA zone name: where a report's days, weeks and months begin (see reports/ranges.py).
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    # Days of events kept (ops/jobs.py purges older ones); None: the server's RETENTION_DAYS.
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
 
     owner: Mapped[User] = relationship()
     goals: Mapped[list[Goal]] = relationship(

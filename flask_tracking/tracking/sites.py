@@ -17,6 +17,14 @@ from flask_tracking.users.models import User
 Row = TypeVar("Row")
 
 MAX_BASE_URL = 2048  # the column's size
+MAX_RETENTION_DAYS = 36_500  # a site keeps its events at most this many days (a century)
+
+
+class Unchanged:
+    """The value of an argument not given: the site keeps what it has."""
+
+
+UNCHANGED = Unchanged()
 
 
 class InvalidSiteURL(ValueError):
@@ -75,6 +83,7 @@ def create_site(
     timezone: str = "UTC",
     excluded_ips: str = "",
     excluded_paths: str = "",
+    retention_days: int | None = None,
 ) -> Site:
     """Add a site for its owner (values already validated by the form)."""
     site = Site(
@@ -84,6 +93,7 @@ def create_site(
         timezone=timezone,
         excluded_ips=excluded_ips.strip(),
         excluded_paths=excluded_paths.strip(),
+        retention_days=retention_days,
     )
     db.session.add(site)
     db.session.commit()
@@ -98,8 +108,10 @@ def update_site(
     excluded_paths: str | None = None,
     *,
     timezone: str | None = None,
+    retention_days: int | Unchanged | None = UNCHANGED,
 ) -> Site:
-    """Change a site's address, name, exclusions and zone (already validated by the form)."""
+    """Change a site's address, name, exclusions, zone and retention (None: the server's
+    default), already validated by the form."""
     site.base_url = normalise_base_url(base_url)
     site.name = name.strip()
     if excluded_ips is not None:
@@ -109,6 +121,8 @@ def update_site(
     if timezone is not None:
         # The writer notices the new zone and re-marks the site's stored events in it.
         site.timezone = timezone
+    if not isinstance(retention_days, Unchanged):
+        site.retention_days = retention_days
     db.session.commit()
     return site
 

@@ -169,6 +169,7 @@ def edit_site(site_id: int) -> tuple[str, int] | Response:
             form.excluded_ips.data or "",
             form.excluded_paths.data or "",
             timezone=form.timezone.data,
+            retention_days=form.retention_days.data,
         )
         # This process's collector sees the change at once; other workers within
         # INGEST_SITE_CACHE_SECONDS.
@@ -196,6 +197,8 @@ def _settings_page(
             delete_form=ConfirmForm(),
             max_goals=MAX_GOALS,
             max_funnels=MAX_FUNNELS,
+            default_retention=int(current_app.config["RETENTION_DAYS"]),
+            keep_rollups=bool(current_app.config["RETENTION_KEEP_ROLLUPS"]),
         ),
         status,
     )

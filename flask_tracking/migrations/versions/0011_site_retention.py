@@ -1,0 +1,28 @@
+"""site retention
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-12-07 03:10:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0011'
+down_revision = '0010'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    # NULL: the server's default (RETENTION_DAYS), which keeps everything unless set; so every
+    # existing site keeps all of its events, as before.
+    with op.batch_alter_table('sites', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('retention_days', sa.Integer(), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table('sites', schema=None) as batch_op:
+        batch_op.drop_column('retention_days')

@@ -1,0 +1,143 @@
+"""Scheduled work, in one place: what runs, how often, and where.
+
+Every job runs in the process that owns the event store — the writer of `flask-tracking
+serve` (or of `flask-tracking writer`), which calls `Schedule.run_due()` after each pass over
+the spool — or once, on demand, with `flask-tracking jobs run` (for cron, when no server runs;
+while one runs, it runs them itself and the command says so).
+
+    salts       every pass          delete visitor-hash salts older than yesterday
+    rollups     ROLLUP_INTERVAL     close finished days; refresh today's sessions and rollups
+    retention   RETENTION_INTERVAL  delete events and sessions past each site's retention
+
+A job returns what it did, and whether it has more to do at once (the retention purge works in
+bounded batches: it comes back at the next pass until nothing old is left).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from flask_tracking.extensions import db
+from flask_tracking.tracking.models import Site
+
+if TYPE_CHECKING:
+    from flask_tracking.ingest.writer import Writer
+
+logger = logging.getLogger("flask_tracking.jobs")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    summary: str
+    again: bool = False  # more to do: run at the next pass rather than after the interval
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    description: str
+    interval_key: str | None  # the config key of its seconds between runs; None: every pass
+    run: Callable[[Writer, bool], Outcome]  # (the writer, whether asked for now)
+
+
+def rotate_salts(writer: Writer, _now: bool) -> Outcome:
+    writer.rotate_salts()
+    return Outcome("salts older than yesterday deleted")
+
+
+def refresh_rollups(writer: Writer, now: bool) -> Outcome:
+    # On schedule, derive's own clock decides (the drain may have just refreshed).
+    writer.derive(force=now, quiet=False)
+    return Outcome("finished days closed, today's sessions and rollups refreshed")
+
+
+def purge_expired(writer: Writer, _now: bool) -> Outcome:
+    """Delete, site by site, the events and sessions older than the site's retention (its own
+    or RETENTION_DAYS), one bounded batch of days per site and run."""
+    config = writer.app.config
+    default = int(config["RETENTION_DAYS"])
+    keep_rollups = bool(config["RETENTION_KEEP_ROLLUPS"])
+    batch_days = max(1, int(config["RETENTION_BATCH_DAYS"]))
+    sites = db.session.execute(select(Site.id, Site.retention_days).order_by(Site.id)).all()
+    db.session.remove()
+    now_ms = int(time.time() * 1000)
+    store = writer.store
+    deleted = purged_sites = 0
+    again = False
+    for site_id, own in sites:
+        days = own or default
+        if days <= 0:
+            continue
+        before = writer.sites.local_day(site_id, now_ms) - days
+        rows, more = store.purge(  # type: ignore[attr-defined]
+            site_id, before, keep_rollups=keep_rollups, max_days=batch_days
+        )
+        if rows:
+            deleted += rows
+            purged_sites += 1
+            logger.info("site %s: deleted %d rows older than %d days", site_id, rows, days)
+        again = again or more
+    return Outcome(f"{deleted} rows past their retention deleted ({purged_sites} site(s))", again)
+
+
+JOBS = (
+    Job("salts", "delete visitor-hash salts older than yesterday", None, rotate_salts),
+    Job(
+        "rollups",
+        "close finished days; refresh today's sessions, markers and rollups",
+        "ROLLUP_INTERVAL",
+        refresh_rollups,
+    ),
+    Job(
+        "retention",
+        "delete events and sessions past each site's retention (RETENTION_DAYS by default)",
+        "RETENTION_INTERVAL",
+        purge_expired,
+    ),
+)
+
+
+class Schedule:
+    """When each job last ran in this process, and running the ones that are due."""
+
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+        self._next: dict[str, float] = {}  # job name -> monotonic time it is due
+
+    def run_due(self, now: float | None = None) -> list[tuple[str, Outcome]]:
+        """Run every job whose time has come; a failing job is logged and retried later."""
+        now = time.monotonic() if now is None else now
+        done = []
+        for job in JOBS:
+            if self._next.get(job.name, 0.0) > now:
+                continue
+            interval = float(self.writer.app.config[job.interval_key]) if job.interval_key else 0.0
+            try:
+                with self.writer.app.app_context():
+                    outcome = job.run(self.writer, False)
+            except Exception:  # the writer must go on: the job runs again after its interval
+                logger.exception("job %s failed; it runs again in %.0f s", job.name, interval)
+                self._next[job.name] = now + interval
+                continue
+            self._next[job.name] = now if outcome.again else now + interval
+            done.append((job.name, outcome))
+        return done
+
+    def run_all(self, only: str | None = None) -> list[tuple[str, Outcome]]:
+        """Run each job (or the named one) now, until it has nothing more to do; failures
+        raised: `jobs run`. Returns each job's last outcome."""
+        done = []
+        for job in JOBS:
+            if only is None or job.name == only:
+                with self.writer.app.app_context():
+                    outcome = job.run(self.writer, True)
+                    while outcome.again:
+                        outcome = job.run(self.writer, True)
+                done.append((job.name, outcome))
+        return done

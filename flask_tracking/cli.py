@@ -32,6 +32,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(backup)
     app.cli.add_command(restore)
     app.cli.add_command(jobs)
+    app.cli.add_command(doctor)
+    app.cli.add_command(init)
 
 
 @click.command()
@@ -277,3 +279,67 @@ def run_jobs(only: str | None) -> None:
     writer = current_app.extensions["ingest"].writer
     for name, outcome in writer.schedule.run_all(only):
         click.echo(f"{name}: {outcome.summary}")
+
+
+@click.command()
+@with_appcontext
+def doctor() -> None:
+    """Check this node's setup (secret, data directory, database, spool, writer, event store,
+    GeoIP database, proxy setting) and say what to fix. Exit status 1 when something fails."""
+    from flask import current_app
+
+    from flask_tracking.ops.doctor import examine
+
+    marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+    failed = False
+    for finding in examine(current_app._get_current_object()):  # type: ignore[attr-defined]
+        click.echo(f"{marks[finding.level]}  {finding.what:14} {finding.detail}")
+        failed = failed or finding.level == "fail"
+    if failed:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.option(
+    "--env-file",
+    default=".env",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the settings (flask-tracking reads .env in the directory it runs in).",
+)
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Default: the user's data dir.")
+@click.option(
+    "--database-url", help="PostgreSQL for the accounts (default: SQLite in the data dir)."
+)
+@click.option("--email", help="The first user's address (asked when not given).")
+@click.option("--password", help="The first user's password (asked when not given).")
+@click.option("--force", is_flag=True, help="Overwrite an existing settings file.")
+def init(  # noqa: PLR0917 - click passes every option by position
+    env_file: str,
+    data_dir: str | None,
+    database_url: str | None,
+    email: str | None,
+    password: str | None,
+    force: bool,
+) -> None:
+    """Set up a new installation: a settings file with a generated secret, the database, and
+    the first user."""
+    from flask_tracking.ops.setup import SetupError, set_up
+
+    if email is None:
+        email = click.prompt("Email of the first user")
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        done = set_up(
+            env_file,
+            data_dir=data_dir,
+            database_url=database_url,
+            email=str(email),
+            password=str(password),
+            force=force,
+        )
+    except SetupError as error:
+        raise click.ClickException(str(error)) from None
+    for line in done:
+        click.echo(line)

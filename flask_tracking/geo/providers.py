@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 
 import maxminddb
 
@@ -72,6 +73,13 @@ class MMDBProvider:
     @property
     def _name(self) -> str:
         return self.path or "bundled GeoLite2-City"
+
+    def describe(self) -> tuple[str, datetime | None]:
+        """The database's name and when it was built (None: it cannot be opened)."""
+        reader = self._reader or self._open()
+        if reader is None:
+            return self._name, None
+        return self._name, datetime.fromtimestamp(reader.metadata().build_epoch, UTC)
 
     def _open(self) -> maxminddb.Reader | None:
         with self._lock:

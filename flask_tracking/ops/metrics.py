@@ -66,6 +66,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.forwarded = Counter(
+            "flask_tracking_http_forwarded_requests",
+            "Requests to the app's pages (not the collector), by whether they came with "
+            "X-Forwarded-For: `flask-tracking doctor` compares them with PROXY_COUNT.",
+            ["forwarded"],
+            registry=registry,
+        )
         self.accepted = Counter(
             "flask_tracking_events_accepted",
             "Events the collector accepted into the spool.",
@@ -128,6 +135,7 @@ class Tally:
         self._latency: dict[str, tuple[list[int], list[float]]] = {}
         self._accepted = 0
         self._dropped: defaultdict[str, int] = defaultdict(int)
+        self._forwarded: defaultdict[str, int] = defaultdict(int)
         self._flushing = False  # whether this process's flusher thread runs
         forked = weakref.WeakMethod(self._forked)  # the hook must not keep an old app alive
         os.register_at_fork(after_in_child=lambda: (method := forked()) and method())
@@ -150,6 +158,12 @@ class Tally:
         if not self._flushing:
             self._start_flusher()
 
+    def forwarded(self, header: bool) -> None:
+        with self._lock:
+            self._forwarded["yes" if header else "no"] += 1
+        if not self._flushing:
+            self._start_flusher()
+
     def event(self, reason: str | None) -> None:
         with self._lock:
             if reason:
@@ -166,7 +180,10 @@ class Tally:
             latency, self._latency = self._latency, {}
             accepted, self._accepted = self._accepted, 0
             dropped, self._dropped = self._dropped, defaultdict(int)
+            forwarded, self._forwarded = self._forwarded, defaultdict(int)
         metrics = self.metrics
+        for header, count in forwarded.items():
+            metrics.forwarded.labels(header).inc(count)
         for labels, count in requests.items():
             metrics.requests.labels(*labels).inc(count)
         for route, (buckets, total) in latency.items():
@@ -253,6 +270,7 @@ def init_app(app: Flask) -> None:
     def note_route() -> None:
         rule = request.url_rule
         request.environ[ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED
+        metrics_of(app).tally.forwarded("X-Forwarded-For" in request.headers)
 
 
 def _install(app: Flask, metrics: Metrics) -> None:
@@ -269,6 +287,22 @@ def use_directory(app: Flask, directory: str) -> None:
     os.environ[MULTIPROCESS_VARIABLE] = directory
     values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
     _install(app, Metrics())
+
+
+def forwarded_counts(directory: str) -> dict[str, float]:
+    """The forwarded/not requests counted in a multiprocess directory (by `serve`)."""
+    if not glob.glob(os.path.join(directory, "*.db")):
+        return {}
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    counts: dict[str, float] = {}
+    for family in registry.collect():
+        if family.name == "flask_tracking_http_forwarded_requests":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    key = sample.labels["forwarded"]
+                    counts[key] = counts.get(key, 0.0) + sample.value
+    return counts
 
 
 def metrics_of(app: Flask) -> Metrics:

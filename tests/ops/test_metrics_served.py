@@ -4,6 +4,7 @@ every process's counts, added up, whichever worker answers the scrape."""
 from __future__ import annotations
 
 import http.client
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,3 +75,23 @@ def test_every_process_counts_and_one_scrape_adds_them_up(server: Server) -> Non
     assert seen["flask_tracking_writer_heartbeat_age_seconds"] < 10
     files = sorted(path.name for path in (server.root / "metrics").glob("*.db"))
     assert len({name.rsplit("_", 1)[1] for name in files}) >= 2, files  # several processes
+
+
+def test_doctor_notices_a_proxy_the_settings_do_not_know_of(server: Server) -> None:
+    for _ in range(3):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.request("GET", "/login/", headers={"X-Forwarded-For": "198.51.100.7"})
+        assert connection.getresponse().status == 200
+        connection.close()
+    deadline = time.monotonic() + 10
+    while True:
+        said = server.command("doctor")  # exit status 0: warnings only
+        proxy = next(line for line in said.splitlines() if line.split()[1] == "proxy")
+        if "PROXY_COUNT=0" in proxy:
+            break
+        assert time.monotonic() < deadline, said
+        time.sleep(0.5)  # the workers hand their counts over once a second
+    assert proxy.startswith("WARN")
+    # Three through the "proxy"; the server's start was checked with a plain request or so.
+    assert re.search(r"\b3 of [4-9] requests came through a proxy", proxy), proxy
+    assert "FLASK_TRACKING_PROXY_COUNT" in proxy

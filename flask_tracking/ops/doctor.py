@@ -1,0 +1,155 @@
+"""`flask-tracking doctor`: check a node's setup and say what to fix.
+
+Each check gives a Finding: ok, warn (works, but not as it should for a real deployment) or
+fail (something will not work), with the fix in one sentence. The same checks as /readyz for
+the running parts, plus what only an operator's eye catches: the secret, the configuration,
+where the data is, how old the GeoIP database is, whether the proxy setting matches the
+requests the server has seen.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from flask import Flask
+
+from flask_tracking.ops import health
+from flask_tracking.ops.backup import owner_answers
+
+Level = Literal["ok", "warn", "fail"]
+GEOIP_MAX_AGE = timedelta(days=92)  # about three months: address blocks move
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    what: str
+    detail: str
+
+
+def examine(app: Flask) -> Iterator[Finding]:
+    """Every check, in the order a person would fix things."""
+    config = app.config
+    yield from _configuration(app)
+    data = str(config["DATA_DIR"])
+    if os.path.isdir(data) and os.access(data, os.W_OK):
+        yield Finding("ok", "data directory", data)
+    else:
+        yield Finding("fail", "data directory", f"{data} is not a writable directory")
+    with app.app_context():
+        yield _from_check("database", health.check_database())
+        yield _from_check("migrations", health.check_migrations())
+        yield _from_check("spool", health.check_spool(app))
+        writer = health.check_writer(app)
+        if writer.ok:
+            yield _from_check("writer", writer)
+        else:
+            yield Finding(
+                "warn",
+                "writer",
+                f"{writer.detail}: events are stored only while `flask-tracking serve` runs",
+            )
+    yield _event_store(app)
+    yield _geoip(app)
+    yield from _proxy(app)
+
+
+def _from_check(what: str, check: health.Check) -> Finding:
+    facts = ", ".join(f"{k} {v}" for k, v in check.facts.items())
+    return Finding(
+        "ok" if check.ok else "fail", what, check.detail + (f" ({facts})" if facts else "")
+    )
+
+
+def _configuration(app: Flask) -> Iterator[Finding]:
+    from flask_tracking import refuse_default_secret
+
+    config = app.config
+    name = os.environ.get("FLASK_TRACKING_CONFIG", "development")
+    if config.get("REQUIRE_SECRET_KEY"):
+        yield Finding("ok", "configuration", f"{name}")
+    else:
+        yield Finding(
+            "warn",
+            "configuration",
+            f"{name}: set FLASK_TRACKING_CONFIG=production for a real deployment "
+            "(secure cookies, a required secret)",
+        )
+    try:
+        refuse_default_secret({**config, "SECRET_KEY": config.get("SECRET_KEY")})
+    except RuntimeError as error:
+        yield Finding("fail", "secret key", str(error).removeprefix("Refusing to start: "))
+    else:
+        yield Finding("ok", "secret key", "set, long and not a published one")
+
+
+def _event_store(app: Flask) -> Finding:
+    url = str(app.config["EVENTS_DATABASE_URL"])
+    path = url.removeprefix("duckdb:///")
+    socket = str(
+        app.config.get("EVENTS_SOCKET") or os.path.join(app.config["DATA_DIR"], "events.sock")
+    )
+    size = f"{os.path.getsize(path) / 1e6:,.1f} MB" if os.path.isfile(path) else "not created yet"
+    if owner_answers(socket):
+        return Finding("ok", "event store", f"{path} ({size}), served by the running server")
+    return Finding("ok", "event store", f"{path} ({size}); no server runs on it now")
+
+
+def _geoip(app: Flask) -> Finding:
+    provider: Any = app.extensions["geoip"]
+    kind = str(app.config.get("GEOIP_PROVIDER") or "mmdb")
+    if kind != "mmdb":
+        return Finding("ok", "GeoIP", f"provider {kind}")
+    name, built = provider.describe()
+    if built is None:
+        return Finding("fail", "GeoIP", f"{name} cannot be opened: visitors get no location")
+    age = datetime.now(UTC) - built
+    when = f"{name}, built {built:%Y-%m-%d}"
+    if age > GEOIP_MAX_AGE:
+        return Finding(
+            "warn",
+            "GeoIP",
+            f"{when} ({age.days} days ago): locations drift as address blocks move; set "
+            "GEOIP_DATABASE_PATH to a current city database (DB-IP Lite or MaxMind GeoLite2)",
+        )
+    return Finding("ok", "GeoIP", when)
+
+
+def _proxy(app: Flask) -> Iterator[Finding]:
+    """Compare PROXY_COUNT with the requests the server counted (its metrics files)."""
+    from flask_tracking.ops.metrics import forwarded_counts
+
+    count = int(app.config["PROXY_COUNT"])
+    directory = str(
+        app.config.get("METRICS_DIR") or os.path.join(app.config["DATA_DIR"], "metrics")
+    )
+    seen = forwarded_counts(directory)
+    if not seen:
+        yield Finding(
+            "ok",
+            "proxy",
+            f"PROXY_COUNT={count}; no requests counted yet to compare it with",
+        )
+        return
+    with_header, without = seen.get("yes", 0), seen.get("no", 0)
+    if count == 0 and with_header > without:
+        yield Finding(
+            "warn",
+            "proxy",
+            f"{with_header:.0f} of {with_header + without:.0f} requests came through a proxy "
+            "(X-Forwarded-For) but PROXY_COUNT=0: visitors' addresses are the proxy's; set "
+            "FLASK_TRACKING_PROXY_COUNT to the number of proxies in front",
+        )
+    elif count > 0 and without > with_header:
+        yield Finding(
+            "warn",
+            "proxy",
+            f"PROXY_COUNT={count} but {without:.0f} of {with_header + without:.0f} requests "
+            "came without X-Forwarded-For: is the app reachable around the proxy?",
+        )
+    else:
+        yield Finding("ok", "proxy", f"PROXY_COUNT={count} matches the requests seen")

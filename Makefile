@@ -9,7 +9,7 @@ WORKERS ?= 2
 PYTEST_ARGS ?=
 
 .PHONY: run serve demo test lint typecheck pytest install install-dev assets clean bench-ingest \
-	prerequisites bench-dashboard test-concurrency
+	prerequisites bench-dashboard test-concurrency dist
 
 $(BIN)/python:
 	@$(PYTHON) tools/prerequisites.py run
@@ -42,6 +42,12 @@ assets: $(VENDOR)/.built
 $(VENDOR)/.built: assets/package.json assets/package-lock.json tools/build_assets.py | $(BIN)/python
 	$(BIN)/python tools/build_assets.py
 	touch $@
+
+## make dist: the wheel and sdist in dist/, with the built assets inside (pip install
+## dist/flask_tracking-*.whl needs no Node.js and no checkout)
+dist: install-dev
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
 
 ## make run: install, migrate the embedded SQLite database in the data directory (DATA_DIR:
 ## ~/.local/share/flask-tracking, or instance/ when an older version left its data there), serve on :5000

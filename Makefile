@@ -78,6 +78,7 @@ prerequisites:
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Containerfile
 
 typecheck:
 	$(BIN)/mypy

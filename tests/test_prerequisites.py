@@ -35,12 +35,18 @@ def test_a_missing_need_says_in_one_line_what_to_install_when_it_cannot_install(
     monkeypatch.setenv("PATH", str(tmp_path))  # no chromium, and no apt-get either
     monkeypatch.delenv("CHROMIUM", raising=False)
     assert prerequisites.main(["run"]) == 0  # this Python makes venvs
+    monkeypatch.setattr(prerequisites, "on_path", lambda name: name != "caddy")
     assert prerequisites.main(["test"]) == 1
     said = capsys.readouterr().err.strip().splitlines()
     assert said == [
-        "make test needs Chromium (for the browser tests): install it first "
-        "(Debian/Ubuntu: sudo apt-get install chromium)."
+        "make test needs Chromium (for the browser tests), Caddy: install them first "
+        "(Debian/Ubuntu: sudo apt-get install chromium caddy)."
     ]
+    executable(tmp_path, "chromium")
+    assert prerequisites.main(["test"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "make test needs Caddy: install it first (Debian/Ubuntu: sudo apt-get install caddy)."
+    )
 
 
 def test_an_unknown_target_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

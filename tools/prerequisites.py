@@ -2,7 +2,8 @@
 """What `make run` and `make test` need beyond Python and make, checked before anything runs.
 
     python3 tools/prerequisites.py run    # a Python that can make a venv (with pip)
-    python3 tools/prerequisites.py test   # that, and a Chromium for the browser tests
+    python3 tools/prerequisites.py test   # that, Chromium for the browser tests, and nginx
+                                          # and Caddy to check deploy/'s examples
 
 Whatever is missing is installed with apt-get when this runs as root on Debian or Ubuntu;
 otherwise one line says what to install, and the exit status is 1. Standard library only: it
@@ -36,6 +37,11 @@ def find_chromium(environ: dict[str, str] | None = None) -> str | None:
     return None
 
 
+def on_path(name: str) -> bool:
+    """Whether a program is on PATH or in the sbin directories Debian puts servers in."""
+    return any(shutil.which(name, path=path) for path in (None, "/usr/sbin:/usr/local/sbin:/sbin"))
+
+
 def can_make_venvs() -> bool:
     """Whether this Python has venv and ensurepip (Debian splits them into python3-venv)."""
     try:
@@ -62,6 +68,9 @@ NEEDS = {
     "test": [
         Need("Python's venv module", venv_package(), can_make_venvs),
         Need("Chromium (for the browser tests)", "chromium", lambda: find_chromium() is not None),
+        # deploy/'s examples are checked by the servers themselves (tests/ops/test_deploy.py).
+        Need("nginx", "nginx", lambda: on_path("nginx")),
+        Need("Caddy", "caddy", lambda: on_path("caddy")),
     ],
 }
 
@@ -92,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     wanted = ", ".join(need.what for need in missing)
     print(
-        f"make {target} needs {wanted}: install it first "
+        f"make {target} needs {wanted}: install {'it' if len(missing) == 1 else 'them'} first "
         f"(Debian/Ubuntu: sudo apt-get install {' '.join(packages)}).",
         file=sys.stderr,
     )

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from flask_tracking.ingest.writer import Writer
 
 logger = logging.getLogger("flask_tracking.jobs")
+RETRY_SECONDS = 60.0  # a failed job (the database away, say) is tried again after this at most
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,10 @@ class Schedule:
             try:
                 with self.writer.app.app_context():
                     outcome = job.run(self.writer, False)
-            except Exception:  # the writer must go on: the job runs again after its interval
-                logger.exception("job %s failed; it runs again in %.0f s", job.name, interval)
-                self._next[job.name] = now + interval
+            except Exception:  # the writer must go on: the job is tried again soon
+                retry = min(interval, RETRY_SECONDS)
+                logger.exception("job %s failed; it runs again in %.0f s", job.name, retry)
+                self._next[job.name] = now + retry
                 continue
             self._next[job.name] = now if outcome.again else now + interval
             done.append((job.name, outcome))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -176,21 +175,6 @@ def test_write_atomic_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) 
     assert target.read_bytes() == b"new"
     assert [p.name for p in target.parent.iterdir()] == ["world.json"]
     assert target.stat().st_mode & 0o777 == 0o644
-
-
-def test_npm_runs_only_when_node_modules_is_missing_or_stale(tmp_path: Path) -> None:
-    lock = tmp_path / "package-lock.json"
-    lock.write_text("{}")
-    node_modules = tmp_path / "node_modules"
-    assert build_assets.npm_needed(node_modules, lock)
-    node_modules.mkdir()
-    marker = node_modules / ".package-lock.json"
-    marker.write_text("{}")
-    os.utime(lock, (1_000_000, 1_000_000))
-    os.utime(marker, (2_000_000, 2_000_000))
-    assert not build_assets.npm_needed(node_modules, lock)
-    os.utime(lock, (3_000_000, 3_000_000))
-    assert build_assets.npm_needed(node_modules, lock)
 
 
 # --- render_map ------------------------------------------------------------------------------

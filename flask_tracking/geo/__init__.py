@@ -41,7 +41,8 @@ def provider_from_config(config: Mapping[str, Any]) -> GeoProvider:
         return NoProvider()
     if name == "mmdb":
         path = config.get("GEOIP_DATABASE_PATH")
-        return MMDBProvider(str(path) if path else None)  # None: the bundled database
+        # None: DB-IP's, updated (DATA_DIR/geoip) or shipped, whichever is newer
+        return MMDBProvider(str(path) if path else None, data_dir=config.get("DATA_DIR"))
     return HTTPProvider(
         checked_url_template(config.get("GEOIP_HTTP_URL")),
         timeout=_positive(config, "GEOIP_HTTP_TIMEOUT", float, DEFAULT_HTTP_TIMEOUT),

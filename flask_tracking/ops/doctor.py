@@ -113,8 +113,9 @@ def _geoip(app: Flask) -> Finding:
         return Finding(
             "warn",
             "GeoIP",
-            f"{when} ({age.days} days ago): locations drift as address blocks move; set "
-            "GEOIP_DATABASE_PATH to a current city database (DB-IP Lite or MaxMind GeoLite2)",
+            f"{when} ({age.days} days ago): locations drift as address blocks move; run "
+            "`flask-tracking geoip update` (monthly), or set GEOIP_DATABASE_PATH to a current "
+            "city database",
         )
     return Finding("ok", "GeoIP", when)
 

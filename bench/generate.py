@@ -67,8 +67,8 @@ Row = dict[str, Any]
 # -- what visitors look like ----------------------------------------------------------------
 
 # Country, share of sessions, and one network per city (largest city first). The networks are
-# blocks of the bundled GeoLite2-City database (2018-07-03) with a city and a region, so every
-# address inside resolves to the same place: --through-pipeline picks hosts in them.
+# blocks of maxminddb-geolite2's GeoLite2-City database (2018-07-03) with a city and a region,
+# so every address inside resolves to the same place: --through-pipeline picks hosts in them.
 COUNTRIES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
     ("US", 26.0, ("3.184.0.0/19", "4.7.30.0/24", "3.94.46.0/24", "3.75.160.0/19", "4.14.132.0/23")),
     ("DE", 8.0, ("2.201.88.0/23", "2.200.208.0/20", "2.164.24.0/21", "2.163.20.0/22")),
@@ -749,6 +749,13 @@ def day_rows(model: Model, enricher: Enricher, day: int, events: list[RawEvent])
 # -- the databases --------------------------------------------------------------------------
 
 
+def geolite2_2018_path() -> str:
+    """The GeoLite2-City file of maxminddb-geolite2, which COUNTRIES' networks come from."""
+    from flask_tracking.geo.providers import bundled_database_path
+
+    return bundled_database_path()
+
+
 def make_app(database_url: str, events_url: str, spool_dir: str) -> Flask:
     """Create the app on these databases, whatever DATABASE_URL or FLASK_TRACKING_* say."""
     from flask_tracking import create_app
@@ -759,7 +766,10 @@ def make_app(database_url: str, events_url: str, spool_dir: str) -> Flask:
         "EVENTS_DATABASE_URL": events_url,
         "SPOOL_DIR": spool_dir,
         "INGEST_WRITER": "off",  # the pipeline mode drains explicitly
-        "GEOIP_PROVIDER": "mmdb",  # the bundled GeoLite2-City
+        # The model's networks are blocks of maxminddb-geolite2's GeoLite2-City (2018), each
+        # one place: the same file locates them here (a dev dependency, as the benches are).
+        "GEOIP_PROVIDER": "mmdb",
+        "GEOIP_DATABASE_PATH": geolite2_2018_path(),
         "HASH_ROUNDS": 1_000,  # as in development: the account only serves local benchmarks
         "LOG_LEVEL": "WARNING",
         # Closing a year of days at once is a bulk job: more than the 1 GB a server's store

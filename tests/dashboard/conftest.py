@@ -13,7 +13,7 @@ from flask_tracking.extensions import db
 from flask_tracking.ingest import drain
 from flask_tracking.tracking.models import Site
 from flask_tracking.users import accounts
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, geolite2_2018
 from tests.reports import dataset
 
 OWNER = "owner@example.com"
@@ -21,7 +21,7 @@ OWNER = "owner@example.com"
 
 @pytest.fixture
 def site(app_factory: Any) -> Iterator[tuple[Flask, int]]:
-    app = app_factory(GEOIP_PROVIDER="mmdb")
+    app = app_factory(**geolite2_2018())
     with app.app_context():
         owner = accounts.register(OWNER, PASSWORD)
         site = Site(owner_id=owner.id, base_url="https://example.com", timezone=dataset.TIMEZONE)

@@ -26,7 +26,7 @@ from flask_tracking.reports.goals import Goal, InvalidGoal, make_goal, pattern_r
 from flask_tracking.reports.ranges import DateRange, resolve
 from flask_tracking.tracking import goals as goal_rows
 from flask_tracking.tracking.models import Site
-from tests.conftest import count_rows
+from tests.conftest import count_rows, geolite2_2018
 from tests.reports import dataset
 from tests.reports.test_stats import PATHS, days, run
 
@@ -59,7 +59,7 @@ def purchases(app: Flask, site_id: int) -> None:
 @pytest.fixture
 def site(app_factory: Any, site_in: Any) -> Iterator[tuple[Flask, int]]:
     """The data set with the goals defined before it is stored (the writer rolls them up)."""
-    app = app_factory(GEOIP_PROVIDER="mmdb")
+    app = app_factory(**geolite2_2018())
     site_id = site_in(app)
     with app.app_context():
         site = db.session.get(Site, site_id)
@@ -194,7 +194,7 @@ def test_unknown_goal_filters_and_bad_goal_filters_are_refused() -> None:
 def test_goals_defined_after_the_days_closed_count_them_raw_then_from_rollups(
     app_factory: Any, site_in: Any
 ) -> None:
-    app = app_factory(GEOIP_PROVIDER="mmdb")
+    app = app_factory(**geolite2_2018())
     site_id = site_in(app)
     with app.app_context():
         db.session.get(Site, site_id).timezone = dataset.TIMEZONE

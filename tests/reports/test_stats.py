@@ -22,7 +22,7 @@ from flask_tracking.reports import stats
 from flask_tracking.reports.dimensions import DIMENSIONS, InvalidQuery, parse_filters
 from flask_tracking.reports.ranges import DateRange, resolve
 from flask_tracking.tracking.models import Site
-from tests.conftest import count_rows
+from tests.conftest import count_rows, geolite2_2018
 from tests.reports import dataset
 
 PATHS = ("rollups", "raw")
@@ -30,7 +30,7 @@ PATHS = ("rollups", "raw")
 
 @pytest.fixture
 def site(app_factory: Any, site_in: Any) -> Iterator[tuple[Flask, int]]:
-    app = app_factory(GEOIP_PROVIDER="mmdb")
+    app = app_factory(**geolite2_2018())
     site_id = site_in(app)
     with app.app_context():
         db.session.get(Site, site_id).timezone = dataset.TIMEZONE
@@ -255,7 +255,7 @@ def test_filtered_and_unfiltered_paths_agree_for_utc_and_other_zones(
     app_factory: Any, site_in: Any
 ) -> None:
     """Shift the same events through several zones: rollups equal raw queries every time."""
-    app = app_factory(GEOIP_PROVIDER="mmdb")
+    app = app_factory(**geolite2_2018())
     site_id = site_in(app)
     dataset.load(app, site_id)
     drain(app)
@@ -371,7 +371,7 @@ def test_a_visitor_whose_context_changes_within_a_day_counts_once_per_value(
     the day has one visitor and two visits; a filter keeps only its own visit."""
     from tests.api.helpers import CHROME, spool_event
 
-    app = app_factory(GEOIP_PROVIDER="mmdb")
+    app = app_factory(**geolite2_2018())
     site_id = site_in(app)
     who = {"ip": "89.160.20.112", "user_agent": CHROME}
     day = datetime(2026, 3, 10, tzinfo=dataset.UTC)

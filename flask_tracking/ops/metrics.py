@@ -136,9 +136,7 @@ class Tally:
         self._accepted = 0
         self._dropped: defaultdict[str, int] = defaultdict(int)
         self._forwarded: defaultdict[str, int] = defaultdict(int)
-        self._flushing = False  # whether this process's flusher thread runs
-        forked = weakref.WeakMethod(self._forked)  # the hook must not keep an old app alive
-        os.register_at_fork(after_in_child=lambda: (method := forked()) and method())
+        self._flushing = False  # whether the process's flusher knows of this tally
 
     def _forked(self) -> None:
         """In a forked child: the parent's thread and lock did not come along."""
@@ -194,17 +192,48 @@ class Tally:
             metrics.dropped.labels(reason).inc(count)
 
     def _start_flusher(self) -> None:
-        # One flusher thread per process; a forked child starts its own (see __init__).
         with self._lock:
             if self._flushing:
                 return
             self._flushing = True
-        threading.Thread(target=self._flush_forever, name="metrics-flush", daemon=True).start()
+        _TALLIES.add(self)
+        _start_flusher()
 
-    def _flush_forever(self) -> None:
-        while True:
-            time.sleep(FLUSH_SECONDS)
-            self.flush()
+
+# One flusher thread per process for every tally in it (a process running many apps — the
+# tests — must not run a thread per app); tallies of apps gone drop out of the weak set.
+_TALLIES: weakref.WeakSet[Tally] = weakref.WeakSet()
+_FLUSHER_LOCK = threading.Lock()
+_flusher_running = False
+
+
+def _start_flusher() -> None:
+    global _flusher_running  # noqa: PLW0603 - the process's one flusher
+    with _FLUSHER_LOCK:
+        if _flusher_running:
+            return
+        _flusher_running = True
+    threading.Thread(target=_flush_forever, name="metrics-flush", daemon=True).start()
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(FLUSH_SECONDS)
+        for tally in list(_TALLIES):
+            tally.flush()
+
+
+def _after_fork_in_child() -> None:
+    """The parent's flusher thread did not come along: the child starts its own."""
+    global _FLUSHER_LOCK, _flusher_running  # noqa: PLW0603
+    _FLUSHER_LOCK = threading.Lock()
+    _flusher_running = False
+    for tally in list(_TALLIES):
+        tally._forked()
+    _TALLIES.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def add_observations(child: Any, buckets: list[int], total: float) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import bisect
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +147,15 @@ def exposed(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str
         for sample in family.samples
         if not sample.name.endswith("_created")
     }
+
+
+def test_many_apps_in_one_process_share_one_flusher_thread(app_factory: Any) -> None:
+    apps = [metrics_app(app_factory) for _ in range(5)]
+    for app in apps:
+        assert app.test_client().get("/login/").status_code == 200
+    flushers = [t for t in threading.enumerate() if t.name == "metrics-flush"]
+    assert len(flushers) == 1  # not one per app: a test run makes thousands of apps
+    time.sleep(1.5)  # the one flusher hands every app's counts over
+    for app in apps:
+        login = (("method", "GET"), ("route", "/login/"), ("status", "200"))
+        assert scrape(app)[("flask_tracking_http_requests_total", login)] == 1

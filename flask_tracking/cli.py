@@ -269,12 +269,10 @@ def run_jobs(only: str | None) -> None:
     then this says so and does nothing."""
     from flask import current_app
 
+    from flask_tracking.events import socket_path
     from flask_tracking.ops.backup import owner_answers
 
-    config = current_app.config
-    if owner_answers(
-        config.get("EVENTS_SOCKET") or os.path.join(config["DATA_DIR"], "events.sock")
-    ):
+    if owner_answers(socket_path(current_app.config)):
         click.echo("A server runs on this data: its writer runs the jobs (see `jobs list`).")
         return
     writer = current_app.extensions["ingest"].writer

@@ -21,7 +21,7 @@ from types import FrameType
 
 from flask import Flask
 
-from flask_tracking.events import close_store, owned_store
+from flask_tracking.events import close_store, owned_store, socket_path
 from flask_tracking.events.remote import StoreServer
 from flask_tracking.ingest.collect import Ingest, run_exclusive
 from flask_tracking.ops import backup, metrics
@@ -61,9 +61,7 @@ def store_server(app: Flask) -> StoreServer | None:
     """Open the embedded store in this process and serve it to the workers (None: not DuckDB)."""
     if not str(app.config["EVENTS_DATABASE_URL"]).startswith("duckdb:///"):
         return None
-    path = str(
-        app.config.get("EVENTS_SOCKET") or os.path.join(app.config["DATA_DIR"], "events.sock")
-    )
+    path = socket_path(app.config)
     app.config["EVENTS_SOCKET"] = None  # this process owns the store; only the workers connect
     return StoreServer(
         owned_store(app), path, backup=lambda directory: backup.snapshot(app, directory)
@@ -76,9 +74,7 @@ def serve(app: Flask, host: str, port: int, workers: int) -> int:
     server_of_store = store_server(app)
     # Every process (this one, the writer, and the workers, which inherit the variable) keeps
     # its metrics in files of one directory, which /metrics adds up.
-    metrics.use_directory(
-        app, str(app.config.get("METRICS_DIR") or os.path.join(app.config["DATA_DIR"], "metrics"))
-    )
+    metrics.use_directory(app, metrics.directory_of(app.config))
     # The workers must not start writers of their own: this process is the writer.
     env = dict(os.environ, FLASK_TRACKING_INGEST_WRITER="off")
     env[SUPERVISOR_VARIABLE] = str(os.getpid())

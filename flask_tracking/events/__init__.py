@@ -26,6 +26,7 @@ __all__ = [
     "init_app",
     "open_store",
     "owned_store",
+    "socket_path",
     "store_of",
 ]
 
@@ -39,6 +40,11 @@ def init_app(app: Flask) -> None:
         url = "duckdb:///" + os.path.join(app.config["DATA_DIR"], "events.duckdb")
     app.config["EVENTS_DATABASE_URL"] = url
     app.extensions["events"] = {"store": None, "pid": 0}
+
+
+def socket_path(config: Any) -> str:
+    """Where the store's owner answers the other processes (EVENTS_SOCKET, or DATA_DIR's)."""
+    return str(config.get("EVENTS_SOCKET") or os.path.join(config["DATA_DIR"], "events.sock"))
 
 
 def store_of(app: Flask) -> Store:

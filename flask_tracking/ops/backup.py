@@ -39,7 +39,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from flask_tracking.database import MIGRATIONS_DIRECTORY
-from flask_tracking.events import owned_store
+from flask_tracking.events import owned_store, socket_path
 from flask_tracking.events.remote import receive, send
 from flask_tracking.extensions import db
 from flask_tracking.ingest import spool as spool_files
@@ -80,7 +80,7 @@ class Paths:
             sqlite=sqlite if sqlite and sqlite != ":memory:" else None,
             events=events_url.removeprefix("duckdb:///"),
             spool=str(config.get("SPOOL_DIR") or os.path.join(data_dir, "spool")),
-            socket=str(config.get("EVENTS_SOCKET") or os.path.join(data_dir, "events.sock")),
+            socket=socket_path(config),
         )
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from flask import Flask
 
+from flask_tracking.events import socket_path
 from flask_tracking.ops import health
 from flask_tracking.ops.backup import owner_answers
 
@@ -90,9 +91,7 @@ def _configuration(app: Flask) -> Iterator[Finding]:
 def _event_store(app: Flask) -> Finding:
     url = str(app.config["EVENTS_DATABASE_URL"])
     path = url.removeprefix("duckdb:///")
-    socket = str(
-        app.config.get("EVENTS_SOCKET") or os.path.join(app.config["DATA_DIR"], "events.sock")
-    )
+    socket = socket_path(app.config)
     size = f"{os.path.getsize(path) / 1e6:,.1f} MB" if os.path.isfile(path) else "not created yet"
     if owner_answers(socket):
         return Finding("ok", "event store", f"{path} ({size}), served by the running server")
@@ -122,13 +121,10 @@ def _geoip(app: Flask) -> Finding:
 
 def _proxy(app: Flask) -> Iterator[Finding]:
     """Compare PROXY_COUNT with the requests the server counted (its metrics files)."""
-    from flask_tracking.ops.metrics import forwarded_counts
+    from flask_tracking.ops.metrics import directory_of, forwarded_counts
 
     count = int(app.config["PROXY_COUNT"])
-    directory = str(
-        app.config.get("METRICS_DIR") or os.path.join(app.config["DATA_DIR"], "metrics")
-    )
-    seen = forwarded_counts(directory)
+    seen = forwarded_counts(directory_of(app.config))
     if not seen:
         yield Finding(
             "ok",

@@ -334,6 +334,11 @@ def forwarded_counts(directory: str) -> dict[str, float]:
     return counts
 
 
+def directory_of(config: Any) -> str:
+    """Where `serve`'s processes keep their metrics files (METRICS_DIR, or DATA_DIR's)."""
+    return str(config.get("METRICS_DIR") or os.path.join(config["DATA_DIR"], "metrics"))
+
+
 def metrics_of(app: Flask) -> Metrics:
     metrics: Metrics = app.extensions["metrics"]
     return metrics

@@ -88,16 +88,24 @@ typecheck:
 docs: install-dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
+## The suite runs on PYTEST_WORKERS processes (pytest-xdist; each gets its own PostgreSQL
+## database) under coverage.py; both legs add to one measurement, reported (and held to
+## pyproject's fail_under) once they are done. HTML: $(BIN)/coverage html -d build/coverage
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --cov --cov-append --cov-report= --cov-fail-under=0 \
+	$(PYTEST_ARGS)
 pytest:
+	$(BIN)/coverage erase
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 	  echo "== pytest on SQLite, then on PostgreSQL ($$TEST_DATABASE_URL)"; \
-	  TEST_DATABASE_URL= $(BIN)/pytest $(PYTEST_ARGS) && \
-	  $(BIN)/pytest $(PYTEST_ARGS); \
+	  TEST_DATABASE_URL= $(PYTEST) && \
+	  $(PYTEST); \
 	else \
 	  echo "== PostgreSQL leg SKIPPED: TEST_DATABASE_URL is not set (.ci/run sets it)."; \
 	  echo "== pytest on SQLite"; \
-	  $(BIN)/pytest $(PYTEST_ARGS); \
+	  $(PYTEST); \
 	fi
+	$(BIN)/coverage report
 
 ## make test-concurrency: only the mixed-writer load of tests/concurrency (many threads and
 ## processes writing at once against a real server), for longer: CONCURRENCY_SECONDS (120).

@@ -18,7 +18,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from flask_tracking import create_app
 from flask_tracking.config import TestConfiguration
@@ -41,8 +43,38 @@ def geolite2_2018() -> dict[str, str]:
     return {"GEOIP_PROVIDER": "mmdb", "GEOIP_DATABASE_PATH": bundled_database_path()}
 
 
+def _leg_database_url() -> str | None:
+    """The PostgreSQL database of this leg (TEST_DATABASE_URL, set by .ci/run), or None.
+
+    Under pytest-xdist each worker gets its own database beside the named one (``…_gw0``,
+    created if missing), since tests truncate every table after themselves; the environment
+    then names the worker's database, so servers a test starts use it too.
+    """
+    url = os.environ.get("TEST_DATABASE_URL") or None
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if url is None or worker is None:
+        return url
+    base = make_url(url)
+    if base.database and base.database.endswith(f"_{worker}"):
+        return url  # already this worker's (an environment inherited from a parent)
+    name = f"{base.database}_{worker}"
+    admin = create_engine(
+        base.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
+    with admin.connect() as connection:
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).scalar()
+        if not exists:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    worker_url = base.set(database=name).render_as_string(hide_password=False)
+    os.environ["TEST_DATABASE_URL"] = worker_url
+    return worker_url
+
+
 # Set by .ci/run: the same suite then runs against a real PostgreSQL on loopback.
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
+TEST_DATABASE_URL = _leg_database_url()
 PASSWORD = "correct horse battery"
 
 
@@ -371,3 +403,9 @@ def logged_in(owner: User, auth: AuthActions) -> User:
     response = auth.login()
     assert response.status_code == 302
     return owner
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests marked slow first (keeping the order within each group), so that under
+    pytest-xdist the two workers are not left waiting on one long test at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

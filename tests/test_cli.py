@@ -237,6 +237,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_serve_runs_the_app_under_granian(tmp_path: Path, unused_port: int) -> None:
     env = _cli_env(
         FLASK_TRACKING_CONFIG="development",
@@ -286,6 +287,7 @@ def test_serve_runs_the_app_under_granian(tmp_path: Path, unused_port: int) -> N
     assert "granian" in output.lower()
 
 
+@pytest.mark.slow
 def test_events_compact_gives_back_the_space_of_deleted_rows(
     app_factory: Any, site_in: Any, tmp_path: Path
 ) -> None:

@@ -37,7 +37,7 @@ from flask_tracking.tracking.models import Site
 from flask_tracking.users import apikeys
 from tests.live import EnvelopeHandler, LiveServer
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 # Bounded so the suite stays fast; SCHEMATHESIS_MAX_EXAMPLES=500 digs deeper locally.
 MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25")

@@ -41,7 +41,7 @@ from tests.browser.conftest import CHROME, LiveServer
 from tests.conftest import PASSWORD, geolite2_2018
 from tests.reports import dataset
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -628,7 +628,7 @@ def test_keys_choose_and_move_the_period_and_compare_with_last_year(
     page.wait_for_url(re.compile(r"compare=year"))
     expect(page.locator(".legend .compared")).to_contain_text("Same period last year")
     assert page.evaluate("window.flaskTrackingChart.series[2].label").startswith("same period")
-    page.locator("input[name=match]").check()
+    page.locator("input[type=checkbox][name=match]").check()
     page.wait_for_url(re.compile(r"match=weekday"))
     expect(page.locator(".legend .compared")).to_contain_text("same weekdays")
     screenshot(page, f"compare-last-year-{viewport['width']}-{theme}")

@@ -30,7 +30,7 @@ from flask_tracking.users import accounts
 from tests.browser.conftest import CHROME, LiveServer
 from tests.conftest import stored_events
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 VIEWPORT = {"width": 1280, "height": 800}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"

@@ -30,7 +30,7 @@ from tests.servers import (
     postgresql_database,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from tests.servers import FIREFOX, Server
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
 
 ADDRESSES = ("81.2.69.142", "2a02:c7f:1234:5678:9abc:def0:1234:5678")
 

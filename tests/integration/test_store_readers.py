@@ -26,7 +26,12 @@ import requests
 
 from tests.servers import Load, Server, assert_exactly_once, leg_database
 
-pytestmark = [pytest.mark.integration, pytest.mark.concurrency, pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.concurrency,
+    pytest.mark.slow,
+    pytest.mark.timeout(300),
+]
 
 SECONDS = float(os.environ.get("CONCURRENCY_SECONDS", "15"))
 SAFARI = (

@@ -175,6 +175,7 @@ def served(tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_a_backup_taken_under_load_restores_every_event_acknowledged_before_it(
     served: Server, tmp_path: Path

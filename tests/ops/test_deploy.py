@@ -69,6 +69,7 @@ def stop(process: subprocess.Popen[bytes]) -> int:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_the_entrypoint_keeps_a_secret_migrates_serves_and_stops_cleanly(tmp_path: Path) -> None:
     data = tmp_path / "data"

@@ -26,7 +26,7 @@ from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 # What a wheel must carry: built assets, the tracker, templates, migrations.
 CARRIED = (
     "flask_tracking/static/vendor/uPlot.iife.min.js",

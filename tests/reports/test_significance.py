@@ -187,6 +187,7 @@ def test_peeking_at_an_aa_test_the_sequential_p_value_keeps_its_promise() -> Non
     assert naive_calls / runs > 2 * ALPHA  # peeking breaks the fixed-sample promise
 
 
+@pytest.mark.slow
 def test_the_intervals_cover_a_known_uplift_at_their_rate() -> None:
     """1,000 A/B experiments with a true difference of 2 points (10 % -> 12 %), 3,000 visitors
     per arm: the fixed-sample 95 % interval covers it about 95 % of the time, the confidence

@@ -107,7 +107,7 @@ def configure_logging(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the extension singletons, the event store and the GeoIP provider to this app."""
-    from flask_tracking import database, events, geo, ingest
+    from flask_tracking import database, events, geo, ingest, mail
     from flask_tracking.extensions import csrf, db, limiter, login_manager, migrate
     from flask_tracking.ops import metrics
 
@@ -118,6 +118,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     geo.init_app(app)
+    mail.init_app(app)
     events.init_app(app)
     ingest.init_app(app)
     metrics.init_app(app)

@@ -144,6 +144,38 @@ class BaseConfiguration:
     API_RATE_LIMIT = "600 per minute"
     API_EVENTS_RATE_LIMIT = "100 per second"
     MAX_API_BODY = 64 * 1024
+    # Outgoing email (mail/): SMTP settings, also read plainly from the environment as
+    # MAIL_SERVER, MAIL_PORT, … With no MAIL_SERVER, messages are written to the log instead
+    # (development). MAIL_USE_TLS is STARTTLS (port 587 usually), MAIL_USE_SSL implicit TLS
+    # (465). The writer's `mail` job sends what is queued every MAIL_INTERVAL seconds and
+    # retries a failure with backoff (30 s doubling to 1 h), MAIL_MAX_ATTEMPTS times in all.
+    MAIL_SERVER = ""
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME = ""
+    MAIL_PASSWORD = ""
+    MAIL_FROM = "Flask-Tracking <flask-tracking@localhost>"
+    # The server's certificate is always verified (system authorities); a relay with a private
+    # or self-signed certificate needs its CA here (a PEM file).
+    MAIL_CA_FILE: str | None = None
+    MAIL_INTERVAL = 2.0
+    MAIL_MAX_ATTEMPTS = 10
+    MAIL_KEEP_DAYS = 7  # sent and given-up messages are deleted after this (they hold links)
+    # The address people reach this server at (https://stats.example.com): links in emails are
+    # built on it. Unset, the request's own address is used — set it in production, or a
+    # forged Host header could put someone else's address into a password-reset link.
+    PUBLIC_URL: str | None = None
+    # Registration sends a link to confirm the address; with this on, an account cannot be
+    # used until it is confirmed.
+    REQUIRE_EMAIL_VERIFICATION = False
+    # Links sent by email: a password reset works once, for this long; an address
+    # confirmation (registration, email change) for EMAIL_TOKEN_MAX_AGE.
+    PASSWORD_RESET_MAX_AGE = 3600
+    EMAIL_TOKEN_MAX_AGE = 3 * 24 * 3600
+    # Asking for a reset link: per address and per client, every request counts.
+    PASSWORD_RESET_RATE_LIMIT_IP = "10 per hour"  # noqa: S105 - a rate, not a password
+    PASSWORD_RESET_RATE_LIMIT_EMAIL = "3 per hour"  # noqa: S105 - a rate
     LOG_LEVEL = "INFO"
     LOG_FORMAT = "text"
     ERROR_LOG_PATH: str | None = None

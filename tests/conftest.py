@@ -84,7 +84,7 @@ def _clean_environment() -> Iterator[None]:
     saved = {
         k: v
         for k, v in os.environ.items()
-        if k.startswith("FLASK_TRACKING_") or k in ("DATABASE_URL", "SECRET_KEY")
+        if k.startswith(("FLASK_TRACKING_", "MAIL_")) or k in ("DATABASE_URL", "SECRET_KEY")
     }
     for key in saved:
         del os.environ[key]
@@ -161,7 +161,7 @@ def make_user(app: Flask) -> Any:
         email: str = "owner@example.com", password: str = PASSWORD, name: str = "Owner"
     ) -> User:
         with app.app_context():
-            user = accounts.register(email, password, name)
+            user = accounts.register(email, password, name, verified=True)
             db.session.refresh(user)  # load the attributes the commit expired, then detach
             db.session.expunge(user)
             return user

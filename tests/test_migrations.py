@@ -102,3 +102,53 @@ def test_goals_arrive_on_a_database_holding_sites_and_leave_them_on_the_way_down
             with app.app_context():
                 db.session.remove()
                 db.engine.dispose()
+
+
+def test_addresses_of_existing_accounts_count_as_confirmed_and_going_down_keeps_them() -> None:
+    """0011 -> 0012 on a database with a user, a site, a login session and a goal: the user's
+    address counts as confirmed from their creation (REQUIRE_EMAIL_VERIFICATION must not lock
+    anyone out), the outbox exists; back down to 0010, every row is still there (on SQLite a
+    batch copy of `users` or `sites` would have cascaded their deletion)."""
+    with postgresql_database() if TEST_DATABASE_URL else contextlib.nullcontext("sqlite://") as url:
+        settings = {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SPOOL_DIR": tempfile.mkdtemp(prefix="flask-tracking-spool-"),
+        }
+        app = create_app(type("Config", (TestConfiguration,), settings))
+        created = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+        rows = {
+            "users": "INSERT INTO users (id, email, name, password_hash, created_at) "
+            "VALUES (1, 'old@example.com', 'Old', 'x', :now)",
+            "sites": "INSERT INTO sites (id, owner_id, base_url, name, created_at, "
+            "excluded_ips, excluded_paths, timezone) "
+            "VALUES (1, 1, 'https://a.example', 'A', :now, '', '', 'UTC')",
+            "login_sessions": "INSERT INTO login_sessions (id, user_id, token_hash, created_at, "
+            "last_seen_at, device) VALUES (1, 1, 'h', :now, :now, 'Firefox')",
+            "goals": "INSERT INTO goals (id, site_id, name, kind, path, event, prop_key, "
+            "prop_value, revenue_prop, currency, created_at) "
+            "VALUES (1, 1, 'Signup', 'event', '', 'Signup', '', '', '', '', :now)",
+        }
+        try:
+            with app.app_context():
+                upgrade(revision="0011")
+                for statement in rows.values():
+                    db.session.execute(text(statement), {"now": created})
+                db.session.commit()
+                upgrade()
+                verified = db.session.scalar(text("SELECT email_verified_at FROM users"))
+                assert verified is not None
+                assert str(verified).startswith("2025-03-04 05:06:07")
+                assert "mail_outbox" in inspect(db.engine).get_table_names()
+                db.session.remove()
+                downgrade(revision="0010")
+                for table in rows:
+                    assert db.session.scalar(text(f"SELECT count(*) FROM {table}")) == 1, table  # noqa: S608
+                assert "mail_outbox" not in inspect(db.engine).get_table_names()
+                assert "email_verified_at" not in {
+                    column["name"] for column in inspect(db.engine).get_columns("users")
+                }
+        finally:
+            close_store(app)
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()

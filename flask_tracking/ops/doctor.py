@@ -57,6 +57,7 @@ def examine(app: Flask) -> Iterator[Finding]:
     yield _event_store(app)
     yield _geoip(app)
     yield from _proxy(app)
+    yield from _mail(app)
 
 
 def _from_check(what: str, check: health.Check) -> Finding:
@@ -150,3 +151,56 @@ def _proxy(app: Flask) -> Iterator[Finding]:
         )
     else:
         yield Finding("ok", "proxy", f"PROXY_COUNT={count} matches the requests seen")
+
+
+def _mail(app: Flask) -> Iterator[Finding]:
+    """Where email goes, what is stuck in the outbox, and where its links point."""
+    from sqlalchemy import func, select
+
+    from flask_tracking.extensions import db
+    from flask_tracking.mail.models import OutgoingMail
+
+    config = app.config
+    server = str(config.get("MAIL_SERVER") or "")
+    if not server:
+        yield Finding(
+            "warn",
+            "mail",
+            "MAIL_SERVER is not set: email (password resets, address confirmations) is written "
+            "to the log instead of sent",
+        )
+    else:
+        security = "STARTTLS" if config["MAIL_USE_TLS"] else "TLS" if config["MAIL_USE_SSL"] else ""
+        yield Finding(
+            "ok" if security else "warn",
+            "mail",
+            f"{server}:{config['MAIL_PORT']} "
+            + (f"with {security}" if security else "without TLS: set MAIL_USE_TLS or _SSL"),
+        )
+    with app.app_context():
+        try:
+            waiting, given_up = db.session.execute(
+                select(
+                    func.count().filter(
+                        OutgoingMail.sent_at.is_(None), OutgoingMail.failed_at.is_(None)
+                    ),
+                    func.count().filter(OutgoingMail.failed_at.is_not(None)),
+                )
+            ).one()
+        except Exception:  # the database check above already says why
+            db.session.rollback()
+            return
+    if given_up:
+        yield Finding(
+            "warn", "outbox", f"{waiting} waiting, {given_up} given up (see the log's errors)"
+        )
+    else:
+        yield Finding("ok", "outbox", f"{waiting} waiting")
+    if not config.get("PUBLIC_URL"):
+        yield Finding(
+            "warn",
+            "public URL",
+            "PUBLIC_URL is not set: links in email are built on each request's Host header",
+        )
+    else:
+        yield Finding("ok", "public URL", str(config["PUBLIC_URL"]))

@@ -8,6 +8,7 @@ while one runs, it runs them itself and the command says so).
     salts       every pass          delete visitor-hash salts older than yesterday
     rollups     ROLLUP_INTERVAL     close finished days; refresh today's sessions and rollups
     retention   RETENTION_INTERVAL  delete events and sessions past each site's retention
+    mail        MAIL_INTERVAL       send queued email, retry failures with backoff
 
 A job returns what it did, and whether it has more to do at once (the retention purge works in
 bounded batches: it comes back at the next pass until nothing old is left).
@@ -87,6 +88,16 @@ def purge_expired(writer: Writer, _now: bool) -> Outcome:
     return Outcome(f"{deleted} rows past their retention deleted ({purged_sites} site(s))", again)
 
 
+def send_mail(_writer: Writer, _now: bool) -> Outcome:
+    """Send the queued email that is due (mail/outbox.py)."""
+    from flask_tracking.mail import deliver_due
+
+    done = deliver_due()
+    return Outcome(
+        f"{done.sent} message(s) sent, {done.retrying} to retry, {done.given_up} given up"
+    )
+
+
 JOBS = (
     Job("salts", "delete visitor-hash salts older than yesterday", None, rotate_salts),
     Job(
@@ -101,6 +112,7 @@ JOBS = (
         "RETENTION_INTERVAL",
         purge_expired,
     ),
+    Job("mail", "send queued email; retry failures with backoff", "MAIL_INTERVAL", send_mail),
 )
 
 

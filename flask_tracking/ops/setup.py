@@ -77,7 +77,7 @@ def set_up(
                 raise SetupError(f"the first user: {problems}")
             upgrade()
             try:
-                first = accounts.register(email, password).email
+                first = accounts.register(email, password, verified=True).email
             except accounts.EmailTaken:
                 raise SetupError(f"{email} has an account already in that database") from None
             url = db.engine.url.render_as_string(hide_password=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from flask import current_app
@@ -38,13 +39,15 @@ def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
-def register(email: str, password: str, name: str = "") -> User:
-    """Create and return a user; raise EmailTaken if the email is in use."""
+def register(email: str, password: str, name: str = "", *, verified: bool = False) -> User:
+    """Create and return a user; raise EmailTaken if the email is in use. `verified`: the
+    address needs no confirmation (an operator made the account: `init`, `demo`)."""
     rounds = int(current_app.config["HASH_ROUNDS"])
     user = User(
         email=normalise_email(email),
         name=name.strip(),
         password_hash=hash_password(password, rounds),
+        email_verified_at=datetime.now(UTC) if verified else None,
     )
     db.session.add(user)
     try:
@@ -80,22 +83,39 @@ def change_password(user: User, current: str, new: str) -> bool:
     return True
 
 
-def update_account(user: User, name: str, email: str, password: str) -> bool:
-    """Set the account's name and email; return whether the email changed. A new email needs
-    the current `password` (WrongPassword) and must be free (EmailTaken); either way nothing
-    changes."""
+def reset_password(user: User, new: str) -> None:
+    """Set a new password from a reset link, which also proves the address is the user's."""
+    user.password_hash = hash_password(new, int(current_app.config["HASH_ROUNDS"]))
+    if user.email_verified_at is None:
+        user.email_verified_at = datetime.now(UTC)
+    db.session.commit()
+
+
+def update_account(user: User, name: str, email: str, password: str) -> str | None:
+    """Save the account's name; return a new email address asked for, which changes only once
+    confirmed from that mailbox (see users/emails.py). A new address needs the current
+    `password` (WrongPassword) and must be free (EmailTaken); either way nothing changes."""
     email = normalise_email(email)
-    changed = email != user.email
-    if changed and not verify_password(password, user.password_hash):
-        raise WrongPassword()
+    wanted = email if email != user.email else None
+    if wanted is not None:
+        if not verify_password(password, user.password_hash):
+            raise WrongPassword()
+        if find_user(wanted) is not None:
+            raise EmailTaken(wanted)
     user.name = name.strip()
-    user.email = email
+    db.session.commit()
+    return wanted
+
+
+def change_email(user: User, email: str) -> None:
+    """Move the account to a confirmed new address (EmailTaken if it was taken meanwhile)."""
+    user.email = normalise_email(email)
+    user.email_verified_at = datetime.now(UTC)
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         raise EmailTaken(email) from None
-    return changed
 
 
 def delete_account(user: User, password: str) -> int:

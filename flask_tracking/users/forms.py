@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import current_app
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
@@ -16,6 +17,7 @@ from flask_tracking.tracking.sites import sites_of
 from flask_tracking.users import apikeys
 from flask_tracking.users.apikeys import READ, SCOPE_LABELS, SCOPES
 from flask_tracking.users.models import User
+from flask_tracking.users.passwords import weakness
 
 # More active keys than this is a sign of keys made and forgotten: revoke some first.
 MAX_ACTIVE_KEYS = 50
@@ -34,8 +36,8 @@ class RegisterForm(FlaskForm):
     password = PasswordField("Password", validators=[InputRequired(), Length(max=1024)])
 
     def validate_password(self, field: PasswordField) -> None:
-        """Require the configured minimum length."""
-        _long_enough(field.data)
+        """Long enough, not common, not guessable from the email or name."""
+        strong_enough(field.data, self.email.data, self.name.data)
 
 
 class ChangePasswordForm(FlaskForm):
@@ -45,8 +47,34 @@ class ChangePasswordForm(FlaskForm):
     new = PasswordField("New password", validators=[InputRequired(), Length(max=1024)])
 
     def validate_new(self, field: PasswordField) -> None:
-        """Require the configured minimum length."""
-        _long_enough(field.data)
+        """Long enough, not common, not guessable from the account's email or name."""
+        strong_enough(field.data, current_user.email, current_user.name)
+
+
+class ForgotPasswordForm(FlaskForm):
+    """Ask for a password-reset link."""
+
+    email = EmailField("Email", validators=[InputRequired(), Email(), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    """Choose a new password from a reset link (`user` is the link's account)."""
+
+    password = PasswordField("New password", validators=[InputRequired(), Length(max=1024)])
+    confirm = PasswordField("Repeat it", validators=[InputRequired(), Length(max=1024)])
+
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def validate_password(self, field: PasswordField) -> None:
+        """Long enough, not common, not guessable from the account's email or name."""
+        strong_enough(field.data, self.user.email, self.user.name)
+
+    def validate_confirm(self, field: PasswordField) -> None:
+        """The same password twice: no typo locks the user out again."""
+        if field.data != self.password.data:
+            raise ValidationError("The two passwords differ.")
 
 
 class AccountForm(FlaskForm):
@@ -72,10 +100,12 @@ class DeleteAccountForm(FlaskForm):
     )
 
 
-def _long_enough(password: str | None) -> None:
+def strong_enough(password: str | None, *user_inputs: str | None) -> None:
+    """Refuse a new password that is too short, common or guessable (users/passwords.py)."""
     minimum = int(current_app.config["MIN_PASSWORD_LENGTH"])
-    if len(password or "") < minimum:
-        raise ValidationError(f"The password must be at least {minimum} characters long.")
+    problem = weakness(password or "", minimum, *(text or "" for text in user_inputs))
+    if problem:
+        raise ValidationError(problem)
 
 
 class LoginForm(FlaskForm):

@@ -20,18 +20,20 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from flask_tracking.extensions import limiter, login_manager
+from flask_tracking.extensions import db, limiter, login_manager
 from flask_tracking.tracking.sites import sites_of
 from flask_tracking.urls import is_safe_redirect
-from flask_tracking.users import accounts, apikeys, logins
+from flask_tracking.users import accounts, apikeys, emails, logins
 from flask_tracking.users.forms import (
     AccountForm,
     ApiKeyForm,
     ChangePasswordForm,
     ConfirmForm,
     DeleteAccountForm,
+    ForgotPasswordForm,
     LoginForm,
     RegisterForm,
+    ResetPasswordForm,
 )
 from flask_tracking.users.models import ApiKey, User
 
@@ -109,7 +111,11 @@ def register() -> str | Response | tuple[str, int]:
             form.form_errors.append(NOT_REGISTERED)
             return render_template("users/register.html", form=form), 200
         else:
+            emails.send_verification(user)
+            db.session.commit()
             _start_session(user)
+            if current_app.config["REQUIRE_EMAIL_VERIFICATION"]:
+                return redirect(url_for(".verification_pending"))
             flash("Welcome! Add your first site below.", "success")
             return redirect(url_for("tracking.view_sites"))  # the page with the form
     return render_template("users/register.html", form=form)
@@ -154,6 +160,127 @@ def logout() -> str | Response:
     if not current_user.is_authenticated:
         return redirect(url_for("tracking.index"))
     return render_template("users/logout.html", form=form)
+
+
+# -- by email: a forgotten password, a confirmed address ------------------------------------
+
+
+@users.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["PASSWORD_RESET_RATE_LIMIT_IP"], methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["PASSWORD_RESET_RATE_LIMIT_EMAIL"],
+    methods=["POST"],
+    key_func=lambda: _email_key("reset"),
+)
+def forgot_password() -> str | Response:
+    """Send a reset link to an account's address. The answer is the same whether or not the
+    address has an account, and the mail leaves later, off this request."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        user = accounts.find_user(form.email.data or "")
+        if user is not None:
+            emails.send_password_reset(user)
+            db.session.commit()
+        return render_template("users/forgot_password.html", form=form, sent=True)
+    return render_template("users/forgot_password.html", form=form, sent=False)
+
+
+@users.route("/password/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_IP"], methods=["POST"])
+def reset_password(token: str) -> str | Response | tuple[str, int]:
+    """Choose a new password from a reset link: every session of the account ends, and this
+    browser is logged in afresh. A used, expired or altered link is refused."""
+    user = emails.user_of_reset(token)
+    if user is None:
+        return render_template("users/link_invalid.html", what="password reset"), 400
+    form = ResetPasswordForm(user)
+    if form.validate_on_submit():
+        accounts.reset_password(user, form.password.data or "")
+        logins.end_all(user)
+        _start_session(user)
+        flash("Your password is changed. Every other browser has been logged out.", "success")
+        return redirect(url_for("tracking.index"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("users/reset_password.html", form=form, user=user), status
+
+
+@users.route("/verify-email/", methods=["GET", "POST"])
+@login_required
+@limiter.limit(
+    lambda: current_app.config["PASSWORD_RESET_RATE_LIMIT_EMAIL"],
+    methods=["POST"],
+    key_func=lambda: f"verify-resend:{current_user.get_id()}",
+)
+def verification_pending() -> str | Response:
+    """Ask to confirm the address (REQUIRE_EMAIL_VERIFICATION), and send the link again."""
+    user = current_user._get_current_object()
+    if user.email_verified_at is not None:
+        return redirect(url_for("tracking.index"))
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        emails.send_verification(user)
+        db.session.commit()
+        flash(f"We sent a new link to {user.email}.", "success")
+        return redirect(url_for(".verification_pending"))
+    return render_template("users/verify_pending.html", form=form, user=user)
+
+
+@users.route("/verify-email/<token>", methods=["GET", "POST"])
+def verify_email(token: str) -> str | Response | tuple[str, int]:
+    """Confirm an address from its link: a GET shows a button (mail scanners follow links),
+    the POST confirms."""
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        user = emails.verify(token)
+        if user is None:
+            return render_template("users/link_invalid.html", what="confirmation"), 400
+        flash(f"Thank you: {user.email} is confirmed.", "success")
+        return redirect(url_for("tracking.index"))
+    if emails.peek_verify(token) is None:
+        return render_template("users/link_invalid.html", what="confirmation"), 400
+    return render_template("users/confirm_link.html", form=form, action="Confirm my address")
+
+
+@users.route("/settings/email/<token>", methods=["GET", "POST"])
+def confirm_email_change(token: str) -> str | Response | tuple[str, int]:
+    """Move the account to the new address of a change link; the old address is told."""
+    found = emails.read_change(token)
+    if found is None:
+        return render_template("users/link_invalid.html", what="email change"), 400
+    user, new_email = found
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        old_email = user.email
+        try:
+            accounts.change_email(user, new_email)
+        except accounts.EmailTaken:
+            return render_template("users/link_invalid.html", what="email change"), 400
+        emails.send_change_notice(user, old_email)
+        db.session.commit()
+        flash(f"Your email address is now {user.email}: log in with it from now on.", "success")
+        return redirect(url_for("tracking.index"))
+    return render_template(
+        "users/confirm_link.html", form=form, action=f"Use {new_email} for my account"
+    )
+
+
+# Where an account whose address is not confirmed yet may go when REQUIRE_EMAIL_VERIFICATION
+# is on: confirming it, asking for the link again, logging out, and static files.
+UNVERIFIED_ALLOWED = frozenset(
+    {"users.verification_pending", "users.verify_email", "users.logout", "static"}
+)
+
+
+@users.before_app_request
+def _require_verified_email() -> Response | None:
+    if (
+        current_app.config["REQUIRE_EMAIL_VERIFICATION"]
+        and request.endpoint not in UNVERIFIED_ALLOWED
+        and current_user.is_authenticated
+        and current_user.email_verified_at is None
+    ):
+        return redirect(url_for("users.verification_pending"))
+    return None
 
 
 # -- settings: account, password, sessions, API keys ----------------------------------------
@@ -230,7 +357,7 @@ def update_account() -> Response | tuple[str, int]:
         return _settings_page(account_form=form), 400
     user = current_user._get_current_object()
     try:
-        changed = accounts.update_account(
+        wanted = accounts.update_account(
             user, form.name.data or "", form.email.data or "", form.current.data or ""
         )
     except accounts.WrongPassword:
@@ -240,12 +367,16 @@ def update_account() -> Response | tuple[str, int]:
     except accounts.EmailTaken:
         form.email.errors = ["That address cannot be used for this account."]
         return _settings_page(account_form=form), 400
-    flash(
-        "Your email address is changed: log in with it from now on."
-        if changed
-        else "Your account is saved.",
-        "success",
-    )
+    if wanted is None:
+        flash("Your account is saved.", "success")
+    else:
+        emails.send_change_confirmation(user, wanted)
+        db.session.commit()
+        flash(
+            f"We sent a link to {wanted}: your address changes when you open it. "
+            f"Until then, log in with {user.email}.",
+            "success",
+        )
     return redirect(url_for(".settings") + "#account")
 
 

@@ -706,7 +706,7 @@ def test_every_page_passes_axe_in_both_themes(shop: Served, browser: Browser, th
         )
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
-        for path in ("/", "/login/", "/register/", f"/share/{token}"):
+        for path in ("/", "/login/", "/register/", "/password/forgot", f"/share/{token}"):
             page.goto(shop.url + path)
             found[f"{viewport['width']} {path}"] = axe_violations(page)
         page.goto(shop.url + "/login/")

@@ -197,8 +197,10 @@ def test_jobs_list_and_run_from_the_command_line(app: Flask, site_in: Any) -> No
         "salts",
         "rollups",
         "retention",
+        "mail",
     ]
     assert "every 3600 s (RETENTION_INTERVAL)" in listed.output
+    assert "every 2 s (MAIL_INTERVAL)" in listed.output
     ran = app.test_cli_runner().invoke(args=["jobs", "run", "--only", "retention"])
     assert ran.exit_code == 0, ran.output
     assert ran.output.startswith("retention: ")

@@ -14,6 +14,7 @@ from flask_tracking.tracking.models import Goal, SharedLink, Site
 from flask_tracking.users import apikeys
 from flask_tracking.users.models import ApiKey, LoginSession, User
 from tests.conftest import PASSWORD
+from tests.mailbox import queued
 from tests.reports import dataset
 
 
@@ -58,7 +59,18 @@ def test_a_new_email_needs_the_password_and_a_free_address(
     assert user_row(app, logged_in.id) == before  # nothing changed, not even the name
     moved = account(client, name="X", email=" New@Example.com ", current=PASSWORD)
     assert moved.status_code == 302
+    # The address changes only once confirmed from the new mailbox; the old one is told.
+    assert user_row(app, logged_in.id) == ("X", "owner@example.com")
+    [confirmation] = queued(app, kind="email_change")
+    assert confirmation.to == "new@example.com"
+    assert client.get(confirmation.link()).status_code == 200  # a button, not the change
+    assert user_row(app, logged_in.id) == ("X", "owner@example.com")
+    assert client.post(confirmation.link()).status_code == 302
     assert user_row(app, logged_in.id) == ("X", "new@example.com")
+    [notice] = queued(app, kind="email_changed")
+    assert notice.to == "owner@example.com"
+    assert "new@example.com" in notice.text
+    assert client.post(confirmation.link()).status_code == 400  # once only
     client.post("/logout/")
     old = client.post("/login/", data={"email": before and before[1], "password": PASSWORD})
     assert old.status_code != 302

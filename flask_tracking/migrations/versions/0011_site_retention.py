@@ -24,5 +24,9 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('sites', schema=None) as batch_op:
-        batch_op.drop_column('retention_days')
+    # In place, not in batch mode: on SQLite a batch copy of `sites` would drop the old table,
+    # and with foreign keys on that cascades to the sites' goals, funnels and shared links.
+    if op.get_bind().dialect.name == 'sqlite':
+        op.execute('ALTER TABLE sites DROP COLUMN retention_days')
+    else:
+        op.drop_column('sites', 'retention_days')

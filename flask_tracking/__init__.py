@@ -132,6 +132,7 @@ def register_blueprints(app: Flask) -> None:
     from flask_tracking.dashboard import dashboard
     from flask_tracking.extensions import csrf
     from flask_tracking.ops.views import ops
+    from flask_tracking.teams.views import members
     from flask_tracking.tracking.views import tracking
     from flask_tracking.urls import IdConverter
     from flask_tracking.users.views import users
@@ -139,6 +140,7 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     app.register_blueprint(users)
     app.register_blueprint(tracking)
+    app.register_blueprint(members)
     app.register_blueprint(dashboard)
     app.register_blueprint(collector)
     app.register_blueprint(api)

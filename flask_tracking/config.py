@@ -173,6 +173,8 @@ class BaseConfiguration:
     # confirmation (registration, email change) for EMAIL_TOKEN_MAX_AGE.
     PASSWORD_RESET_MAX_AGE = 3600
     EMAIL_TOKEN_MAX_AGE = 3 * 24 * 3600
+    # Days an invitation to a site's team can be accepted (teams/rules.py).
+    INVITATION_DAYS = 7
     # Asking for a reset link: per address and per client, every request counts.
     PASSWORD_RESET_RATE_LIMIT_IP = "10 per hour"  # noqa: S105 - a rate, not a password
     PASSWORD_RESET_RATE_LIMIT_EMAIL = "3 per hour"  # noqa: S105 - a rate

@@ -21,12 +21,14 @@ class Queued:
     text: str
     html: str
 
-    def link(self) -> str:
-        """The path (and query) of the first link to this app in the plain-text body."""
-        found = re.search(r"https?://\S+", self.text)
-        assert found, f"no link in: {self.text}"
-        parts = urlsplit(found.group(0))
-        return parts.path + (f"?{parts.query}" if parts.query else "")
+    def link(self, host: str = "localhost") -> str:
+        """The path (and query) of the first link to this app (the test client's host) in the
+        plain-text body — not, say, the address of the site a message is about."""
+        for found in re.findall(r"https?://\S+", self.text):
+            parts = urlsplit(found)
+            if parts.hostname == host:
+                return parts.path + (f"?{parts.query}" if parts.query else "")
+        raise AssertionError(f"no link to {host} in: {self.text}")
 
 
 def queued(app: Flask, *, to: str | None = None, kind: str | None = None) -> list[Queued]:

@@ -15,7 +15,8 @@ from limits import parse
 from werkzeug.wrappers import Response
 
 from flask_tracking.api.errors import ApiError
-from flask_tracking.extensions import db, limiter
+from flask_tracking.extensions import limiter
+from flask_tracking.tracking import access
 from flask_tracking.tracking.models import Site
 from flask_tracking.users import apikeys
 from flask_tracking.users.models import ApiKey, User
@@ -32,6 +33,7 @@ class Call:
     key: ApiKey
     user: User
     site: Site | None
+    role: access.Role | None = None  # the key's user's role on the site
 
     def own_site(self) -> Site:
         """Return the path's site (operations on a site always have one)."""
@@ -48,14 +50,23 @@ def authorize(scope: str, site_id: int | None, *, events: bool = False) -> Call:
         raise ApiError(
             403, "insufficient_scope", "This operation needs a key with the read-write scope."
         )
-    site = None
+    site = role = None
     if site_id is not None:
-        site = db.session.get(Site, site_id)
-        visible = site is not None and site.owner_id == key.user_id
-        if not visible or (key.site_id is not None and key.site_id != site_id):
+        if key.site_id is not None and key.site_id != site_id:
             raise ApiError(404, "not_found", f"There is no site {site_id}.")
+        try:  # the key acts with its user's role on the site (tracking/access.py)
+            site, role = access.site_for(key.user_id, site_id)
+        except access.Refusal as refusal:
+            if refusal.status == 404:
+                raise ApiError(404, "not_found", f"There is no site {site_id}.") from None
+            raise ApiError(
+                403,
+                "forbidden",
+                f"Your role on this site ({refusal.role}) does not allow this operation; "
+                f"it needs {access.NEEDS[refusal.action]} or above.",
+            ) from None
     apikeys.record_use(key)
-    return Call(key, key.user, site)
+    return Call(key, key.user, site, role)
 
 
 def refuse_key_in_url() -> None:

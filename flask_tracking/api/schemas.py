@@ -190,9 +190,12 @@ RetentionDays = Annotated[
 
 
 class SiteOut(BaseModel):
-    """A site, as its owner sees it."""
+    """A site, as its owner or a member sees it."""
 
     id: int
+    role: Literal["owner", "admin", "editor", "viewer"] = Field(
+        description="The key's user's role on the site (what the key may do there)."
+    )
     name: str
     base_url: str
     display_name: str

@@ -6,7 +6,6 @@ exactly what the settings page accepts, with the same messages.
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
@@ -15,8 +14,7 @@ from flask_tracking.api.auth import Call
 from flask_tracking.api.errors import ApiError, invalid
 from flask_tracking.api.schemas import SiteCreate, SiteList, SiteOut, SiteUpdate
 from flask_tracking.api.spec import operation
-from flask_tracking.extensions import db
-from flask_tracking.tracking import sites
+from flask_tracking.tracking import access, sites
 from flask_tracking.tracking.forms import SiteSettingsForm
 from flask_tracking.tracking.models import Site
 from flask_tracking.users.apikeys import READ, READ_WRITE
@@ -24,10 +22,11 @@ from flask_tracking.users.apikeys import READ, READ_WRITE
 TAG = "Sites"
 
 
-def site_out(site: Site) -> SiteOut:
-    """Return the API's view of a site."""
+def site_out(site: Site, role: access.Role) -> SiteOut:
+    """Return the API's view of a site, for a user with this role on it."""
     return SiteOut(
         id=site.id,
+        role=role,
         name=site.name,
         base_url=site.base_url,
         display_name=site.display_name,
@@ -49,11 +48,15 @@ def checked(values: dict[str, str]) -> dict[str, str]:
 
 @operation("GET", "/sites", scope=READ, tag=TAG, response=SiteList, summary="List sites")
 def list_sites(call: Call) -> SiteList:
-    """The sites this key may see: all of its user's, or the one site it is limited to."""
-    query = select(Site).where(Site.owner_id == call.user.id).order_by(Site.id)
-    if call.key.site_id is not None:
-        query = query.where(Site.id == call.key.site_id)
-    return SiteList(data=[site_out(site) for site in db.session.scalars(query)])
+    """The sites this key may see: all its user owns or is a member of, or the one site it is
+    limited to."""
+    return SiteList(
+        data=[
+            site_out(site, role)
+            for site, role in access.visible_sites(call.user.id)
+            if call.key.site_id is None or site.id == call.key.site_id
+        ]
+    )
 
 
 @operation(
@@ -89,13 +92,13 @@ def create_site(call: Call, body: SiteCreate) -> SiteOut:
         retention_days=body.retention_days,
     )
     ingest.current_ingest().sites.invalidate()
-    return site_out(site)
+    return site_out(site, access.OWNER)
 
 
 @operation("GET", "/sites/{site_id}", scope=READ, tag=TAG, response=SiteOut, summary="Read a site")
 def get_site(call: Call) -> SiteOut:
     """One site and its settings."""
-    return site_out(call.own_site())
+    return site_out(call.own_site(), call.role or access.OWNER)
 
 
 @operation(
@@ -109,8 +112,13 @@ def get_site(call: Call) -> SiteOut:
 )
 def update_site(call: Call, body: SiteUpdate) -> SiteOut:
     """Change the fields sent; the others keep their values. Changing the time zone makes
-    reports read raw events until the rollups are rebuilt in the new zone."""
+    reports read raw events until the rollups are rebuilt in the new zone. Changing the
+    retention (which deletes events) needs the admin role."""
     site = call.own_site()
+    if "retention_days" in body.model_fields_set and not access.allows(call.role, access.MANAGE):
+        raise ApiError(
+            403, "forbidden", "Changing the retention deletes events: it needs the admin role."
+        )
     values = checked(
         {
             "base_url": site.base_url if body.base_url is None else body.base_url,
@@ -136,7 +144,7 @@ def update_site(call: Call, body: SiteUpdate) -> SiteOut:
         ),
     )
     ingest.current_ingest().sites.invalidate()
-    return site_out(site)
+    return site_out(site, call.role or access.OWNER)
 
 
 @operation(

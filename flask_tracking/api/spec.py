@@ -52,7 +52,7 @@ ViewFunction = TypeVar("ViewFunction", bound=Callable[..., Any])
 ERROR_MEANINGS = {
     400: "The query string or body is not valid; `details` names each bad field.",
     401: "No API key, an unknown one, a revoked one, or a key sent in the URL.",
-    403: "The key's scope does not allow this operation.",
+    403: "The key's scope, or its user's role on the site, does not allow this operation.",
     404: "No such site (or goal), or not one this key may see (the same answer for both).",
     413: "The body is larger than the server accepts.",
     414: "The URL (path and query string) is longer than the server reads.",
@@ -114,8 +114,9 @@ def operation(
 
     def register(view: ViewFunction) -> ViewFunction:
         standard: tuple[int, ...] = (400, 401, 414, 429)
-        if scope == READ_WRITE:
-            standard += (403,)  # a read key; or a key limited to one site, adding another
+        if scope == READ_WRITE or "{site_id}" in path:
+            # a read key; a key limited to one site, adding another; a role too low
+            standard += (403,)
         if re.search(r"\{\w+\}", path):
             standard += (404,)
         if body is not None:

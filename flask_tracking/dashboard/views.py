@@ -43,9 +43,9 @@ from flask_tracking.reports.dimensions import (
 from flask_tracking.reports.params import parse_view, query_for
 from flask_tracking.reports.ranges import COMPARISONS, LABELS, PRESETS, InvalidRange, zone_named
 from flask_tracking.security import frame_ancestors
+from flask_tracking.tracking import access
 from flask_tracking.tracking import experiments as experiment_rows
 from flask_tracking.tracking import funnels as funnel_rows
-from flask_tracking.tracking import sites as site_rules
 from flask_tracking.tracking.models import SharedLink, Site
 from flask_tracking.tracking.snippet import snippet_for
 from flask_tracking.users.forms import ConfirmForm
@@ -63,10 +63,12 @@ def bad_view(error: ValueError) -> Response | tuple[str, int]:
     return handle_error(BadRequest(description=str(error)))
 
 
-def _own_site_or_404(site_id: int) -> Site:
-    site = site_rules.owned_site(current_user, site_id)
-    if site is None:
-        abort(404)
+def _site_or_abort(site_id: int) -> Site:
+    """The site, if the current user's role allows this endpoint's action (access.py)."""
+    try:
+        site, _role = access.site_for(current_user.id, site_id)
+    except access.Refusal as refusal:
+        abort(refusal.status)
     return site
 
 
@@ -245,7 +247,7 @@ def _owner_here(site: Site) -> Callable[..., str]:
 @login_required
 def show(site_id: int) -> str | Response:
     """Show a site's dashboard for the period and filters in the URL."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     here = _owner_here(site)
     return _added_filter(here) or _render(site, here)
 
@@ -254,7 +256,7 @@ def show(site_id: int) -> str | Response:
 @login_required
 def details(site_id: int, name: str) -> str:
     """One panel's every value, searchable and sortable, for the dashboard's view."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     return _details(site, name, _owner_here(site))
 
 
@@ -262,28 +264,28 @@ def details(site_id: int, name: str) -> str:
 @login_required
 def suggest(site_id: int) -> Response:
     """Values for the filter dialog, as JSON."""
-    return _suggest(_own_site_or_404(site_id))
+    return _suggest(_site_or_abort(site_id))
 
 
 @dashboard.route("/sites/<id:site_id>/export.zip")
 @login_required
 def export_zip(site_id: int) -> Response:
     """Download the current view as one CSV per panel in a zip."""
-    return _export(_own_site_or_404(site_id))
+    return _export(_site_or_abort(site_id))
 
 
 @dashboard.route("/sites/<id:site_id>/realtime")
 @login_required
 def realtime(site_id: int) -> Response:
     """Return the current visitors (last 5 minutes) as JSON, for the page to refresh."""
-    return _realtime(_own_site_or_404(site_id))
+    return _realtime(_site_or_abort(site_id))
 
 
 @dashboard.route("/sites/<id:site_id>/experiments/<id:experiment_id>")
 @login_required
 def experiment(site_id: int, experiment_id: int) -> str:
     """Show an experiment's results over its window (to now while it runs)."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     row = experiment_rows.experiment_of(site, experiment_id)
     if row is None:
         abort(404)
@@ -306,7 +308,7 @@ def experiment(site_id: int, experiment_id: int) -> str:
 @login_required
 def shares(site_id: int) -> str | Response:
     """List a site's shared links and create one."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     form = ShareForm()
     if form.validate_on_submit():
         password = form.password.data or ""
@@ -334,7 +336,7 @@ def shares(site_id: int) -> str | Response:
 @login_required
 def revoke_share(site_id: int, link_id: int) -> Response:
     """Revoke a shared link: it stops working at once."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400, description="The form expired; reload the page and try again.")

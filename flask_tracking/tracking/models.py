@@ -70,6 +70,45 @@ class Site(db.Model):  # type: ignore[name-defined]
         return f"<Site {self.id} {self.base_url}>"
 
 
+class Membership(db.Model):  # type: ignore[name-defined]
+    """A user's role on a site that another user owns (tracking/access.py says what it allows)."""
+
+    __tablename__ = "site_members"
+    __table_args__ = (UniqueConstraint("site_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # viewer, editor or admin
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    site: Mapped[Site] = relationship()
+    user: Mapped[User] = relationship()
+
+
+class Invitation(db.Model):  # type: ignore[name-defined]
+    """An invitation by email to join a site with a role: a random token whose SHA-256 is kept,
+    used once, expiring (INVITATION_DAYS)."""
+
+    __tablename__ = "site_invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    site: Mapped[Site] = relationship()
+    invited_by: Mapped[User | None] = relationship()
+
+
 class SharedLink(db.Model):  # type: ignore[name-defined]
     """A secret, revocable, read-only link to a site's dashboard, optionally with a password."""
 

@@ -27,6 +27,7 @@ from flask_tracking.reports import visits as visits_report
 from flask_tracking.reports.experiments import MAX_EXPERIMENTS, InvalidExperiment
 from flask_tracking.reports.funnels import MAX_FUNNELS, InvalidFunnel
 from flask_tracking.reports.goals import MAX_GOALS, InvalidGoal
+from flask_tracking.tracking import access
 from flask_tracking.tracking import experiments as experiment_rows
 from flask_tracking.tracking import funnels as funnel_rows
 from flask_tracking.tracking import goals as goal_rows
@@ -58,11 +59,13 @@ tracking.add_app_template_test(is_http_url, "http_url")
 tracking.add_app_template_global(timezone_names)
 
 
-def _own_site_or_404(site_id: int) -> Site:
-    """Return the current user's site; another user's site is as missing as a deleted one."""
-    site = site_rules.owned_site(current_user, site_id)
-    if site is None:
-        abort(404)
+def _site_or_abort(site_id: int) -> Site:
+    """The site, if the current user's role on it allows this endpoint's action (access.py):
+    404 when they have none (as for a missing site), 403 when it is too low."""
+    try:
+        site, _role = access.site_for(current_user.id, site_id)
+    except access.Refusal as refusal:
+        abort(refusal.status)
     return site
 
 
@@ -70,7 +73,7 @@ def _own_site_or_404(site_id: int) -> Site:
 def index() -> str:
     """Show the landing page, or the user's sites."""
     if current_user.is_authenticated:
-        return render_template("tracking/index.html", sites=site_rules.sites_of(current_user))
+        return render_template("tracking/index.html", sites=access.visible_sites(current_user.id))
     return render_template("tracking/index.html", sites=None)
 
 
@@ -102,7 +105,7 @@ def view_sites() -> str | Response:
         flash(f"Added {site.display_name}. Paste the snippet below into your pages.", "success")
         return redirect(url_for(".setup_site", site_id=site.id))
     return render_template(
-        "tracking/sites.html", sites=site_rules.sites_of(current_user), form=form
+        "tracking/sites.html", sites=access.visible_sites(current_user.id), form=form
     )
 
 
@@ -110,7 +113,7 @@ def view_sites() -> str | Response:
 @login_required
 def setup_site(site_id: int) -> str:
     """The snippet to paste, and a live check that turns green when the first event arrives."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     collector = url_for("collector.event", _external=True)
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(collector))
     return render_template(
@@ -127,7 +130,7 @@ def setup_site(site_id: int) -> str:
 @login_required
 def setup_status(site_id: int) -> Response:
     """The setup page's live check, as JSON: stored events, the newest, drops by reason."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     found = visits_report.arrivals(site.id)
     response = jsonify(
         events=found.events,
@@ -142,7 +145,7 @@ def setup_status(site_id: int) -> Response:
 @login_required
 def view_site_visits(site_id: int) -> str:
     """Show a site's raw events, newest first, with its snippet and the last 30 days."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     page = request.args.get("page", 1, type=int) or 1
     per_page = int(current_app.config["VISITS_PER_PAGE"])
     return render_template(
@@ -158,10 +161,16 @@ def view_site_visits(site_id: int) -> str:
 @tracking.route("/sites/<id:site_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_site(site_id: int) -> tuple[str, int] | Response:
-    """Change a site's address, name, exclusions or time zone."""
-    site = _own_site_or_404(site_id)
+    """Change a site's address, name, exclusions or time zone (editors), or its retention
+    (admins: a shorter one deletes events)."""
+    site = _site_or_abort(site_id)
     form = SiteSettingsForm(obj=site)
     if form.validate_on_submit():
+        if form.retention_days.data != site.retention_days and not access.allows(
+            access.role_of(current_user.id, site), access.MANAGE
+        ):
+            form.retention_days.errors = ["Only an admin of the site can change its retention."]
+            return _settings_page(site, form, status=403)
         site_rules.update_site(
             site,
             form.base_url.data or "",
@@ -208,7 +217,7 @@ def _settings_page(
 @login_required
 def add_funnel(site_id: int) -> tuple[str, int] | Response:
     """Add a funnel from the settings page's form; a bad one shows the page again, with why."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     form = FunnelForm(prefix="funnel").offer([(goal.id, goal.name) for goal in site.goals])
     if form.validate_on_submit():
         try:
@@ -228,7 +237,7 @@ def add_funnel(site_id: int) -> tuple[str, int] | Response:
 @login_required
 def delete_funnel(site_id: int, funnel_id: int) -> Response:
     """Remove a funnel (its goals stay)."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     row = funnel_rows.funnel_of(site, funnel_id)
     if row is None:
         abort(404)
@@ -244,7 +253,7 @@ def delete_funnel(site_id: int, funnel_id: int) -> Response:
 @login_required
 def add_goal(site_id: int) -> tuple[str, int] | Response:
     """Add a goal from the settings page's form; a bad one shows the page again, with why."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     form = GoalForm(prefix="goal")
     if form.validate_on_submit() and form.definition is not None:
         try:
@@ -261,7 +270,7 @@ def add_goal(site_id: int) -> tuple[str, int] | Response:
 @login_required
 def delete_goal(site_id: int, goal_id: int) -> Response:
     """Remove a goal (the events it counted stay)."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     row = goal_rows.goal_of(site, goal_id)
     if row is None:
         abort(404)
@@ -297,7 +306,7 @@ def _experiments_page(
 @login_required
 def experiments(site_id: int) -> tuple[str, int] | Response:
     """List a site's experiments and add one (a bad one shows the page again, with why)."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     if request.method == "GET":
         return _experiments_page(site)
     form = ExperimentForm(prefix="experiment").offer([(goal.id, goal.name) for goal in site.goals])
@@ -332,7 +341,7 @@ def experiments(site_id: int) -> tuple[str, int] | Response:
 @login_required
 def experiment_status(site_id: int, experiment_id: int, action: str) -> Response:
     """Start (from now), stop (ending now) or return an experiment to draft."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     row = experiment_rows.experiment_of(site, experiment_id)
     if row is None:
         abort(404)
@@ -350,7 +359,7 @@ def experiment_status(site_id: int, experiment_id: int, action: str) -> Response
 @login_required
 def delete_experiment(site_id: int, experiment_id: int) -> Response:
     """Remove an experiment (its goals, and its exposures as custom events, stay)."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     row = experiment_rows.experiment_of(site, experiment_id)
     if row is None:
         abort(404)
@@ -366,7 +375,7 @@ def delete_experiment(site_id: int, experiment_id: int) -> Response:
 @login_required
 def delete_site(site_id: int) -> str | Response:
     """Ask for confirmation, then delete a site with all its visits."""
-    site = _own_site_or_404(site_id)
+    site = _site_or_abort(site_id)
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
         name = site.display_name

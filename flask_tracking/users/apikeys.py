@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from flask_tracking.database import write_transaction
 from flask_tracking.extensions import db
 from flask_tracking.reports.ranges import as_utc
+from flask_tracking.tracking import access
 from flask_tracking.tracking.models import Site
 from flask_tracking.users.models import ApiKey, User
 
@@ -41,8 +42,8 @@ def create_key(user: User, name: str, scope: str, site: Site | None = None) -> t
     """Make a key for `user` and return it with its secret, which is never available again."""
     if scope not in SCOPES:
         raise ValueError(f"Unknown scope {scope!r}.")
-    if site is not None and site.owner_id != user.id:
-        raise ValueError("A key can only be limited to one of its user's sites.")
+    if site is not None and access.role_of(user.id, site) is None:
+        raise ValueError("A key can only be limited to a site its user can see.")
     secret = PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         user=user,

@@ -11,9 +11,9 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
 
+from flask_tracking.tracking import access
 from flask_tracking.tracking.forms import storable_text
 from flask_tracking.tracking.models import Site
-from flask_tracking.tracking.sites import sites_of
 from flask_tracking.users import apikeys
 from flask_tracking.users.apikeys import READ, SCOPE_LABELS, SCOPES
 from flask_tracking.users.models import User
@@ -140,7 +140,9 @@ class ApiKeyForm(FlaskForm):
     def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self._sites: Mapping[str, Site] = {str(site.id): site for site in sites_of(user)}
+        self._sites: Mapping[str, Site] = {
+            str(site.id): site for site, _role in access.visible_sites(user.id)
+        }
         self.site.choices = {
             ALL_SITES: "All sites",
             **{site_id: site.display_name for site_id, site in self._sites.items()},

@@ -100,8 +100,12 @@ NOT_REGISTERED = (
     key_func=lambda: _email_key("register"),
 )
 def register() -> str | Response | tuple[str, int]:
-    """Create an account and log straight into it."""
+    """Create an account and log straight into it; follow a same-site `next` (an invitation
+    being accepted), with `email` filling the address in."""
     form = RegisterForm()
+    next_url = request.args.get("next")
+    if request.method == "GET" and request.args.get("email"):
+        form.email.data = request.args["email"][:254]
     if form.validate_on_submit():
         try:
             user = accounts.register(
@@ -114,6 +118,8 @@ def register() -> str | Response | tuple[str, int]:
             emails.send_verification(user)
             db.session.commit()
             _start_session(user)
+            if is_safe_redirect(next_url):
+                return redirect(str(next_url))
             if current_app.config["REQUIRE_EMAIL_VERIFICATION"]:
                 return redirect(url_for(".verification_pending"))
             flash("Welcome! Add your first site below.", "success")
@@ -267,7 +273,13 @@ def confirm_email_change(token: str) -> str | Response | tuple[str, int]:
 # Where an account whose address is not confirmed yet may go when REQUIRE_EMAIL_VERIFICATION
 # is on: confirming it, asking for the link again, logging out, and static files.
 UNVERIFIED_ALLOWED = frozenset(
-    {"users.verification_pending", "users.verify_email", "users.logout", "static"}
+    {
+        "users.verification_pending",
+        "users.verify_email",
+        "users.logout",
+        "members.accept",  # an invitation's link proves the address too
+        "static",
+    }
 )
 
 

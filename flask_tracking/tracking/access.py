@@ -162,3 +162,11 @@ def visible_sites(user_id: int) -> list[tuple[Site, Role]]:
     found = [(site, OWNER) for site in owned]
     found += [(site, cast(Role, role)) for site, role in shared]
     return sorted(found, key=lambda pair: pair[0].id)
+
+
+def can(site: Site, action: str) -> bool:
+    """For templates: whether the logged-in user may do `action` on the site (links to pages
+    they could not use are not shown)."""
+    from flask_login import current_user
+
+    return bool(current_user.is_authenticated) and allows(role_of(current_user.id, site), action)

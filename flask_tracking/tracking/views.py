@@ -57,6 +57,7 @@ DROP_REASONS = {
 }
 tracking.add_app_template_test(is_http_url, "http_url")
 tracking.add_app_template_global(timezone_names)
+tracking.add_app_template_global(access.can, "can")
 
 
 def _site_or_abort(site_id: int) -> Site:

@@ -63,7 +63,14 @@ def test_an_invited_person_registers_on_the_way_accepts_and_reads_but_cannot_edi
     assert stranger.post(link).status_code == 400  # used once
     sites = stranger.get("/sites/").get_data(as_text=True)
     assert "Shop" in sites and "viewer" in sites
-    assert stranger.get(f"/sites/{site_id}").status_code == 200
+    dashboard = stranger.get(f"/sites/{site_id}")
+    assert dashboard.status_code == 200
+    shown = dashboard.get_data(as_text=True)
+    for hidden in ("/edit", "/delete", "/members", "/shares"):  # links a viewer cannot use
+        assert f"/sites/{site_id}{hidden}" not in shown
+    owners = boss.get(f"/sites/{site_id}").get_data(as_text=True)
+    for link_to in ("/edit", "/delete", "/members", "/shares"):
+        assert f"/sites/{site_id}{link_to}" in owners
     assert stranger.get(f"/sites/{site_id}/edit").status_code == 403
     assert stranger.post(f"/sites/{site_id}/goals", data={"goal-name": "X"}).status_code == 403
     assert stranger.get(f"/sites/{site_id}/members").status_code == 403

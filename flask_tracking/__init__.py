@@ -135,10 +135,12 @@ def register_blueprints(app: Flask) -> None:
     from flask_tracking.teams.views import members
     from flask_tracking.tracking.views import tracking
     from flask_tracking.urls import IdConverter
+    from flask_tracking.users.twofactor_views import two_factor
     from flask_tracking.users.views import users
 
     app.url_map.converters["id"] = IdConverter
     app.register_blueprint(users)
+    app.register_blueprint(two_factor)
     app.register_blueprint(tracking)
     app.register_blueprint(members)
     app.register_blueprint(dashboard)

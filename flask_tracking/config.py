@@ -173,6 +173,9 @@ class BaseConfiguration:
     # confirmation (registration, email change) for EMAIL_TOKEN_MAX_AGE.
     PASSWORD_RESET_MAX_AGE = 3600
     EMAIL_TOKEN_MAX_AGE = 3 * 24 * 3600
+    # Two-factor login: how long "remember this browser" lasts, and codes tried per user.
+    TWO_FACTOR_REMEMBER_DAYS = 30
+    TWO_FACTOR_RATE_LIMIT = "5 per 10 minutes"
     # Days an invitation to a site's team can be accepted (teams/rules.py).
     INVITATION_DAYS = 7
     # Asking for a reset link: per address and per client, every request counts.

@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
 
 from flask_tracking.tracking import access
@@ -169,3 +169,23 @@ class ApiKeyForm(FlaskForm):
             )
             return False
         return True
+
+
+class TwoFactorCodeForm(FlaskForm):
+    """A code from the authenticator app (or a recovery code), and whether to remember."""
+
+    code = StringField(
+        "Code", filters=[_strip], validators=[InputRequired(), Length(min=6, max=20)]
+    )
+    remember = BooleanField("Remember this browser for 30 days")
+
+
+class DisableTwoFactorForm(FlaskForm):
+    """Turning two-factor login off: the password and a code."""
+
+    password = PasswordField("Password", validators=[InputRequired(), Length(max=1024)])
+    code = StringField(
+        "Code from the app, or a recovery code",
+        filters=[_strip],
+        validators=[InputRequired(), Length(min=6, max=20)],
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from flask import (
     Blueprint,
@@ -23,7 +24,7 @@ from werkzeug.wrappers import Response
 from flask_tracking.extensions import db, limiter, login_manager
 from flask_tracking.tracking.sites import sites_of
 from flask_tracking.urls import is_safe_redirect
-from flask_tracking.users import accounts, apikeys, emails, logins
+from flask_tracking.users import accounts, apikeys, emails, logins, twofactor
 from flask_tracking.users.forms import (
     AccountForm,
     ApiKeyForm,
@@ -44,6 +45,8 @@ login_manager.login_message_category = "info"
 
 
 SESSION_TOKEN = "login"  # noqa: S105 - the session cookie key holding the login token
+# Session key: the user whose password was right and who still owes a code (users/twofactor).
+TWO_FACTOR_PENDING = "two_factor_pending"
 
 
 @login_manager.user_loader
@@ -146,8 +149,15 @@ def login() -> str | Response | tuple[str, int]:
     if form.validate_on_submit():
         user = accounts.authenticate(form.email.data or "", form.password.data or "")
         if user is not None:
+            target = next_url if is_safe_redirect(next_url) else url_for("tracking.index")
+            remembered = request.cookies.get(twofactor.REMEMBER_COOKIE)
+            if user.totp_secret and not twofactor.remembered(user, remembered):
+                # The password was right; the session starts only after the second factor.
+                session.clear()
+                session[TWO_FACTOR_PENDING] = {"u": user.id, "n": target, "t": int(time.time())}
+                return redirect(url_for("two_factor.code"))
             _start_session(user)
-            return redirect(next_url if is_safe_redirect(next_url) else url_for("tracking.index"))
+            return redirect(str(target))
         g.login_failed = True
         current_app.logger.info("failed login for %r", form.email.data)
         form.password.errors = ["Invalid email or password."]
@@ -278,6 +288,7 @@ UNVERIFIED_ALLOWED = frozenset(
         "users.verify_email",
         "users.logout",
         "members.accept",  # an invitation's link proves the address too
+        "two_factor.code",
         "static",
     }
 )

@@ -173,6 +173,8 @@ class BaseConfiguration:
     # confirmation (registration, email change) for EMAIL_TOKEN_MAX_AGE.
     PASSWORD_RESET_MAX_AGE = 3600
     EMAIL_TOKEN_MAX_AGE = 3 * 24 * 3600
+    # The account security log (settings page): events kept this many days.
+    AUDIT_LOG_DAYS = 180
     # Two-factor login: how long "remember this browser" lasts, and codes tried per user.
     TWO_FACTOR_REMEMBER_DAYS = 30
     TWO_FACTOR_RATE_LIMIT = "5 per 10 minutes"

@@ -9,6 +9,7 @@ while one runs, it runs them itself and the command says so).
     rollups     ROLLUP_INTERVAL     close finished days; refresh today's sessions and rollups
     retention   RETENTION_INTERVAL  delete events and sessions past each site's retention
     mail        MAIL_INTERVAL       send queued email, retry failures with backoff
+    audit       RETENTION_INTERVAL  delete account security-log events past AUDIT_LOG_DAYS
 
 A job returns what it did, and whether it has more to do at once (the retention purge works in
 bounded batches: it comes back at the next pass until nothing old is left).
@@ -98,6 +99,13 @@ def send_mail(_writer: Writer, _now: bool) -> Outcome:
     )
 
 
+def purge_audit_log(_writer: Writer, _now: bool) -> Outcome:
+    """Delete security-log events older than AUDIT_LOG_DAYS (users/audit.py)."""
+    from flask_tracking.users import audit
+
+    return Outcome(f"{audit.purge()} security-log event(s) past AUDIT_LOG_DAYS deleted")
+
+
 JOBS = (
     Job("salts", "delete visitor-hash salts older than yesterday", None, rotate_salts),
     Job(
@@ -113,6 +121,12 @@ JOBS = (
         purge_expired,
     ),
     Job("mail", "send queued email; retry failures with backoff", "MAIL_INTERVAL", send_mail),
+    Job(
+        "audit",
+        "delete security-log events older than AUDIT_LOG_DAYS",
+        "RETENTION_INTERVAL",
+        purge_audit_log,
+    ),
 )
 
 

@@ -14,6 +14,7 @@ from flask_tracking.extensions import db
 from flask_tracking.reports.ranges import as_utc
 from flask_tracking.tracking import access
 from flask_tracking.tracking.models import Invitation, Membership, Site
+from flask_tracking.users import audit
 from flask_tracking.users.accounts import normalise_email
 from flask_tracking.users.emails import link
 from flask_tracking.users.models import User
@@ -83,6 +84,7 @@ def invite(site: Site, inviter: User, email: str, role: str) -> Invitation:
         expires_at=now + timedelta(days=days),
     )
     db.session.add(invitation)
+    audit.record(inviter.id, "member_invited", f"{email} as {role} to {site.display_name}")
     mail.queue(
         email,
         "invitation",
@@ -132,6 +134,7 @@ def accept(invitation: Invitation, user: User) -> None:
             .values(role=invitation.role)
         )
     invitation.accepted_at = now
+    audit.record(user.id, "member_joined", f"{site.display_name} as {invitation.role}")
     if user.email_verified_at is None:  # the link reached this address
         user.email_verified_at = now
     db.session.commit()
@@ -162,20 +165,23 @@ def _membership(site: Site, user_id: int) -> Membership:
     return row
 
 
-def change_role(site: Site, user_id: int, role: str) -> Membership:
+def change_role(site: Site, user_id: int, role: str, actor: User) -> Membership:
     """Give a member another role; it applies from their next request (sessions and keys)."""
     if role not in access.MEMBER_ROLES:
         raise TeamError(f"{role!r} is not a role a member can have.")
     row = _membership(site, user_id)
     row.role = role
+    audit.record(actor.id, "member_changed", f"{row.user.email} on {site.display_name}: {role}")
     db.session.commit()
     return row
 
 
-def remove(site: Site, user_id: int) -> None:
+def remove(site: Site, user_id: int, actor: User) -> None:
     """Take a member's access away: their open sessions and API keys lose the site at once,
     since every request looks the role up."""
-    db.session.delete(_membership(site, user_id))
+    row = _membership(site, user_id)
+    audit.record(actor.id, "member_removed", f"{row.user.email} from {site.display_name}")
+    db.session.delete(row)
     db.session.commit()
 
 
@@ -187,6 +193,7 @@ def transfer(site: Site, new_owner_id: int) -> None:
     db.session.flush()
     site.owner_id = new_owner_id
     db.session.add(Membership(site_id=site.id, user_id=previous, role=access.ADMIN))
+    audit.record(previous, "site_transferred", f"{site.display_name} to {row.user.email}")
     db.session.commit()
 
 

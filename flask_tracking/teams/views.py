@@ -75,10 +75,10 @@ def change_member(site_id: int, user_id: int) -> Any:
         return _page(site, role, status=400)
     try:
         if form.role.data == "remove":
-            rules.remove(site, user_id)
+            rules.remove(site, user_id, current_user)
             flash("Removed: they no longer see this site.", "info")
         else:
-            rules.change_role(site, user_id, form.role.data or "")
+            rules.change_role(site, user_id, form.role.data or "", current_user)
             flash("Role changed.", "success")
     except rules.TeamError as error:
         flash(str(error), "error")

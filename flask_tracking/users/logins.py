@@ -17,6 +17,7 @@ from sqlalchemy import delete, select, update
 
 from flask_tracking.database import write_transaction
 from flask_tracking.extensions import db
+from flask_tracking.geo import get_geodata
 from flask_tracking.ingest.useragent import parse_user_agent
 from flask_tracking.users.models import LoginSession, User
 
@@ -44,11 +45,25 @@ def describe(user_agent: str) -> str:
     return (words or "Unknown browser")[:120]
 
 
-def start(user: User, user_agent: str) -> str:
+def place_of(address: str | None) -> str:
+    """Roughly where an address is (city and country), for the list of sessions; "" unknown."""
+    found = get_geodata(address) if address else None  # never raises
+    if found is None:
+        return ""
+    country = found.country_name or found.country_code
+    return ", ".join(part for part in (found.city, country) if part)[:120]
+
+
+def start(user: User, user_agent: str, address: str | None = None) -> str:
     """Open a session for `user` and return its token (for the cookie; never stored)."""
     token = secrets.token_urlsafe(32)
     db.session.add(
-        LoginSession(user_id=user.id, token_hash=_digest(token), device=describe(user_agent))
+        LoginSession(
+            user_id=user.id,
+            token_hash=_digest(token),
+            device=describe(user_agent),
+            place=place_of(address),
+        )
     )
     db.session.commit()
     return token

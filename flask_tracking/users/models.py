@@ -47,6 +47,22 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
         return f"<User {self.id} {self.email}>"
 
 
+class AuditEvent(db.Model):  # type: ignore[name-defined]
+    """Something that happened to an account: a login, a failed one, a new password, a key…
+    shown to its user on the settings page, kept AUDIT_LOG_DAYS (users/audit.py)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(String(300), default="")
+    address: Mapped[str] = mapped_column(String(45), default="")
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+
+
 class RecoveryCode(db.Model):  # type: ignore[name-defined]
     """A single-use code that stands in for the authenticator app: only its SHA-256 is kept."""
 
@@ -73,8 +89,10 @@ class LoginSession(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # What the user sees in their list of sessions: the browser and system, not the raw agent.
+    # What the user sees in their list of sessions: the browser and system, not the raw agent,
+    # and roughly where it logged in from (the city or country of its address then).
     device: Mapped[str] = mapped_column(String(120), default="")
+    place: Mapped[str] = mapped_column(String(120), default="", server_default="")
 
     user: Mapped[User] = relationship()
 

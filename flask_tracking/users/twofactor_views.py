@@ -21,7 +21,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from flask_tracking.extensions import db, limiter
-from flask_tracking.users import twofactor
+from flask_tracking.users import audit, twofactor
 from flask_tracking.users.forms import DisableTwoFactorForm, TwoFactorCodeForm
 from flask_tracking.users.models import User
 from flask_tracking.users.passwords import verify_password
@@ -76,6 +76,13 @@ def code() -> Any:
     if form.validate_on_submit():
         used = accept_second_factor(user, form.code.data or "")
         if used is not None:
+            if used == "recovery":
+                audit.record(user.id, "recovery_code_used")
+            audit.record(
+                user.id,
+                "login",
+                "password and a recovery code" if used == "recovery" else "password and a code",
+            )
             _start_session(user)
             response = make_response(redirect(target))
             if form.remember.data:
@@ -94,6 +101,8 @@ def code() -> Any:
             return response
         g.login_failed = True
         current_app.logger.info("failed second factor for user %s", user.id)
+        audit.record(user.id, "two_factor_failed")
+        db.session.commit()
         form.code.errors = ["That code is not right (or was used already)."]
         return render_template("users/two_factor_code.html", form=form), 200
     return render_template("users/two_factor_code.html", form=form)
@@ -147,8 +156,10 @@ def enable() -> Any:
     form = TwoFactorCodeForm()
     if not isinstance(secret, str) or not form.validate_on_submit():
         return _page(confirm_form=form), 400
+    audit.record(current_user.id, "two_factor_on")
     codes = twofactor.enable(current_user._get_current_object(), secret, form.code.data or "")
     if codes is None:
+        db.session.rollback()  # not on: nothing to log
         g.login_failed = True
         form.code.errors = ["That code does not match: check the app's clock, and try again."]
         return _page(confirm_form=form), 400
@@ -177,6 +188,7 @@ def disable() -> Response | tuple[str, int]:
         g.login_failed = True
         form.code.errors = ["That code is not right (or was used already)."]
         return _page(disable_form=form), 400
+    audit.record(user.id, "two_factor_off")
     twofactor.disable(user)
     flash("Two-factor login is off.", "info")
     return redirect(url_for(".settings"))

@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response
 from flask_tracking.extensions import db, limiter, login_manager
 from flask_tracking.tracking.sites import sites_of
 from flask_tracking.urls import is_safe_redirect
-from flask_tracking.users import accounts, apikeys, emails, logins, twofactor
+from flask_tracking.users import accounts, apikeys, audit, emails, logins, twofactor
 from flask_tracking.users.forms import (
     AccountForm,
     ApiKeyForm,
@@ -65,7 +65,9 @@ def _start_session(user: User) -> None:
     """Log the user in with a fresh session, so a planted session id is worthless."""
     session.clear()
     logins.forget_old(user)
-    session[SESSION_TOKEN] = logins.start(user, request.headers.get("User-Agent", ""))
+    session[SESSION_TOKEN] = logins.start(
+        user, request.headers.get("User-Agent", ""), request.remote_addr
+    )
     login_user(user)
 
 
@@ -156,10 +158,15 @@ def login() -> str | Response | tuple[str, int]:
                 session.clear()
                 session[TWO_FACTOR_PENDING] = {"u": user.id, "n": target, "t": int(time.time())}
                 return redirect(url_for("two_factor.code"))
+            audit.record(user.id, "login", "password")
             _start_session(user)
             return redirect(str(target))
         g.login_failed = True
         current_app.logger.info("failed login for %r", form.email.data)
+        known = accounts.find_user(form.email.data or "")
+        if known is not None:  # the owner should see someone trying their password
+            audit.record(known.id, "login_failed")
+            db.session.commit()
         form.password.errors = ["Invalid email or password."]
         return render_template("users/login.html", form=form), 200
     return render_template("users/login.html", form=form)
@@ -211,6 +218,7 @@ def reset_password(token: str) -> str | Response | tuple[str, int]:
         return render_template("users/link_invalid.html", what="password reset"), 400
     form = ResetPasswordForm(user)
     if form.validate_on_submit():
+        audit.record(user.id, "password_reset")
         accounts.reset_password(user, form.password.data or "")
         logins.end_all(user)
         _start_session(user)
@@ -268,6 +276,7 @@ def confirm_email_change(token: str) -> str | Response | tuple[str, int]:
     if request.method == "POST" and form.validate_on_submit():
         old_email = user.email
         try:
+            audit.record(user.id, "email_changed", f"{old_email} to {new_email}")
             accounts.change_email(user, new_email)
         except accounts.EmailTaken:
             return render_template("users/link_invalid.html", what="email change"), 400
@@ -330,6 +339,9 @@ def _settings_page(
         keys=apikeys.keys_of(current_user),
         scope_labels=apikeys.SCOPE_LABELS,
         sessions=logins.live_sessions(current_user),
+        audit_events=audit.events_of(user.id),
+        audit_kinds=audit.KINDS,
+        audit_days=int(current_app.config["AUDIT_LOG_DAYS"]),
         this_session=logins.current_id(session.get(SESSION_TOKEN)),
         new_key=new_key,
         secret=secret,
@@ -360,6 +372,7 @@ def change_password() -> Response | tuple[str, int]:
         g.login_failed = True
         form.current.errors = ["That is not your current password."]
         return _settings_page(password_form=form), 400
+    audit.record(user.id, "password_changed")
     logins.end_all(user)
     _start_session(user)
     flash("Your password is changed. Every other browser has been logged out.", "success")
@@ -394,6 +407,7 @@ def update_account() -> Response | tuple[str, int]:
         flash("Your account is saved.", "success")
     else:
         emails.send_change_confirmation(user, wanted)
+        audit.record(user.id, "email_change_requested", wanted)
         db.session.commit()
         flash(
             f"We sent a link to {wanted}: your address changes when you open it. "
@@ -438,7 +452,9 @@ def end_session(session_id: int) -> Response:
     """End one of the user's other login sessions (a browser they no longer use)."""
     if not ConfirmForm().validate_on_submit():
         abort(400, description="The form expired; reload the page and try again.")
+    audit.record(current_user.id, "session_ended")
     if not logins.end_one(current_user, session_id):
+        db.session.rollback()
         abort(404)
     if session_id == logins.current_id(session.get(SESSION_TOKEN)):
         logout_user()
@@ -455,6 +471,7 @@ def end_all_sessions() -> Response:
     """Log out everywhere, this browser included."""
     if not ConfirmForm().validate_on_submit():
         abort(400, description="The form expired; reload the page and try again.")
+    audit.record(current_user.id, "sessions_ended")
     logins.end_all(current_user)
     logout_user()
     session.clear()
@@ -469,6 +486,7 @@ def create_api_key() -> Response | tuple[str, int]:
     form = ApiKeyForm(current_user)
     if not form.validate_on_submit():
         return _settings_page(form), 400
+    audit.record(current_user.id, "api_key_created", form.name.data or "")
     key, secret = apikeys.create_key(
         current_user, form.name.data or "", form.scope.data, form.selected_site
     )
@@ -489,6 +507,7 @@ def revoke_api_key(key_id: int) -> Response:
     if key is None:
         abort(404)
     if key.active:
+        audit.record(current_user.id, "api_key_revoked", key.name)
         apikeys.revoke_key(key)
         flash(f"Revoked the API key “{key.name}”. Programs using it can no longer connect.", "info")
     else:

@@ -198,6 +198,7 @@ def test_jobs_list_and_run_from_the_command_line(app: Flask, site_in: Any) -> No
         "rollups",
         "retention",
         "mail",
+        "audit",
     ]
     assert "every 3600 s (RETENTION_INTERVAL)" in listed.output
     assert "every 2 s (MAIL_INTERVAL)" in listed.output

@@ -89,21 +89,23 @@ docs: install-dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 ## The suite runs on PYTEST_WORKERS processes (pytest-xdist; each gets its own PostgreSQL
-## database) under coverage.py; both legs add to one measurement, reported (and held to
-## pyproject's fail_under) once they are done. HTML: $(BIN)/coverage html -d build/coverage
+## database) under coverage.py, except the tests marked `concurrency`, which load the machine
+## themselves and time what they see: they run after, alone. Both legs add to one
+## measurement, reported (and held to pyproject's fail_under) once they are done.
+## HTML: $(BIN)/coverage html -d build/coverage
 PYTEST_WORKERS ?= auto
-PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --cov --cov-append --cov-report= --cov-fail-under=0 \
-	$(PYTEST_ARGS)
+PYTEST := $(BIN)/pytest --cov --cov-append --cov-report= --cov-fail-under=0
+LEG := $(PYTEST) -n $(PYTEST_WORKERS) -m "not concurrency" $(PYTEST_ARGS) && \
+	$(PYTEST) -m concurrency $(PYTEST_ARGS)
 pytest:
 	$(BIN)/coverage erase
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 	  echo "== pytest on SQLite, then on PostgreSQL ($$TEST_DATABASE_URL)"; \
-	  TEST_DATABASE_URL= $(PYTEST) && \
-	  $(PYTEST); \
+	  (export TEST_DATABASE_URL= && $(LEG)) && $(LEG); \
 	else \
 	  echo "== PostgreSQL leg SKIPPED: TEST_DATABASE_URL is not set (.ci/run sets it)."; \
 	  echo "== pytest on SQLite"; \
-	  $(PYTEST); \
+	  $(LEG); \
 	fi
 	$(BIN)/coverage report
 

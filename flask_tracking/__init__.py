@@ -110,6 +110,7 @@ def register_extensions(app: Flask) -> None:
     from flask_tracking import database, events, geo, ingest, mail
     from flask_tracking.extensions import csrf, db, limiter, login_manager, migrate
     from flask_tracking.ops import metrics
+    from flask_tracking.users import sso
 
     db.init_app(app)
     database.init_app(app)
@@ -119,6 +120,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     geo.init_app(app)
     mail.init_app(app)
+    sso.init_app(app)
     events.init_app(app)
     ingest.init_app(app)
     metrics.init_app(app)
@@ -135,12 +137,14 @@ def register_blueprints(app: Flask) -> None:
     from flask_tracking.teams.views import members
     from flask_tracking.tracking.views import tracking
     from flask_tracking.urls import IdConverter
+    from flask_tracking.users.sso_views import single_sign_on
     from flask_tracking.users.twofactor_views import two_factor
     from flask_tracking.users.views import users
 
     app.url_map.converters["id"] = IdConverter
     app.register_blueprint(users)
     app.register_blueprint(two_factor)
+    app.register_blueprint(single_sign_on)
     app.register_blueprint(tracking)
     app.register_blueprint(members)
     app.register_blueprint(dashboard)

@@ -178,6 +178,23 @@ class BaseConfiguration:
     # Two-factor login: how long "remember this browser" lasts, and codes tried per user.
     TWO_FACTOR_REMEMBER_DAYS = 30
     TWO_FACTOR_RATE_LIMIT = "5 per 10 minutes"
+    # Single sign-on with OpenID Connect (users/sso.py), on when OIDC_ISSUER is set (the URL
+    # whose /.well-known/openid-configuration describes the provider); OIDC_ISSUER,
+    # OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are also read plainly from the environment. The
+    # provider's redirect URI for this app is PUBLIC_URL + /login/sso/callback.
+    OIDC_ISSUER = ""
+    OIDC_CLIENT_ID = ""
+    OIDC_CLIENT_SECRET = ""
+    # Only addresses at these domains may log in by single sign-on (a list, or a string of
+    # names separated by commas or spaces); empty: any address the provider vouches for.
+    OIDC_ALLOWED_DOMAINS: ClassVar[list[str]] = []
+    # Whether a first login by single sign-on makes an account (else only existing accounts,
+    # matched by a verified address, and invited people who registered, can use it).
+    OIDC_CREATE_USERS = True
+    # Whether passwords still log in once single sign-on is on (off: the provider only).
+    OIDC_PASSWORD_LOGIN = True
+    OIDC_TIMEOUT = 10.0  # seconds for each call to the provider
+    OIDC_NAME = "single sign-on"  # the login button reads "Log in with <this>"
     # Days an invitation to a site's team can be accepted (teams/rules.py).
     INVITATION_DAYS = 7
     # Asking for a reset link: per address and per client, every request counts.

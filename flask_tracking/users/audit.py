@@ -15,6 +15,7 @@ from flask_tracking.users.models import AuditEvent
 KINDS = {
     "login": "Logged in",
     "login_failed": "Failed login (wrong password)",
+    "sso_linked": "Single sign-on linked to this account",
     "two_factor_failed": "Failed login (wrong code)",
     "password_changed": "Password changed",
     "password_reset": "Password reset by email",

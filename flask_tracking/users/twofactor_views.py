@@ -33,14 +33,15 @@ PENDING_SECONDS = 300  # the password step is forgotten after five minutes witho
 SETUP = "two_factor_setup"  # session key: the secret being set up, until confirmed
 
 
-def _pending_user() -> tuple[User, str] | None:
+def _pending_user() -> tuple[User, str, str] | None:
     pending = session.get(TWO_FACTOR_PENDING)
     if not isinstance(pending, dict) or time.time() - float(pending.get("t", 0)) > PENDING_SECONDS:
         return None
     user = db.session.get(User, pending.get("u"))
     if user is None or not user.totp_secret:
         return None
-    return user, str(pending.get("n") or url_for("tracking.index"))
+    target = str(pending.get("n") or url_for("tracking.index"))
+    return user, target, str(pending.get("m") or "password")
 
 
 def _pending_key() -> str:
@@ -71,7 +72,7 @@ def code() -> Any:
         session.pop(TWO_FACTOR_PENDING, None)
         flash("Log in again: the code step waits five minutes at most.", "info")
         return redirect(url_for("users.login"))
-    user, target = found
+    user, target, method = found
     form = TwoFactorCodeForm()
     if form.validate_on_submit():
         used = accept_second_factor(user, form.code.data or "")
@@ -81,7 +82,7 @@ def code() -> Any:
             audit.record(
                 user.id,
                 "login",
-                "password and a recovery code" if used == "recovery" else "password and a code",
+                f"{method} and a recovery code" if used == "recovery" else f"{method} and a code",
             )
             _start_session(user)
             response = make_response(redirect(target))

@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response
 from flask_tracking.extensions import db, limiter, login_manager
 from flask_tracking.tracking.sites import sites_of
 from flask_tracking.urls import is_safe_redirect
-from flask_tracking.users import accounts, apikeys, audit, emails, logins, twofactor
+from flask_tracking.users import accounts, apikeys, audit, emails, logins, sso, twofactor
 from flask_tracking.users.forms import (
     AccountForm,
     ApiKeyForm,
@@ -71,11 +71,38 @@ def _start_session(user: User) -> None:
     login_user(user)
 
 
+def finish_login(user: User, next_url: str | None, method: str) -> Response:
+    """The first factor (a password, single sign-on) was right: start the session, or ask for
+    the second factor first; then go on to `next` when it stays on this site."""
+    target = next_url if is_safe_redirect(next_url) else url_for("tracking.index")
+    remembered = request.cookies.get(twofactor.REMEMBER_COOKIE)
+    if user.totp_secret and not twofactor.remembered(user, remembered):
+        session.clear()
+        session[TWO_FACTOR_PENDING] = {
+            "u": user.id,
+            "n": target,
+            "t": int(time.time()),
+            "m": method,
+        }
+        db.session.commit()
+        return redirect(url_for("two_factor.code"))
+    audit.record(user.id, "login", method)
+    _start_session(user)
+    return redirect(str(target))
+
+
 def _end_session() -> None:
     """Log out this browser: its login session is revoked, so no copy of the cookie works."""
     logins.end(session.get(SESSION_TOKEN))
     logout_user()
     session.clear()
+
+
+def _passwords_off(what: str) -> tuple[str, int] | None:
+    """With single sign-on only (OIDC_PASSWORD_LOGIN off), the password pages say so."""
+    if sso.password_login():
+        return None
+    return render_template("users/passwords_off.html", what=what), 403
 
 
 def _login_failed() -> bool:
@@ -107,6 +134,8 @@ NOT_REGISTERED = (
 def register() -> str | Response | tuple[str, int]:
     """Create an account and log straight into it; follow a same-site `next` (an invitation
     being accepted), with `email` filling the address in."""
+    if (off := _passwords_off("register")) is not None:
+        return off
     form = RegisterForm()
     next_url = request.args.get("next")
     if request.method == "GET" and request.args.get("email"):
@@ -146,21 +175,14 @@ def register() -> str | Response | tuple[str, int]:
 )
 def login() -> str | Response | tuple[str, int]:
     """Log in; follow `next` only when it stays on this site."""
+    if request.method == "POST" and (off := _passwords_off("login")) is not None:
+        return off
     form = LoginForm()
     next_url = request.args.get("next")
     if form.validate_on_submit():
         user = accounts.authenticate(form.email.data or "", form.password.data or "")
         if user is not None:
-            target = next_url if is_safe_redirect(next_url) else url_for("tracking.index")
-            remembered = request.cookies.get(twofactor.REMEMBER_COOKIE)
-            if user.totp_secret and not twofactor.remembered(user, remembered):
-                # The password was right; the session starts only after the second factor.
-                session.clear()
-                session[TWO_FACTOR_PENDING] = {"u": user.id, "n": target, "t": int(time.time())}
-                return redirect(url_for("two_factor.code"))
-            audit.record(user.id, "login", "password")
-            _start_session(user)
-            return redirect(str(target))
+            return finish_login(user, next_url, "password")
         g.login_failed = True
         current_app.logger.info("failed login for %r", form.email.data)
         known = accounts.find_user(form.email.data or "")
@@ -195,9 +217,11 @@ def logout() -> str | Response:
     methods=["POST"],
     key_func=lambda: _email_key("reset"),
 )
-def forgot_password() -> str | Response:
+def forgot_password() -> str | Response | tuple[str, int]:
     """Send a reset link to an account's address. The answer is the same whether or not the
     address has an account, and the mail leaves later, off this request."""
+    if (off := _passwords_off("reset")) is not None:
+        return off
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         user = accounts.find_user(form.email.data or "")
@@ -213,6 +237,8 @@ def forgot_password() -> str | Response:
 def reset_password(token: str) -> str | Response | tuple[str, int]:
     """Choose a new password from a reset link: every session of the account ends, and this
     browser is logged in afresh. A used, expired or altered link is refused."""
+    if (off := _passwords_off("reset")) is not None:
+        return off
     user = emails.user_of_reset(token)
     if user is None:
         return render_template("users/link_invalid.html", what="password reset"), 400
@@ -343,6 +369,8 @@ def _settings_page(
         audit_kinds=audit.KINDS,
         audit_days=int(current_app.config["AUDIT_LOG_DAYS"]),
         this_session=logins.current_id(session.get(SESSION_TOKEN)),
+        sso_identities=sso.identities_of(user) if sso.enabled() else [],
+        has_password=user.password_hash != sso.NO_PASSWORD,
         new_key=new_key,
         secret=secret,
     )

@@ -1,9 +1,14 @@
-"""Reading what the app queued for sending (the outbox) and following the links in it."""
+"""Reading what the app queued for sending (the outbox) and following the links in it; and an
+inbox for a real SMTP server on loopback (aiosmtpd) to read what arrived."""
 
 from __future__ import annotations
 
+import email
 import re
 from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
@@ -44,3 +49,37 @@ def queued(app: Flask, *, to: str | None = None, kind: str | None = None) -> lis
             Queued(m.to_address, m.kind, m.subject, m.text_body, m.html_body)
             for m in db.session.scalars(query)
         ]
+
+
+class Inbox:
+    """An aiosmtpd handler keeping what it accepts; addresses in `refuse` get a 550."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, list[str], EmailMessage]] = []
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(
+        self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    def link(self, to: str, base: str) -> str:
+        """The first link under `base` in the plain text of the last message to `to`."""
+        for _sender, recipients, message in reversed(self.received):
+            if to in recipients:
+                body = message.get_body(("plain",))
+                assert body is not None
+                for found in re.findall(r"https?://\S+", body.get_content()):
+                    if found.startswith(base):
+                        return str(found)
+                raise AssertionError(f"no link under {base} in the mail to {to}")
+        raise AssertionError(f"no mail to {to} arrived")

@@ -164,7 +164,10 @@ class Provider:
                     f"{escape(person.email)}</button>"
                     for login, person in provider.people.items()
                 )
-                return f"<!doctype html><title>Provider</title><form method=post>{buttons}</form>"
+                return (
+                    "<!doctype html><title>Provider</title><link rel=icon href=data:,>"
+                    f"<form method=post>{buttons}</form>"
+                )
             person = provider.people.get(request.form.get("login", ""))
             grant = server.get_consent_grant(end_user=person)
             return server.create_authorization_response(grant=grant, grant_user=person)

@@ -58,6 +58,7 @@ def examine(app: Flask) -> Iterator[Finding]:
     yield _geoip(app)
     yield from _proxy(app)
     yield from _mail(app)
+    yield _single_sign_on(app)
 
 
 def _from_check(what: str, check: health.Check) -> Finding:
@@ -204,3 +205,36 @@ def _mail(app: Flask) -> Iterator[Finding]:
         )
     else:
         yield Finding("ok", "public URL", str(config["PUBLIC_URL"]))
+
+
+def _single_sign_on(app: Flask) -> Finding:
+    """Whether the OpenID Connect provider answers its discovery document, naming itself, and
+    the redirect URI to register there."""
+    from flask_tracking.users import sso
+
+    issuer = app.config.get("OIDC_ISSUER")
+    if not issuer:
+        return Finding("ok", "single sign-on", "off (OIDC_ISSUER is not set)")
+    public = app.config.get("PUBLIC_URL")
+    redirect_uri = f"{str(public).rstrip('/')}/login/sso/callback" if public else None
+    with app.app_context():
+        try:
+            sso.check_issuer(sso.client().load_server_metadata())
+        except sso.Refused as refused:
+            return Finding("fail", "single sign-on", str(refused))
+        except Exception as error:  # unreachable, not JSON, an HTTP error: all say the same
+            return Finding(
+                "fail",
+                "single sign-on",
+                f"{issuer}/.well-known/openid-configuration could not be read ({error})",
+            )
+    if redirect_uri is None:
+        return Finding(
+            "warn",
+            "single sign-on",
+            f"{issuer} answers; set PUBLIC_URL so that the redirect URI registered at the "
+            "provider (PUBLIC_URL/login/sso/callback) is the one this app sends",
+        )
+    return Finding(
+        "ok", "single sign-on", f"{issuer} answers; redirect URI to register: {redirect_uri}"
+    )

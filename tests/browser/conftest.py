@@ -8,9 +8,11 @@ it), launched quiet and offline.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.live import LiveServer
 from tools import prerequisites
@@ -27,7 +29,29 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-__all__ = ["CHROME", "CHROMIUM_ARGS", "LiveServer"]
+__all__ = ["CHROME", "CHROMIUM_ARGS", "LiveServer", "axe_violations"]
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "assets" / "node_modules" / "axe-core" / "axe.min.js"
+# axe-core's WCAG 2.0/2.1 A and AA rules; a violation of impact serious or critical fails.
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {
+    runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+  });
+  return result.violations
+    .filter(v => v.impact === "serious" || v.impact === "critical")
+    .map(v => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + " :: " + n.failureSummary),
+    }));
+}"""
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """Run axe-core (from the pinned npm package, which `make assets` installs) on the page."""
+    assert AXE.is_file(), f"{AXE} is missing: run `make assets` (it installs axe-core from npm)"
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    return page.evaluate(AXE_RUN)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")

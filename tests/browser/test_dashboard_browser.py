@@ -37,7 +37,7 @@ from flask_tracking.ingest import drain
 from flask_tracking.reports.names import country_name
 from flask_tracking.tracking.models import SharedLink, Site
 from flask_tracking.users import accounts
-from tests.browser.conftest import CHROME, LiveServer
+from tests.browser.conftest import CHROME, LiveServer, axe_violations
 from tests.conftest import PASSWORD, geolite2_2018
 from tests.reports import dataset
 
@@ -416,28 +416,6 @@ AXIS_LABELS = """() => {
 }"""
 
 
-AXE = ROOT / "assets" / "node_modules" / "axe-core" / "axe.min.js"
-# axe-core's WCAG 2.0/2.1 A and AA rules; a violation of impact serious or critical fails.
-AXE_RUN = """async () => {
-  const result = await axe.run(document, {
-    runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
-  });
-  return result.violations
-    .filter(v => v.impact === "serious" || v.impact === "critical")
-    .map(v => ({
-      id: v.id, impact: v.impact, help: v.help,
-      nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + " :: " + n.failureSummary),
-    }));
-}"""
-
-
-def axe_violations(page: Page) -> list[dict[str, Any]]:
-    """Run axe-core (from the pinned npm package, which `make assets` installs) on the page."""
-    assert AXE.is_file(), f"{AXE} is missing: run `make assets` (it installs axe-core from npm)"
-    page.evaluate(AXE.read_text(encoding="utf-8"))
-    return page.evaluate(AXE_RUN)  # type: ignore[no-any-return]
-
-
 # -- the tests ----------------------------------------------------------------------------------
 
 
@@ -725,7 +703,9 @@ def test_every_page_passes_axe_in_both_themes(shop: Served, browser: Browser, th
             f"/sites/{shop.site_id}/edit",
             f"/sites/{shop.site_id}/experiments",
             f"/sites/{shop.site_id}/shares",
+            f"/sites/{shop.site_id}/members",
             "/settings/",
+            "/settings/two-factor",
             "/api/v1/docs",
         ):
             page.goto(shop.url + path)

@@ -4,13 +4,10 @@ a login, and the log as the mailbox when no server is configured."""
 
 from __future__ import annotations
 
-import email
 import logging
 import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email import policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -28,32 +25,11 @@ from flask_tracking.mail.outbox import Delivery
 from flask_tracking.ops.doctor import examine
 from flask_tracking.users import accounts
 from tests.conftest import make_app
+from tests.mailbox import Inbox
 
 pytestmark = pytest.mark.integration
 
 USER, SECRET = "relay-user", "relay-secret"
-
-
-class Inbox:
-    """An aiosmtpd handler keeping what it accepts; addresses in `refuse` get a 550."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, list[str], EmailMessage]] = []
-        self.refuse: set[str] = set()
-
-    async def handle_RCPT(
-        self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any
-    ) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 No such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
 
 
 def relay_login(_server: Any, _session: Any, _envelope: Any, mechanism: str, data: Any) -> Any:

@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from flask_tracking.extensions import db
+from flask_tracking.ops.doctor import Finding, examine
 from flask_tracking.users import accounts, audit
 from flask_tracking.users.models import OidcIdentity, User
 from tests.conftest import PASSWORD
@@ -336,3 +337,27 @@ def test_without_an_issuer_there_is_no_single_sign_on(client: FlaskClient) -> No
 def test_an_issuer_without_a_client_id_stops_the_app(app_factory: Any) -> None:
     with pytest.raises(RuntimeError, match="OIDC_CLIENT_ID"):
         app_factory(OIDC_ISSUER="https://id.example.com")
+
+
+def sso_finding(app: Flask) -> Finding:
+    [finding] = [f for f in examine(app) if f.what == "single sign-on"]
+    return finding
+
+
+def test_doctor_checks_the_provider_and_names_the_redirect_uri(
+    sso_app: Any, provider: Provider, unused_port: int, app: Flask
+) -> None:
+    assert sso_finding(app) == Finding("ok", "single sign-on", "off (OIDC_ISSUER is not set)")
+    served = sso_app(PUBLIC_URL="https://stats.example.com/")
+    assert sso_finding(served) == Finding(
+        "ok",
+        "single sign-on",
+        f"{provider.issuer} answers; redirect URI to register: "
+        "https://stats.example.com/login/sso/callback",
+    )
+    assert sso_finding(sso_app()).level == "warn"  # no PUBLIC_URL
+    down = sso_finding(sso_app(OIDC_ISSUER=f"http://127.0.0.1:{unused_port}"))
+    assert down.level == "fail" and "could not be read" in down.detail
+    aliased = sso_app(OIDC_ISSUER=provider.issuer.replace("127.0.0.1", "localhost"))
+    assert sso_finding(aliased).level == "fail"
+    assert "names the issuer" in sso_finding(aliased).detail

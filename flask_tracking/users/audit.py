@@ -24,6 +24,8 @@ KINDS = {
     "two_factor_on": "Two-factor login turned on",
     "two_factor_off": "Two-factor login turned off",
     "recovery_code_used": "Recovery code used",
+    "security_key_added": "Security key added",
+    "security_key_removed": "Security key removed",
     "session_ended": "A session ended",
     "sessions_ended": "Every other session ended",
     "api_key_created": "API key created",

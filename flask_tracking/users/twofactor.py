@@ -22,7 +22,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import delete, select, update
 
 from flask_tracking.extensions import db
-from flask_tracking.users.models import RecoveryCode, User
+from flask_tracking.users.models import RecoveryCode, SecurityKey, User
 
 STEP = 30  # seconds: what every authenticator app uses
 RECOVERY_CODES = 10
@@ -140,11 +140,13 @@ def recovery_codes_left(user: User) -> int:
 
 
 def disable(user: User) -> None:
-    """Turn two-factor login off (the caller checked the password and a code)."""
+    """Turn two-factor login off (the caller checked the password and a code): the secret,
+    the recovery codes and the security keys go."""
     user.totp_secret = None
     user.totp_last_step = None
     user.totp_enabled_at = None
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    db.session.execute(delete(SecurityKey).where(SecurityKey.user_id == user.id))
     db.session.commit()
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     g,
+    jsonify,
     make_response,
     redirect,
     render_template,
@@ -21,8 +24,8 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from flask_tracking.extensions import db, limiter
-from flask_tracking.users import audit, twofactor
-from flask_tracking.users.forms import DisableTwoFactorForm, TwoFactorCodeForm
+from flask_tracking.users import audit, securitykeys, twofactor
+from flask_tracking.users.forms import ConfirmForm, DisableTwoFactorForm, TwoFactorCodeForm
 from flask_tracking.users.models import User
 from flask_tracking.users.passwords import verify_password
 from flask_tracking.users.views import TWO_FACTOR_PENDING, _login_failed, _start_session
@@ -74,28 +77,16 @@ def code() -> Any:
         return redirect(url_for("users.login"))
     user, target, method = found
     form = TwoFactorCodeForm()
+    keys = bool(securitykeys.keys_of(user))
     if form.validate_on_submit():
         used = accept_second_factor(user, form.code.data or "")
         if used is not None:
             if used == "recovery":
                 audit.record(user.id, "recovery_code_used")
-            audit.record(
-                user.id,
-                "login",
-                f"{method} and a recovery code" if used == "recovery" else f"{method} and a code",
-            )
-            _start_session(user)
-            response = make_response(redirect(target))
-            if form.remember.data:
-                days = float(current_app.config["TWO_FACTOR_REMEMBER_DAYS"])
-                response.set_cookie(
-                    twofactor.REMEMBER_COOKIE,
-                    twofactor.remember_token(user),
-                    max_age=int(days * 86400),
-                    httponly=True,
-                    secure=bool(current_app.config["SESSION_COOKIE_SECURE"]),
-                    samesite="Lax",
-                )
+            factor = "a recovery code" if used == "recovery" else "a code"
+            response = _logged_in(user, f"{method} and {factor}", bool(form.remember.data))
+            response.headers["Location"] = target
+            response.status_code = 302
             if used == "recovery":
                 left = twofactor.recovery_codes_left(user)
                 flash(f"You used a recovery code: {left} left.", "warning")
@@ -105,8 +96,121 @@ def code() -> Any:
         audit.record(user.id, "two_factor_failed")
         db.session.commit()
         form.code.errors = ["That code is not right (or was used already)."]
-        return render_template("users/two_factor_code.html", form=form), 200
-    return render_template("users/two_factor_code.html", form=form)
+        return render_template("users/two_factor_code.html", form=form, keys=keys), 200
+    return render_template("users/two_factor_code.html", form=form, keys=keys)
+
+
+def _logged_in(user: User, how: str, remember: bool) -> Response:
+    """Both factors passed: log it, start the session, remember the browser if asked."""
+    audit.record(user.id, "login", how)
+    _start_session(user)
+    response = make_response()
+    if remember:
+        days = float(current_app.config["TWO_FACTOR_REMEMBER_DAYS"])
+        response.set_cookie(
+            twofactor.REMEMBER_COOKIE,
+            twofactor.remember_token(user),
+            max_age=int(days * 86400),
+            httponly=True,
+            secure=bool(current_app.config["SESSION_COOKIE_SECURE"]),
+            samesite="Lax",
+        )
+    return response
+
+
+def _refused(refused: securitykeys.KeyRefused, status: int = 400) -> tuple[Response, int]:
+    return jsonify(error=str(refused)), status
+
+
+@two_factor.route("/login/key/options", methods=["POST"])
+def key_login_options() -> Any:
+    """The challenge for a security key, for the login waiting on its second factor."""
+    found = _pending_user()
+    if found is None:
+        return _refused(securitykeys.KeyRefused("No login is waiting: log in again."))
+    try:
+        options = securitykeys.authentication_options(found[0])
+    except securitykeys.KeyRefused as refused:
+        return _refused(refused)
+    return current_app.response_class(options, mimetype="application/json")
+
+
+@two_factor.route("/login/key", methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["TWO_FACTOR_RATE_LIMIT"],
+    key_func=_pending_key,
+    deduct_when=lambda _response: _login_failed(),
+)
+def key_login() -> Any:
+    """The second step of logging in with a security key: check its signed answer."""
+    found = _pending_user()
+    if found is None:
+        return _refused(securitykeys.KeyRefused("No login is waiting: log in again."))
+    user, target, method = found
+    try:
+        answer = securitykeys.parse_answer(request.get_data())
+        key = securitykeys.authenticate(user, answer["credential"])
+    except securitykeys.KeyRefused as refused:
+        db.session.rollback()
+        g.login_failed = True
+        audit.record(user.id, "two_factor_failed", "security key")
+        db.session.commit()
+        return _refused(refused)
+    how = f"{method} and a security key ({key.name})"
+    response = _logged_in(user, how, bool(answer.get("remember")))
+    response.set_data(json.dumps({"next": target}))
+    response.mimetype = "application/json"
+    return response
+
+
+@two_factor.route("/settings/two-factor/keys/options", methods=["POST"])
+@login_required
+def key_options() -> Any:
+    """The options for adding a security key (two-factor login must be on)."""
+    user = current_user._get_current_object()
+    if not user.totp_secret:
+        return _refused(securitykeys.KeyRefused("Turn two-factor login on first."))
+    try:
+        options = securitykeys.registration_options(user)
+    except securitykeys.KeyRefused as refused:
+        return _refused(refused)
+    return current_app.response_class(options, mimetype="application/json")
+
+
+@two_factor.route("/settings/two-factor/keys", methods=["POST"])
+@login_required
+def add_key() -> Any:
+    """Keep the security key the browser just made, under the name given."""
+    user = current_user._get_current_object()
+    if not user.totp_secret:
+        return _refused(securitykeys.KeyRefused("Turn two-factor login on first."))
+    try:
+        answer = securitykeys.parse_answer(request.get_data())
+        key = securitykeys.register(user, str(answer.get("name") or ""), answer["credential"])
+    except securitykeys.KeyRefused as refused:
+        db.session.rollback()
+        return _refused(refused)
+    audit.record(user.id, "security_key_added", key.name)
+    db.session.commit()
+    flash(f"Security key “{key.name}” added.", "success")
+    return jsonify(next=url_for(".settings"))
+
+
+@two_factor.route("/settings/two-factor/keys/<id:key_id>/remove", methods=["POST"])
+@login_required
+def remove_key(key_id: int) -> Any:
+    """Remove one of the user's security keys."""
+    form = ConfirmForm()
+    user = current_user._get_current_object()
+    if not form.validate_on_submit():
+        abort(400)
+    key = securitykeys.remove(user, key_id)
+    if key is None:
+        abort(404)
+    audit.record(user.id, "security_key_removed", key.name)
+    db.session.commit()
+    flash(f"Security key “{key.name}” removed.", "info")
+    return redirect(url_for(".settings"))
 
 
 @two_factor.route("/settings/two-factor", methods=["GET"])
@@ -128,6 +232,8 @@ def _page(**context: Any) -> str:
         user=user,
         setup=setup,
         codes_left=twofactor.recovery_codes_left(user) if user.totp_secret else 0,
+        keys=securitykeys.keys_of(user) if user.totp_secret else [],
+        remove_form=ConfirmForm(),
         confirm_form=context.pop("confirm_form", None) or TwoFactorCodeForm(formdata=None),
         disable_form=context.pop("disable_form", None) or DisableTwoFactorForm(formdata=None),
         **context,

@@ -7,7 +7,8 @@ Connect provider on loopback (tests/oidc_provider.py):
 - two-factor login turned on by scanning the QR code (decoded from a screenshot of it, as a
   phone would), then logging in with a code, and again with a recovery code;
 - a forgotten password reset from the email;
-- logging in through the provider.
+- logging in through the provider;
+- a security key added and used to log in, with Chromium's virtual authenticator (DevTools).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,7 +32,8 @@ from playwright.sync_api import Browser, Page, expect
 from flask_tracking.extensions import db
 from flask_tracking.mail import deliver_due
 from flask_tracking.tracking.models import Site
-from flask_tracking.users import accounts
+from flask_tracking.users import accounts, audit, securitykeys
+from flask_tracking.users.models import User
 from tests.browser.conftest import CHROME, LiveServer, axe_violations
 from tests.conftest import PASSWORD
 from tests.mailbox import Inbox
@@ -256,5 +259,69 @@ def test_logging_in_through_the_provider(browser: Browser, served: Served) -> No
     expect(page.locator("h1")).to_have_text("Single sign-on did not work")
     accessible(page, violations)
     assert len(errors) == 1 and "status of 400" in errors.pop()
+    assert violations == {}
+    assert errors == []
+
+
+def test_a_security_key_is_added_then_logs_in_with_chromiums_virtual_authenticator(
+    browser: Browser, served: Served
+) -> None:
+    errors: list[str] = []
+    secret = pyotp.random_base32()
+    with served.app.app_context():
+        owner = accounts.find_user(OWNER)
+        assert owner is not None
+        owner.totp_secret = secret
+        owner.totp_enabled_at = datetime.now(UTC)
+        db.session.commit()
+        owner_id = owner.id
+    # WebAuthn takes no IP address as a relying party: the page is on localhost.
+    here = replace(served, url=served.url.replace("127.0.0.1", "localhost"))
+    served.app.config["PUBLIC_URL"] = here.url
+    page = new_page(browser, errors)
+    devtools = page.context.new_cdp_session(page)
+    devtools.send("WebAuthn.enable", {"enableUI": False})
+    authenticator = devtools.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "usb",
+                "hasResidentKey": False,
+                "hasUserVerification": False,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )["authenticatorId"]
+    log_in(page, here)
+    page.fill("input[name=code]", pyotp.TOTP(secret).now())
+    page.click("main form button[type=submit]")
+    page.goto(f"{here.url}/settings/two-factor")
+    page.fill("#key-name", "Desk key")
+    page.get_by_role("button", name="Add a security key").click()
+    expect(page.get_by_text("Security key “Desk key” added.")).to_be_visible()
+    expect(page.locator(".security-keys strong")).to_have_text(["Desk key"])
+    violations: dict[str, Any] = {}
+    accessible(page, violations)
+    [credential] = devtools.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})[
+        "credentials"
+    ]
+    with served.app.app_context():
+        [stored] = securitykeys.keys_of(db.session.get(User, owner_id))
+        assert stored.credential_id == credential["credentialId"].rstrip("=").replace(
+            "+", "-"
+        ).replace("/", "_")
+
+    log_out(page, here)
+    log_in(page, here)
+    assert urlsplit(page.url).path == "/login/code"
+    accessible(page, violations)
+    page.get_by_role("button", name="Use a security key").click()
+    expect(page.get_by_role("link", name="Settings")).to_be_visible()
+    assert urlsplit(page.url).path == "/"
+    with served.app.app_context():
+        [stored] = securitykeys.keys_of(db.session.get(User, owner_id))
+        assert stored.sign_count >= 1 and stored.last_used_at is not None
+        assert audit.events_of(owner_id)[0].detail == "password and a security key (Desk key)"
     assert violations == {}
     assert errors == []

@@ -17,7 +17,7 @@ from flask_tracking.tracking.models import Invitation, Membership, Site
 from flask_tracking.users import audit
 from flask_tracking.users.accounts import normalise_email
 from flask_tracking.users.emails import link
-from flask_tracking.users.models import User
+from flask_tracking.users.models import ApiKey, User
 
 
 class TeamError(Exception):
@@ -154,6 +154,45 @@ def revoke_invitation(site: Site, invitation_id: int) -> bool:
     )
     db.session.commit()
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def keys_reaching(site: Site) -> list[ApiKey]:
+    """The live API keys that can reach the site: those of its owner and members, limited to
+    it or to none (a key acts with its user's role on each site), newest first."""
+    people = select(Membership.user_id).where(Membership.site_id == site.id)
+    return list(
+        db.session.scalars(
+            select(ApiKey)
+            .join(User)
+            .where(
+                ApiKey.revoked_at.is_(None),
+                (ApiKey.user_id == site.owner_id) | ApiKey.user_id.in_(people),
+                (ApiKey.site_id == site.id) | ApiKey.site_id.is_(None),
+            )
+            .order_by(ApiKey.id.desc())
+        )
+    )
+
+
+def revoke_site_key(site: Site, key_id: int, actor: User) -> ApiKey:
+    """Revoke a key limited to this site, whoever made it (an admin's right). A key for all of
+    its user's sites is not this site's to revoke: its user's role here is (change or remove
+    the member)."""
+    key = next((k for k in keys_reaching(site) if k.id == key_id), None)
+    if key is None:
+        raise LookupError(key_id)
+    if key.site_id != site.id:
+        raise TeamError(
+            f"{key.user.email}'s key “{key.name}” reaches all of their sites: change their role "
+            "here or remove them instead."
+        )
+    key.revoked_at = datetime.now(UTC)
+    what = f"“{key.name}” ({key.prefix}…) of {key.user.email} on {site.display_name}"
+    audit.record(actor.id, "api_key_revoked", what)
+    if key.user_id != actor.id:
+        audit.record(key.user_id, "api_key_revoked", f"{what}, by {actor.email}")
+    db.session.commit()
+    return key
 
 
 def _membership(site: Site, user_id: int) -> Membership:

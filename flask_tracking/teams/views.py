@@ -36,6 +36,7 @@ def _page(site: Site, role: str, invite_form: InviteForm | None = None, status: 
             role=role,
             members=member_rows,
             invitations=rules.pending_invitations(site),
+            keys=rules.keys_reaching(site),
             invite_form=invite_form or InviteForm(formdata=None),
             member_form=MemberForm(formdata=None),
             transfer_form=transfer_form,
@@ -96,6 +97,24 @@ def revoke_invitation(site_id: int, invitation_id: int) -> Response:
     if not rules.revoke_invitation(site, invitation_id):
         abort(404)
     flash("Invitation withdrawn.", "info")
+    return redirect(url_for(".members_page", site_id=site.id))
+
+
+@members.route("/sites/<id:site_id>/keys/<id:key_id>/revoke", methods=["POST"])
+@login_required
+def revoke_key(site_id: int, key_id: int) -> Any:
+    """Revoke a member's API key limited to this site (admins)."""
+    site, role = _site(site_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        key = rules.revoke_site_key(site, key_id, current_user._get_current_object())
+    except LookupError:
+        abort(404)
+    except rules.TeamError as error:
+        flash(str(error), "error")
+        return _page(site, role, status=400)
+    flash(f"API key “{key.name}” of {key.user.email} revoked.", "info")
     return redirect(url_for(".members_page", site_id=site.id))
 
 

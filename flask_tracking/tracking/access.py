@@ -6,7 +6,8 @@ ranked; an action needs at least a role:
 
     read     viewer   the dashboard, details, exports, raw events, setup page, results
     edit     editor   goals, funnels, experiments, shared links, the site's name and exclusions
-    manage   admin    members and invitations, the site's retention, sending events by API
+    manage   admin    members, invitations and their API keys for the site, the retention,
+                      sending events by API
     own      owner    deleting the site, transferring it
 
 Each endpoint with a site in its path is listed in ENDPOINTS with its action; a route missing
@@ -40,7 +41,7 @@ MEMBER_ROLES: tuple[str, ...] = (
 ROLE_LABELS: dict[str, str] = {
     VIEWER: "Viewer — reads the dashboard and exports",
     EDITOR: "Editor — also edits goals, funnels, experiments, shared links and exclusions",
-    ADMIN: "Admin — also manages members and the site's retention",
+    ADMIN: "Admin — also manages members, their API keys for the site, and the retention",
 }
 
 READ, EDIT, MANAGE, OWN = "read", "edit", "manage", "own"
@@ -71,6 +72,7 @@ ENDPOINTS: dict[str, str] = {
     "members.members_page": MANAGE,
     "members.change_member": MANAGE,
     "members.revoke_invitation": MANAGE,
+    "members.revoke_key": MANAGE,
     "members.transfer": OWN,
     # the API
     "api.get_site": READ,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from flask_tracking.extensions import db
 from flask_tracking.tracking.models import Invitation, Site
 from flask_tracking.users import apikeys
-from flask_tracking.users.models import User
+from flask_tracking.users.models import ApiKey, User
 from tests.conftest import PASSWORD
 from tests.mailbox import queued
 
@@ -183,3 +183,46 @@ def test_names_and_addresses_on_the_members_page_are_escaped(
     assert "<img src=x" not in page
     [mail] = queued(app, kind="invitation")
     assert "<img src=x" not in mail.html and "&lt;img src=x" in mail.html
+
+
+def test_an_admin_sees_the_keys_that_reach_the_site_and_revokes_those_limited_to_it(
+    app: Flask, owner: User, make_user: Any, make_site: Any
+) -> None:
+    site_id = make_site(owner, "https://shop.example", "Shop")
+    other_site = make_site(owner, "https://other.example", "Other")
+    mate = make_user("mate@example.com")
+    boss = log_in(app, owner.email)
+    invite(boss, site_id, mate.email, "editor")
+    member = log_in(app, mate.email)
+    assert member.post(queued(app, kind="invitation")[0].link()).status_code == 302
+    with app.app_context():
+        site = db.session.get(Site, site_id)
+        elsewhere = db.session.get(Site, other_site)
+        user = db.session.get(User, mate.id)
+        boss_user = db.session.get(User, owner.id)
+        assert site and elsewhere and user and boss_user
+        _, limited = apikeys.create_key(user, "<b>ci</b>", apikeys.READ_WRITE, site)
+        everywhere, _ = apikeys.create_key(user, "laptop", apikeys.READ)
+        apikeys.create_key(boss_user, "elsewhere", apikeys.READ, elsewhere)  # not this site
+        revoked, _ = apikeys.create_key(boss_user, "old", apikeys.READ)
+        apikeys.revoke_key(revoked)
+        everywhere_id = everywhere.id
+    page = boss.get(f"/sites/{site_id}/members").get_data(as_text=True)
+    listed = page[page.index("API keys that reach this site") :]
+    assert "&lt;b&gt;ci&lt;/b&gt;" in listed and "<b>ci" not in listed  # a name is escaped
+    assert "laptop" in listed and "all their sites" in listed and "this site only" in listed
+    assert "elsewhere" not in listed and ">old<" not in listed
+    header = {"Authorization": f"Bearer {limited}"}
+    assert member.get(f"/api/v1/sites/{site_id}", headers=header).status_code == 200
+    with app.app_context():
+        [limited_id] = db.session.scalars(select(ApiKey.id).where(ApiKey.site_id == site_id))
+    # An editor may not; an admin (here the owner) may, for a key limited to this site.
+    assert member.post(f"/sites/{site_id}/keys/{limited_id}/revoke").status_code == 403
+    assert boss.post(f"/sites/{site_id}/keys/{limited_id}/revoke").status_code == 302
+    assert member.get(f"/api/v1/sites/{site_id}", headers=header).status_code == 401
+    refused = boss.post(f"/sites/{site_id}/keys/{everywhere_id}/revoke")
+    assert refused.status_code == 400
+    assert "reaches all of their sites" in refused.get_data(as_text=True)
+    assert boss.post(f"/sites/{site_id}/keys/999999/revoke").status_code == 404
+    log = member.get("/settings/").get_data(as_text=True)
+    assert f"by {owner.email}" in log  # the key's owner reads who revoked it

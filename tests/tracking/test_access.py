@@ -25,6 +25,7 @@ from flask_tracking.tracking.funnels import add_funnel
 from flask_tracking.tracking.goals import add_goal
 from flask_tracking.tracking.models import Invitation, Membership, SharedLink, Site
 from flask_tracking.users import accounts, apikeys
+from flask_tracking.users.models import ApiKey, User
 from tests.conftest import PASSWORD
 
 PRINCIPALS = ("owner", "admin", "editor", "viewer", "stranger")
@@ -60,7 +61,16 @@ def build_world(app: Flask, users: dict[str, int]) -> World:
             token_hash=f"{site.id:064d}",
             expires_at=site.created_at.replace(year=2100),
         )
-        db.session.add_all([link, invitation])
+        extra = db.session.get(User, users["extra"])
+        key = ApiKey(
+            user=extra,
+            site_id=site.id,
+            name="theirs",
+            scope="read",
+            prefix="ft_walk",
+            key_hash=f"{site.id:064x}",
+        )
+        db.session.add_all([link, invitation, key])
         db.session.commit()
         return World(
             site.id,
@@ -71,6 +81,7 @@ def build_world(app: Flask, users: dict[str, int]) -> World:
                 "link_id": link.id,
                 "invitation_id": invitation.id,
                 "user_id": users["extra"],
+                "key_id": key.id,
             },
         )
 

@@ -162,6 +162,8 @@ class BaseConfiguration:
     MAIL_INTERVAL = 2.0
     MAIL_MAX_ATTEMPTS = 10
     MAIL_KEEP_DAYS = 7  # sent and given-up messages are deleted after this (they hold links)
+    # How often the writer's `reports` job looks for scheduled email reports that are due.
+    REPORTS_INTERVAL = 60.0
     # The address people reach this server at (https://stats.example.com): links in emails are
     # built on it. Unset, the request's own address is used — set it in production, or a
     # forged Host header could put someone else's address into a password-reset link.

@@ -23,6 +23,8 @@ class OutgoingMail(db.Model):  # type: ignore[name-defined]
     html_body: Mapped[str] = mapped_column(Text)
     # Which template: what the log and the tests look for, never the content.
     kind: Mapped[str] = mapped_column(String(40))
+    # Extra headers as JSON (List-Unsubscribe on reports), or "".
+    headers: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Due at this time; a sender claims a message by moving it a lease ahead (outbox.py).
     next_attempt_at: Mapped[datetime] = mapped_column(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import smtplib
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ LONGEST_RETRY = timedelta(hours=1)
 BATCH = 50  # messages per pass at most
 
 
-def queue(to: str, kind: str, subject: str, **context: Any) -> OutgoingMail:
+def queue(
+    to: str, kind: str, subject: str, *, headers: dict[str, str] | None = None, **context: Any
+) -> OutgoingMail:
     """Render templates/mail/<kind>.txt and .html and add the message to the outbox, in the
     current transaction: it is sent once the caller commits, and not at all if it rolls back."""
     context = {"subject": subject, "to": to, **context}
@@ -32,6 +35,7 @@ def queue(to: str, kind: str, subject: str, **context: Any) -> OutgoingMail:
         to_address=to,
         kind=kind,
         subject=subject,
+        headers=json.dumps(headers) if headers else "",
         text_body=render_template(f"mail/{kind}.txt", **context),
         html_body=render_template(f"mail/{kind}.html", **context),
     )
@@ -137,7 +141,7 @@ def _send(message: OutgoingMail, connection: _Connection | None) -> None:
         body=message.text_body,
         from_email=current_app.config["MAIL_DEFAULT_SENDER"] or None,
         to=[message.to_address],
-        headers={"Auto-Submitted": "auto-generated"},
+        headers={"Auto-Submitted": "auto-generated", **json.loads(message.headers or "{}")},
         connection=connection.get(),
     )
     email.attach_alternative(message.html_body, "text/html")

@@ -8,6 +8,7 @@ while one runs, it runs them itself and the command says so).
     salts       every pass          delete visitor-hash salts older than yesterday
     rollups     ROLLUP_INTERVAL     close finished days; refresh today's sessions and rollups
     retention   RETENTION_INTERVAL  delete events and sessions past each site's retention
+    reports     REPORTS_INTERVAL    queue the scheduled email reports that are due
     mail        MAIL_INTERVAL       send queued email, retry failures with backoff
     audit       RETENTION_INTERVAL  delete account security-log events past AUDIT_LOG_DAYS
 
@@ -99,6 +100,13 @@ def send_mail(_writer: Writer, _now: bool) -> Outcome:
     )
 
 
+def send_reports(_writer: Writer, _now: bool) -> Outcome:
+    """Queue the scheduled email reports that are due (notify/reports.py)."""
+    from flask_tracking.notify.reports import send_due
+
+    return Outcome(f"{send_due()} scheduled report(s) queued")
+
+
 def purge_audit_log(_writer: Writer, _now: bool) -> Outcome:
     """Delete security-log events older than AUDIT_LOG_DAYS (users/audit.py)."""
     from flask_tracking.users import audit
@@ -119,6 +127,12 @@ JOBS = (
         "delete events and sessions past each site's retention (RETENTION_DAYS by default)",
         "RETENTION_INTERVAL",
         purge_expired,
+    ),
+    Job(
+        "reports",
+        "queue the scheduled email reports that are due, once per recipient and period",
+        "REPORTS_INTERVAL",
+        send_reports,
     ),
     Job("mail", "send queued email; retry failures with backoff", "MAIL_INTERVAL", send_mail),
     Job(

@@ -5,7 +5,8 @@ A site has one owner (sites.owner_id) and members with a role (site_members). Ro
 ranked; an action needs at least a role:
 
     read     viewer   the dashboard, details, exports, raw events, setup page, results
-    edit     editor   goals, funnels, experiments, shared links, the site's name and exclusions
+    edit     editor   goals, funnels, experiments, shared links, email reports, the site's
+                      name and exclusions
     manage   admin    members, invitations and their API keys for the site, the retention,
                       sending events by API
     own      owner    deleting the site, transferring it
@@ -69,6 +70,8 @@ ENDPOINTS: dict[str, str] = {
     "tracking.experiment_status": EDIT,
     "tracking.delete_experiment": EDIT,
     "tracking.delete_site": OWN,
+    "notify.reports_page": EDIT,
+    "notify.remove_schedule": EDIT,
     "members.members_page": MANAGE,
     "members.change_member": MANAGE,
     "members.revoke_invitation": MANAGE,

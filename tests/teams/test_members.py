@@ -66,10 +66,10 @@ def test_an_invited_person_registers_on_the_way_accepts_and_reads_but_cannot_edi
     dashboard = stranger.get(f"/sites/{site_id}")
     assert dashboard.status_code == 200
     shown = dashboard.get_data(as_text=True)
-    for hidden in ("/edit", "/delete", "/members", "/shares"):  # links a viewer cannot use
+    for hidden in ("/edit", "/delete", "/members", "/shares", "/reports"):  # not for a viewer
         assert f"/sites/{site_id}{hidden}" not in shown
     owners = boss.get(f"/sites/{site_id}").get_data(as_text=True)
-    for link_to in ("/edit", "/delete", "/members", "/shares"):
+    for link_to in ("/edit", "/delete", "/members", "/shares", "/reports"):
         assert f"/sites/{site_id}{link_to}" in owners
     assert stranger.get(f"/sites/{site_id}/edit").status_code == 403
     assert stranger.post(f"/sites/{site_id}/goals", data={"goal-name": "X"}).status_code == 403

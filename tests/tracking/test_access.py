@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_tracking.extensions import db
+from flask_tracking.notify.models import ReportSchedule
 from flask_tracking.reports.goals import make_goal
 from flask_tracking.tracking import access
 from flask_tracking.tracking.experiments import Draft, add_experiment
@@ -70,7 +71,14 @@ def build_world(app: Flask, users: dict[str, int]) -> World:
             prefix="ft_walk",
             key_hash=f"{site.id:064x}",
         )
-        db.session.add_all([link, invitation, key])
+        report = ReportSchedule(
+            site_id=site.id,
+            email="boss@example.com",
+            frequency="weekly",
+            token_hash=f"{site.id:064d}",
+            confirmed_at=site.created_at,
+        )
+        db.session.add_all([link, invitation, key, report])
         db.session.commit()
         return World(
             site.id,
@@ -82,6 +90,7 @@ def build_world(app: Flask, users: dict[str, int]) -> World:
                 "invitation_id": invitation.id,
                 "user_id": users["extra"],
                 "key_id": key.id,
+                "schedule_id": report.id,
             },
         )
 

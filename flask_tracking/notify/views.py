@@ -1,0 +1,122 @@
+"""A site's email reports page (editors), and the links in the emails: confirm a report sent
+to an outside address, unsubscribe in one click (RFC 8058) without logging in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from flask_tracking.extensions import csrf, db
+from flask_tracking.notify import reports
+from flask_tracking.notify.forms import ScheduleForm
+from flask_tracking.notify.models import ReportSchedule
+from flask_tracking.tracking import access
+from flask_tracking.tracking.models import Site
+from flask_tracking.users.forms import ConfirmForm
+
+notify = Blueprint("notify", __name__)
+
+
+def _site(site_id: int) -> Site:
+    try:
+        return access.site_for(current_user.id, site_id)[0]
+    except access.Refusal as refusal:
+        abort(refusal.status)
+
+
+def _page(site: Site, form: ScheduleForm, status: int = 200) -> Any:
+    return (
+        render_template(
+            "notify/reports.html",
+            site=site,
+            form=form,
+            schedules=reports.schedules_of(site),
+            describe=reports.describe,
+            confirm=ConfirmForm(),
+        ),
+        status,
+    )
+
+
+@notify.route("/sites/<id:site_id>/reports", methods=["GET", "POST"])
+@login_required
+def reports_page(site_id: int) -> Any:
+    """The site's scheduled email reports; schedule one (POST)."""
+    site = _site(site_id)
+    form = ScheduleForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return _page(site, form, 400)
+        try:
+            schedule = reports.add_schedule(
+                site,
+                form.email.data or "",
+                form.frequency.data or "",
+                int(form.weekday.data or 0),
+                int(form.hour.data or 0),
+            )
+        except reports.ScheduleError as error:
+            form.email.errors = [str(error)]
+            return _page(site, form, 400)
+        if schedule.confirmed_at is None:
+            flash(f"We sent {schedule.email} a link to confirm; reports start after it.", "info")
+        else:
+            flash(f"{schedule.email} gets the report {reports.describe(schedule)}.", "success")
+        return redirect(url_for(".reports_page", site_id=site.id))
+    return _page(site, ScheduleForm(formdata=None))
+
+
+@notify.route("/sites/<id:site_id>/reports/<id:schedule_id>/remove", methods=["POST"])
+@login_required
+def remove_schedule(site_id: int, schedule_id: int) -> Any:
+    site = _site(site_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    schedule = db.session.scalar(
+        select(ReportSchedule).where(
+            ReportSchedule.id == schedule_id, ReportSchedule.site_id == site.id
+        )
+    )
+    if schedule is None:
+        abort(404)
+    db.session.delete(schedule)
+    db.session.commit()
+    flash(f"{schedule.email} no longer gets the {schedule.frequency} report.", "info")
+    return redirect(url_for(".reports_page", site_id=site.id))
+
+
+@notify.route("/reports/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str) -> Any:
+    """Start a report to an outside address: a GET shows a button (mail scanners follow
+    links), the POST confirms."""
+    schedule = reports.find_by_token(token)
+    if schedule is None:
+        return render_template("users/link_invalid.html", what="report confirmation"), 400
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        schedule.confirmed_at = schedule.confirmed_at or datetime.now(UTC)
+        db.session.commit()
+        return render_template("notify/confirmed.html", schedule=schedule, done=True)
+    return render_template("notify/confirmed.html", schedule=schedule, done=False, form=form)
+
+
+@notify.route("/reports/unsubscribe/<token>", methods=["GET", "POST"])
+@csrf.exempt  # RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click", with no token
+def unsubscribe(token: str) -> Any:
+    """Stop a report from the link in it: a GET asks, a POST (the page's button or a mail
+    client's one-click request) does it, without logging in."""
+    schedule = reports.find_by_unsubscribe_token(token)
+    if schedule is None:  # removed already (a second click), or a link that was never ours
+        return render_template("notify/unsubscribed.html", schedule=None)
+    if request.method == "POST":
+        email, site_name = schedule.email, schedule.site.display_name
+        db.session.delete(schedule)
+        db.session.commit()
+        return render_template(
+            "notify/unsubscribed.html", schedule=None, email=email, site_name=site_name
+        )
+    return render_template("notify/unsubscribed.html", schedule=schedule)

@@ -7,7 +7,17 @@ the modules below hold the operations, grouped as the document's tags are.
 
 from __future__ import annotations
 
-from flask_tracking.api import docs, events, experiments, export, funnels, goals, sites, stats
+from flask_tracking.api import (
+    docs,
+    events,
+    experiments,
+    export,
+    funnels,
+    goals,
+    reports,
+    sites,
+    stats,
+)
 from flask_tracking.api.spec import api
 
 __all__ = [
@@ -18,6 +28,7 @@ __all__ = [
     "export",
     "funnels",
     "goals",
+    "reports",
     "sites",
     "stats",
 ]

@@ -281,6 +281,35 @@ class GoalList(BaseModel):
     data: list[GoalOut]
 
 
+class ReportIn(Input):
+    """A scheduled email report of the site to one address. A member's address starts at
+    once; any other address gets a link to confirm first."""
+
+    email: str = Field(min_length=3, max_length=254, description="Where to send it.")
+    frequency: Literal["daily", "weekly", "monthly"]
+    weekday: int = Field(0, ge=0, le=6, description="Monday = 0 (weekly reports only).")
+    hour: int = Field(8, ge=0, le=23, description="The hour of the site's time zone.")
+
+
+class ReportOut(BaseModel):
+    """A scheduled email report."""
+
+    id: int
+    email: str
+    frequency: Literal["daily", "weekly", "monthly"]
+    weekday: int
+    hour: int
+    status: Literal["active", "awaiting_confirmation"]
+    schedule: str = Field(description="In words, e.g. every Monday at 08:00.")
+    created_at: UtcDateTime
+
+
+class ReportList(BaseModel):
+    """A site's scheduled email reports."""
+
+    data: list[ReportOut]
+
+
 class FunnelIn(Input):
     """A funnel: 2 to 8 of the site's goals (ids), in order."""
 

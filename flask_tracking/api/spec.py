@@ -42,6 +42,7 @@ TAGS_ABOUT = {
     "Funnels": "A site's funnels (goals in order): list, add, read with results, change, delete.",
     "Experiments": "A site's A/B experiments: list, add, read, change, delete, and results.",
     "Stats": "The dashboard's reports, with the same periods, time zones and filters.",
+    "Reports": "A site's scheduled email reports: list, add, read, stop.",
     "Events": "Server-side events, through the collector's durable pipeline.",
     "Export": "Raw stored events: pages of JSON, or one streamed CSV or NDJSON file.",
 }

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from flask_tracking.api.spec import OPERATIONS, Operation
 from flask_tracking.extensions import db
+from flask_tracking.notify.models import ReportSchedule
 from flask_tracking.reports.goals import make_goal
 from flask_tracking.tracking.experiments import Draft, add_experiment
 from flask_tracking.tracking.funnels import add_funnel
@@ -47,6 +48,7 @@ BODIES = {
         "variants": [{"name": "A", "weight": 1}, {"name": "B", "weight": 1}],
         "primary_goal": "the site's first goal",
     },
+    "create_report": {"email": "new@example.com", "frequency": "weekly", "weekday": 2},
     "replace_experiment": {
         "key": "renamed-test",
         "name": "Renamed test",
@@ -64,6 +66,8 @@ SUCCESS = {
     "delete_funnel": 204,
     "create_experiment": 201,
     "delete_experiment": 204,
+    "create_report": 201,
+    "delete_report": 204,
 }
 GOAL_NAME = "Alice's secret goal"
 
@@ -84,11 +88,15 @@ def call(
         experiment_id = db.session.scalar(
             select(func.min(Experiment.id)).where(Experiment.site_id == site_id)
         )
+        report_id = db.session.scalar(
+            select(func.min(ReportSchedule.id)).where(ReportSchedule.site_id == site_id)
+        )
     path = "/api/v1" + op.path.replace("{site_id}", str(site_id))
     # The site's last goal, which no funnel or experiment uses (so deleting it succeeds).
     path = path.replace("{goal_id}", str(max(goal_ids, default=999_999)))
     path = path.replace("{funnel_id}", str(funnel_id or 999_999))
     path = path.replace("{experiment_id}", str(experiment_id or 999_999))
+    path = path.replace("{report_id}", str(report_id or 999_999))
     query = {**QUERIES.get(op.name, {}), **extra}
     body = BODIES.get(op.name)
     if body and body.get("steps"):
@@ -120,6 +128,15 @@ def world(app: Flask, make_user: Any, make_site: Any, make_key: Any) -> dict[str
             )
             add_experiment(row, draft)
             add_goal(row, make_goal(name + " 3", "page", path="/other"))
+            db.session.add(
+                ReportSchedule(
+                    site_id=site_id,
+                    email=f"report-{site_id}@example.com",
+                    frequency="weekly",
+                    token_hash=f"{site_id:064d}",
+                )
+            )
+            db.session.commit()
     revoked = make_key(alice, apikeys.READ_WRITE, name="revoked")
     with app.app_context():
         key = apikeys.find_key(revoked)

@@ -91,6 +91,7 @@ def build_world(app: Flask, users: dict[str, int]) -> World:
                 "user_id": users["extra"],
                 "key_id": key.id,
                 "schedule_id": report.id,
+                "report_id": report.id,
             },
         )
 

@@ -58,7 +58,9 @@ def test_duplicates_and_bad_input_are_refused(
         {"email": "a@example.com", "frequency": "weekly", "weekday": 7},
         {"email": "a@example.com", "frequency": "daily", "extra": 1},
     ):
-        assert error_of(client.post(base, headers=writer, json=bad), 400)["code"] == "invalid_request"
+        assert (
+            error_of(client.post(base, headers=writer, json=bad), 400)["code"] == "invalid_request"
+        )
     assert len(client.get(base, headers=writer).get_json()["data"]) == 1
 
 

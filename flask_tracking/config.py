@@ -250,6 +250,22 @@ CONFIGURATIONS: dict[str, type[BaseConfiguration]] = {
 }
 
 
+TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def read_plainly(config: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """Take these keys from the environment by their plain names as well (MAIL_SERVER, …);
+    the FLASK_TRACKING_ name, which from_prefixed_env has read already, wins."""
+    for key in keys:
+        if os.environ.get(key) and f"FLASK_TRACKING_{key}" not in os.environ:
+            config[key] = os.environ[key]
+
+
+def as_flag(value: object) -> bool:
+    """A setting's truth: "1", "true", "yes", "on" (any case) from the environment, else bool."""
+    return value.strip().lower() in TRUE if isinstance(value, str) else bool(value)
+
+
 def configuration_from_environment() -> type[BaseConfiguration]:
     """Return the configuration class named by FLASK_TRACKING_CONFIG (default development)."""
     name = os.environ.get("FLASK_TRACKING_CONFIG", "development").strip().lower()

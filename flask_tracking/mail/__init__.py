@@ -9,11 +9,10 @@ MAIL_SERVER (development), the job writes each message to the log instead of sen
 
 from __future__ import annotations
 
-import os
-
 from flask import Flask
 from flask_mailman import Mail
 
+from flask_tracking.config import as_flag, read_plainly
 from flask_tracking.mail.outbox import deliver_due, queue
 
 __all__ = ["deliver_due", "init_app", "queue"]
@@ -24,15 +23,13 @@ mail = Mail()
 # FLASK_TRACKING_ prefix (which wins): they are how every mail setting is usually spelt.
 PLAIN = ("MAIL_SERVER", "MAIL_PORT", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_USERNAME",
          "MAIL_PASSWORD", "MAIL_FROM")  # fmt: skip
-TRUE = frozenset({"1", "true", "yes", "on"})
 
 
 def settings_from(config: dict[str, object]) -> dict[str, object]:
     """Return the mail settings with their types: a port number, TLS flags as booleans."""
 
     def flag(key: str) -> bool:
-        value = config.get(key)
-        return value.strip().lower() in TRUE if isinstance(value, str) else bool(value)
+        return as_flag(config.get(key))
 
     return {
         "MAIL_SERVER": str(config.get("MAIL_SERVER") or ""),
@@ -47,9 +44,7 @@ def settings_from(config: dict[str, object]) -> dict[str, object]:
 
 def init_app(app: Flask) -> None:
     """Read the mail settings (plain MAIL_* environment names too) and bind Flask-Mailman."""
-    for key in PLAIN:
-        if os.environ.get(key) and f"FLASK_TRACKING_{key}" not in os.environ:
-            app.config[key] = os.environ[key]
+    read_plainly(app.config, PLAIN)
     try:
         app.config.update(settings_from(app.config))
     except ValueError:

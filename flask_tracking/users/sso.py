@@ -10,7 +10,6 @@ OIDC_CREATE_USERS allows.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +19,7 @@ from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from flask_tracking.config import as_flag, read_plainly
 from flask_tracking.extensions import db
 from flask_tracking.users import accounts, audit
 from flask_tracking.users.models import OidcIdentity, User
@@ -30,7 +30,6 @@ CLIENT = "oidc"  # the Authlib client's name in this app's registry
 # An account made by single sign-on has no password: no hash can match this one, and the
 # owner can set a password by the reset link (when password login is on).
 NO_PASSWORD = "!sso"  # noqa: S105 - a marker, not a password
-TRUE = frozenset({"1", "true", "yes", "on"})
 
 
 class Refused(Exception):
@@ -62,17 +61,11 @@ class Identity:
         )
 
 
-def _flag(value: object) -> bool:
-    return value.strip().lower() in TRUE if isinstance(value, str) else bool(value)
-
-
 def init_app(app: Flask) -> None:
     """Read the OIDC settings and, when an issuer is set, register the Authlib client for it."""
-    for key in PLAIN:
-        if os.environ.get(key) and f"FLASK_TRACKING_{key}" not in os.environ:
-            app.config[key] = os.environ[key]
-    app.config["OIDC_CREATE_USERS"] = _flag(app.config.get("OIDC_CREATE_USERS"))
-    app.config["OIDC_PASSWORD_LOGIN"] = _flag(app.config.get("OIDC_PASSWORD_LOGIN"))
+    read_plainly(app.config, PLAIN)
+    app.config["OIDC_CREATE_USERS"] = as_flag(app.config.get("OIDC_CREATE_USERS"))
+    app.config["OIDC_PASSWORD_LOGIN"] = as_flag(app.config.get("OIDC_PASSWORD_LOGIN"))
     domains = app.config.get("OIDC_ALLOWED_DOMAINS") or ()
     if isinstance(domains, str):
         domains = domains.replace(",", " ").split()

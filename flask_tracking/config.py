@@ -164,6 +164,15 @@ class BaseConfiguration:
     MAIL_KEEP_DAYS = 7  # sent and given-up messages are deleted after this (they hold links)
     # How often the writer's `reports` job looks for scheduled email reports that are due.
     REPORTS_INTERVAL = 60.0
+    # Alerts (notify/alerts.py): the writer's `alerts` job reads every rule this often and
+    # sends what fired or recovered; a webhook or Slack delivery waits ALERTS_TIMEOUT seconds
+    # for an answer and is retried with backoff, ALERTS_MAX_ATTEMPTS times in all. Webhook
+    # URLs that resolve to loopback, private or link-local addresses are refused unless
+    # ALERTS_ALLOW_PRIVATE_TARGETS is on (a receiver on your own network).
+    ALERTS_INTERVAL = 60.0
+    ALERTS_TIMEOUT = 5.0
+    ALERTS_MAX_ATTEMPTS = 8
+    ALERTS_ALLOW_PRIVATE_TARGETS = False
     # The address people reach this server at (https://stats.example.com): links in emails are
     # built on it. Unset, the request's own address is used — set it in production, or a
     # forged Host header could put someone else's address into a password-reset link.

@@ -8,6 +8,7 @@ the modules below hold the operations, grouped as the document's tags are.
 from __future__ import annotations
 
 from flask_tracking.api import (
+    alerts,
     docs,
     events,
     experiments,
@@ -21,6 +22,7 @@ from flask_tracking.api import (
 from flask_tracking.api.spec import api
 
 __all__ = [
+    "alerts",
     "api",
     "docs",
     "events",

@@ -310,6 +310,93 @@ class ReportList(BaseModel):
     data: list[ReportOut]
 
 
+AlertKind = Literal["spike", "drop", "change", "goal", "experiment"]
+ChannelKind = Literal["email", "webhook", "slack"]
+
+
+class AlertChannelIn(Input):
+    """Where alerts go: an email address, a webhook URL (signed JSON) or a Slack incoming
+    webhook URL. URLs on loopback or private networks are refused unless the operator allows
+    them (ALERTS_ALLOW_PRIVATE_TARGETS)."""
+
+    kind: ChannelKind
+    name: str = Field("", max_length=80)
+    target: str = Field(min_length=3, max_length=2000, description="The address or URL.")
+
+
+class AlertChannelOut(BaseModel):
+    """An alert channel."""
+
+    id: int
+    kind: ChannelKind
+    name: str
+    target: str
+    secret: str = Field(
+        description="A webhook's signing secret: the Flask-Tracking-Signature header is "
+        "t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<body>'>. Empty for other kinds."
+    )
+    created_at: UtcDateTime
+
+
+class AlertRuleIn(Input):
+    """An alert rule: spike (visitors in the last 5 minutes >= threshold), drop (visitors in
+    the last `hours` < threshold), change (visitors in the last `hours` against the same hours
+    a week before, by ±threshold %), goal (conversions of the goal named `subject` in the last
+    `hours` >= threshold, or < with `below`), experiment (the experiment keyed `subject` reaches
+    significance or shows a sample-ratio mismatch)."""
+
+    kind: AlertKind
+    threshold: float = Field(0, ge=0, le=1e9)
+    hours: int = Field(1, ge=1, le=168)
+    subject: str = Field("", max_length=120, description="The goal's name or experiment's key.")
+    below: bool = False
+    consecutive: int = Field(2, ge=1, le=60, description="Readings over in a row to fire.")
+    quiet_minutes: int = Field(60, ge=0, le=10080, description="No new firing for this long.")
+    channels: list[int] = Field(min_length=1, max_length=20, description="Channel ids.")
+
+
+class AlertRuleOut(BaseModel):
+    """An alert rule and its state."""
+
+    id: int
+    kind: AlertKind
+    description: str
+    threshold: float
+    hours: int
+    subject: str
+    below: bool
+    consecutive: int
+    quiet_minutes: int
+    channels: list[int]
+    firing: bool
+    last_value: float | None
+    checked_at: UtcDateTime | None
+    fired_at: UtcDateTime | None
+    created_at: UtcDateTime
+
+
+class AlertDeliveryOut(BaseModel):
+    """One message to one channel and how its delivery went."""
+
+    id: int
+    channel_id: int
+    rule_id: int | None
+    event: Literal["fired", "recovered", "test"]
+    status: Literal["pending", "sent", "failed"]
+    attempts: int
+    last_error: str
+    created_at: UtcDateTime
+    sent_at: UtcDateTime | None
+
+
+class AlertsOut(BaseModel):
+    """A site's alert rules, channels and latest deliveries (newest first)."""
+
+    rules: list[AlertRuleOut]
+    channels: list[AlertChannelOut]
+    deliveries: list[AlertDeliveryOut]
+
+
 class FunnelIn(Input):
     """A funnel: 2 to 8 of the site's goals (ids), in order."""
 

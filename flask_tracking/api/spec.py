@@ -43,6 +43,8 @@ TAGS_ABOUT = {
     "Experiments": "A site's A/B experiments: list, add, read, change, delete, and results.",
     "Stats": "The dashboard's reports, with the same periods, time zones and filters.",
     "Reports": "A site's scheduled email reports: list, add, read, stop.",
+    "Alerts": "A site's alert rules, their channels (email, signed webhook, Slack) and "
+    "deliveries: list, add, remove, send a test.",
     "Events": "Server-side events, through the collector's durable pipeline.",
     "Export": "Raw stored events: pages of JSON, or one streamed CSV or NDJSON file.",
 }

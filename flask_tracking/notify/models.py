@@ -1,11 +1,24 @@
-"""Scheduled reports: who gets which site's numbers how often, and which periods went out."""
+"""Scheduled reports (who gets which site's numbers how often, and which periods went out)
+and alerts (rules, the channels they go to, and every delivery)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flask_tracking.extensions import db
@@ -51,3 +64,84 @@ class ReportSent(db.Model):  # type: ignore[name-defined]
     first_day: Mapped[date] = mapped_column(Date)
     last_day: Mapped[date] = mapped_column(Date)
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+alert_rule_channels = Table(
+    "alert_rule_channels",
+    db.Model.metadata,
+    Column("rule_id", ForeignKey("alert_rules.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel_id", ForeignKey("alert_channels.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class AlertChannel(db.Model):  # type: ignore[name-defined]
+    """Where a site's alerts go: an email address, a signed webhook, or a Slack incoming
+    webhook (notify/channels.py)."""
+
+    __tablename__ = "alert_channels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # email, webhook, slack
+    name: Mapped[str] = mapped_column(String(80))
+    target: Mapped[str] = mapped_column(String(2000))  # the address or the URL
+    # A webhook's signing secret (shown to the site's editors, who put it in their receiver).
+    secret: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AlertRule(db.Model):  # type: ignore[name-defined]
+    """A condition on a site's traffic, read every ALERTS_INTERVAL, with its debounce state
+    (notify/alerts.py)."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))  # spike, drop, change, goal, experiment
+    threshold: Mapped[float] = mapped_column(Float, default=0.0)
+    hours: Mapped[int] = mapped_column(Integer, default=1)  # the window of drop/change/goal
+    # A goal rule's goal name (fires at >= threshold conversions in the window), or an
+    # experiment rule's experiment key.
+    subject: Mapped[str] = mapped_column(String(120), default="")
+    below: Mapped[bool] = mapped_column(Boolean, default=False)  # a goal rule: < threshold
+    consecutive: Mapped[int] = mapped_column(Integer, default=2)  # readings before it fires
+    quiet_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    # The debounce state: readings over in a row, whether it is firing, when it last fired.
+    streak: Mapped[int] = mapped_column(Integer, default=0)
+    firing: Mapped[bool] = mapped_column(Boolean, default=False)
+    fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_value: Mapped[float | None] = mapped_column(Float)
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    site: Mapped[Site] = relationship()
+    channels: Mapped[list[AlertChannel]] = relationship(
+        secondary=alert_rule_channels, order_by="AlertChannel.id"
+    )
+
+
+class AlertDelivery(db.Model):  # type: ignore[name-defined]
+    """One message to one channel — an alert firing, its recovery, or a test — and how its
+    delivery went: retried with backoff until sent or given up (ALERTS_MAX_ATTEMPTS)."""
+
+    __tablename__ = "alert_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_channels.id", ondelete="CASCADE"), index=True
+    )
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id", ondelete="SET NULL"))
+    event: Mapped[str] = mapped_column(String(10))  # fired, recovered, test
+    payload: Mapped[str] = mapped_column(Text)  # the message, as JSON (notify/channels.py)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    channel: Mapped[AlertChannel] = relationship()

@@ -1,5 +1,5 @@
-"""A site's email reports page (editors), and the links in the emails: confirm a report sent
-to an outside address, unsubscribe in one click (RFC 8058) without logging in."""
+"""A site's Email reports and Alerts pages (editors), and the links in the emails: confirm a
+report sent to an outside address, unsubscribe in one click (RFC 8058) without logging in."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from flask_tracking.extensions import csrf, db
-from flask_tracking.notify import reports
-from flask_tracking.notify.forms import ScheduleForm
-from flask_tracking.notify.models import ReportSchedule
+from flask_tracking.notify import alerts, channels, reports
+from flask_tracking.notify.forms import ChannelForm, RuleForm, ScheduleForm
+from flask_tracking.notify.models import AlertChannel, AlertRule, ReportSchedule
 from flask_tracking.tracking import access
 from flask_tracking.tracking.models import Site
 from flask_tracking.users.forms import ConfirmForm
@@ -120,3 +120,133 @@ def unsubscribe(token: str) -> Any:
             "notify/unsubscribed.html", schedule=None, email=email, site_name=site_name
         )
     return render_template("notify/unsubscribed.html", schedule=schedule)
+
+
+def _rule_form(site: Site, *, posted: bool) -> RuleForm:
+    form = RuleForm() if posted else RuleForm(formdata=None)
+    form.goal.choices = [(g.name, g.name) for g in site.definitions]
+    form.experiment.choices = [(e.key, e.name) for e in site.experiments]
+    form.channels.choices = [(c.id, f"{c.name} ({c.kind})") for c in alerts.channels_of(site)]
+    return form
+
+
+def _alerts_page(site: Site, rule: RuleForm, channel: ChannelForm, status: int = 200) -> Any:
+    return (
+        render_template(
+            "notify/alerts.html",
+            site=site,
+            rule_form=rule,
+            channel_form=channel,
+            rules=alerts.rules_of(site),
+            channels=alerts.channels_of(site),
+            deliveries=alerts.deliveries_of(site),
+            describe=alerts.describe,
+            kinds=channels.KINDS,
+            confirm=ConfirmForm(),
+        ),
+        status,
+    )
+
+
+@notify.route("/sites/<id:site_id>/alerts", methods=["GET", "POST"])
+@login_required
+def alerts_page(site_id: int) -> Any:
+    """The site's alert rules, channels and deliveries; add a rule (POST)."""
+    site = _site(site_id)
+    if request.method == "GET":
+        return _alerts_page(site, _rule_form(site, posted=False), ChannelForm(formdata=None))
+    form = _rule_form(site, posted=True)
+    if not form.validate_on_submit():
+        return _alerts_page(site, form, ChannelForm(formdata=None), 400)
+    kind = form.kind.data or ""
+    try:
+        rule = alerts.add_rule(
+            site,
+            kind,
+            threshold=float(form.threshold.data or 0),
+            hours=form.hours.data or 1,
+            subject=(form.goal.data if kind == "goal" else form.experiment.data) or "",
+            below=bool(form.below.data),
+            consecutive=form.consecutive.data or 1,
+            quiet_minutes=form.quiet_minutes.data or 0,
+            channel_ids=list(form.channels.data or []),
+        )
+    except alerts.RuleError as error:
+        form.kind.errors = [str(error)]
+        return _alerts_page(site, form, ChannelForm(formdata=None), 400)
+    flash(f"Alert added: {alerts.describe(rule)}.", "success")
+    return redirect(url_for(".alerts_page", site_id=site.id))
+
+
+@notify.route("/sites/<id:site_id>/alerts/channels", methods=["POST"])
+@login_required
+def add_channel(site_id: int) -> Any:
+    """Add a channel alerts can be sent to."""
+    site = _site(site_id)
+    form = ChannelForm()
+    if not form.validate_on_submit():
+        return _alerts_page(site, _rule_form(site, posted=False), form, 400)
+    try:
+        channel = alerts.add_channel(
+            site, form.kind.data or "", form.name.data or "", form.target.data or ""
+        )
+    except alerts.RuleError as error:
+        form.target.errors = [str(error)]
+        return _alerts_page(site, _rule_form(site, posted=False), form, 400)
+    flash(f"Channel “{channel.name}” added; send it a test to see it arrive.", "success")
+    return redirect(url_for(".alerts_page", site_id=site.id))
+
+
+def _channel(site: Site, channel_id: int) -> AlertChannel:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    channel: AlertChannel | None = db.session.scalar(
+        select(AlertChannel).where(AlertChannel.id == channel_id, AlertChannel.site_id == site.id)
+    )
+    if channel is None:
+        abort(404)
+    return channel
+
+
+@notify.route("/sites/<id:site_id>/alerts/channels/<id:channel_id>/test", methods=["POST"])
+@login_required
+def test_channel(site_id: int, channel_id: int) -> Any:
+    """Send a test message through a channel now; the delivery is recorded below."""
+    site = _site(site_id)
+    channel = _channel(site, channel_id)
+    delivery = alerts.send_test(channel, site)
+    if delivery.status == "sent":
+        flash(f"Test sent to “{channel.name}”.", "success")
+    else:
+        flash(
+            f"The test to “{channel.name}” failed ({delivery.last_error}); it is retried.", "error"
+        )
+    return redirect(url_for(".alerts_page", site_id=site.id))
+
+
+@notify.route("/sites/<id:site_id>/alerts/channels/<id:channel_id>/remove", methods=["POST"])
+@login_required
+def remove_channel(site_id: int, channel_id: int) -> Any:
+    site = _site(site_id)
+    channel = _channel(site, channel_id)
+    db.session.delete(channel)
+    db.session.commit()
+    flash(f"Channel “{channel.name}” removed.", "info")
+    return redirect(url_for(".alerts_page", site_id=site.id))
+
+
+@notify.route("/sites/<id:site_id>/alerts/<id:rule_id>/remove", methods=["POST"])
+@login_required
+def remove_rule(site_id: int, rule_id: int) -> Any:
+    site = _site(site_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    rule = db.session.scalar(
+        select(AlertRule).where(AlertRule.id == rule_id, AlertRule.site_id == site.id)
+    )
+    if rule is None:
+        abort(404)
+    db.session.delete(rule)
+    db.session.commit()
+    flash(f"Alert removed: {alerts.describe(rule)}.", "info")
+    return redirect(url_for(".alerts_page", site_id=site.id))

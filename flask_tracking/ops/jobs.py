@@ -9,6 +9,8 @@ while one runs, it runs them itself and the command says so).
     rollups     ROLLUP_INTERVAL     close finished days; refresh today's sessions and rollups
     retention   RETENTION_INTERVAL  delete events and sessions past each site's retention
     reports     REPORTS_INTERVAL    queue the scheduled email reports that are due
+    alerts      ALERTS_INTERVAL     read the alert rules; queue what fired or recovered
+    deliveries  MAIL_INTERVAL       send alert deliveries that are due, retry with backoff
     mail        MAIL_INTERVAL       send queued email, retry failures with backoff
     audit       RETENTION_INTERVAL  delete account security-log events past AUDIT_LOG_DAYS
 
@@ -107,6 +109,21 @@ def send_reports(_writer: Writer, _now: bool) -> Outcome:
     return Outcome(f"{send_due()} scheduled report(s) queued")
 
 
+def check_alerts(_writer: Writer, _now: bool) -> Outcome:
+    """Read every alert rule and queue what fired or recovered (notify/alerts.py)."""
+    from flask_tracking.notify.alerts import evaluate
+
+    return Outcome(f"{evaluate()} alert message(s) queued")
+
+
+def deliver_alerts(_writer: Writer, _now: bool) -> Outcome:
+    """Send the alert deliveries that are due (webhooks, Slack, email through the outbox)."""
+    from flask_tracking.notify.alerts import deliver_due
+
+    done = deliver_due()
+    return Outcome(f"{done.sent} alert(s) sent, {done.retrying} to retry, {done.given_up} given up")
+
+
 def purge_audit_log(_writer: Writer, _now: bool) -> Outcome:
     """Delete security-log events older than AUDIT_LOG_DAYS (users/audit.py)."""
     from flask_tracking.users import audit
@@ -133,6 +150,18 @@ JOBS = (
         "queue the scheduled email reports that are due, once per recipient and period",
         "REPORTS_INTERVAL",
         send_reports,
+    ),
+    Job(
+        "alerts",
+        "read the alert rules; queue what fired or recovered",
+        "ALERTS_INTERVAL",
+        check_alerts,
+    ),
+    Job(
+        "deliveries",
+        "send alert deliveries that are due; retry failures with backoff",
+        "MAIL_INTERVAL",
+        deliver_alerts,
     ),
     Job("mail", "send queued email; retry failures with backoff", "MAIL_INTERVAL", send_mail),
     Job(

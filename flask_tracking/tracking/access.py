@@ -5,7 +5,7 @@ A site has one owner (sites.owner_id) and members with a role (site_members). Ro
 ranked; an action needs at least a role:
 
     read     viewer   the dashboard, details, exports, raw events, setup page, results
-    edit     editor   goals, funnels, experiments, shared links, email reports, the site's
+    edit     editor   goals, funnels, experiments, shared links, email reports, alerts, the site's
                       name and exclusions
     manage   admin    members, invitations and their API keys for the site, the retention,
                       sending events by API
@@ -72,6 +72,11 @@ ENDPOINTS: dict[str, str] = {
     "tracking.delete_site": OWN,
     "notify.reports_page": EDIT,
     "notify.remove_schedule": EDIT,
+    "notify.alerts_page": EDIT,
+    "notify.add_channel": EDIT,
+    "notify.test_channel": EDIT,
+    "notify.remove_channel": EDIT,
+    "notify.remove_rule": EDIT,
     "members.members_page": MANAGE,
     "members.change_member": MANAGE,
     "members.revoke_invitation": MANAGE,
@@ -93,6 +98,13 @@ ENDPOINTS: dict[str, str] = {
     "api.create_report": EDIT,
     "api.get_report": EDIT,
     "api.delete_report": EDIT,
+    "api.list_alerts": EDIT,
+    "api.create_alert": EDIT,
+    "api.get_alert": EDIT,
+    "api.delete_alert": EDIT,
+    "api.create_alert_channel": EDIT,
+    "api.delete_alert_channel": EDIT,
+    "api.test_alert_channel": EDIT,
     "api.list_goals": READ,
     "api.get_goal": READ,
     "api.create_goal": EDIT,

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from flask_tracking.api.spec import OPERATIONS, Operation
 from flask_tracking.extensions import db
-from flask_tracking.notify.models import ReportSchedule
+from flask_tracking.notify.models import AlertChannel, AlertRule, ReportSchedule
 from flask_tracking.reports.goals import make_goal
 from flask_tracking.tracking.experiments import Draft, add_experiment
 from flask_tracking.tracking.funnels import add_funnel
@@ -49,6 +49,8 @@ BODIES = {
         "primary_goal": "the site's first goal",
     },
     "create_report": {"email": "new@example.com", "frequency": "weekly", "weekday": 2},
+    "create_alert": {"kind": "spike", "threshold": 50, "channels": "the site's channel"},
+    "create_alert_channel": {"kind": "email", "target": "oncall@example.com"},
     "replace_experiment": {
         "key": "renamed-test",
         "name": "Renamed test",
@@ -68,6 +70,10 @@ SUCCESS = {
     "delete_experiment": 204,
     "create_report": 201,
     "delete_report": 204,
+    "create_alert": 201,
+    "delete_alert": 204,
+    "create_alert_channel": 201,
+    "delete_alert_channel": 204,
 }
 GOAL_NAME = "Alice's secret goal"
 
@@ -91,16 +97,26 @@ def call(
         report_id = db.session.scalar(
             select(func.min(ReportSchedule.id)).where(ReportSchedule.site_id == site_id)
         )
+        alert_id = db.session.scalar(
+            select(func.min(AlertRule.id)).where(AlertRule.site_id == site_id)
+        )
+        channel_id = db.session.scalar(
+            select(func.min(AlertChannel.id)).where(AlertChannel.site_id == site_id)
+        )
     path = "/api/v1" + op.path.replace("{site_id}", str(site_id))
     # The site's last goal, which no funnel or experiment uses (so deleting it succeeds).
     path = path.replace("{goal_id}", str(max(goal_ids, default=999_999)))
     path = path.replace("{funnel_id}", str(funnel_id or 999_999))
     path = path.replace("{experiment_id}", str(experiment_id or 999_999))
     path = path.replace("{report_id}", str(report_id or 999_999))
+    path = path.replace("{alert_id}", str(alert_id or 999_999))
+    path = path.replace("{channel_id}", str(channel_id or 999_999))
     query = {**QUERIES.get(op.name, {}), **extra}
     body = BODIES.get(op.name)
     if body and body.get("steps"):
         body = {**body, "steps": sorted(goal_ids)[:2] or [999_998, 999_999]}
+    if body and body.get("channels"):
+        body = {**body, "channels": [channel_id or 999_999]}
     if body and body.get("primary_goal"):
         body = {**body, "primary_goal": min(goal_ids, default=999_999)}
     return client.open(path, method=op.method, query_string=query, json=body, headers=headers)
@@ -136,6 +152,10 @@ def world(app: Flask, make_user: Any, make_site: Any, make_key: Any) -> dict[str
                     token_hash=f"{site_id:064d}",
                 )
             )
+            channel = AlertChannel(
+                site_id=site_id, kind="email", name="Team", target=f"team-{site_id}@example.com"
+            )
+            db.session.add(AlertRule(site_id=site_id, kind="drop", threshold=1, channels=[channel]))
             db.session.commit()
     revoked = make_key(alice, apikeys.READ_WRITE, name="revoked")
     with app.app_context():

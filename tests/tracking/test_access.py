@@ -18,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_tracking.extensions import db
-from flask_tracking.notify.models import ReportSchedule
+from flask_tracking.notify.models import AlertChannel, AlertRule, ReportSchedule
 from flask_tracking.reports.goals import make_goal
 from flask_tracking.tracking import access
 from flask_tracking.tracking.experiments import Draft, add_experiment
@@ -78,7 +78,11 @@ def build_world(app: Flask, users: dict[str, int]) -> World:
             token_hash=f"{site.id:064d}",
             confirmed_at=site.created_at,
         )
-        db.session.add_all([link, invitation, key, report])
+        channel = AlertChannel(
+            site_id=site.id, kind="email", name="Team", target="alerts@example.com"
+        )
+        rule = AlertRule(site_id=site.id, kind="spike", threshold=10, channels=[channel])
+        db.session.add_all([link, invitation, key, report, channel, rule])
         db.session.commit()
         return World(
             site.id,
@@ -92,6 +96,9 @@ def build_world(app: Flask, users: dict[str, int]) -> World:
                 "key_id": key.id,
                 "schedule_id": report.id,
                 "report_id": report.id,
+                "channel_id": channel.id,
+                "rule_id": rule.id,
+                "alert_id": rule.id,
             },
         )
 

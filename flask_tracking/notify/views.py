@@ -122,8 +122,13 @@ def unsubscribe(token: str) -> Any:
     return render_template("notify/unsubscribed.html", schedule=schedule)
 
 
+def _channel_form(*, posted: bool) -> ChannelForm:
+    # Prefixed: two forms share the page, and their fields' ids must differ.
+    return ChannelForm(prefix="channel") if posted else ChannelForm(formdata=None, prefix="channel")
+
+
 def _rule_form(site: Site, *, posted: bool) -> RuleForm:
-    form = RuleForm() if posted else RuleForm(formdata=None)
+    form = RuleForm(prefix="rule") if posted else RuleForm(formdata=None, prefix="rule")
     form.goal.choices = [(g.name, g.name) for g in site.definitions]
     form.experiment.choices = [(e.key, e.name) for e in site.experiments]
     form.channels.choices = [(c.id, f"{c.name} ({c.kind})") for c in alerts.channels_of(site)]
@@ -154,10 +159,10 @@ def alerts_page(site_id: int) -> Any:
     """The site's alert rules, channels and deliveries; add a rule (POST)."""
     site = _site(site_id)
     if request.method == "GET":
-        return _alerts_page(site, _rule_form(site, posted=False), ChannelForm(formdata=None))
+        return _alerts_page(site, _rule_form(site, posted=False), _channel_form(posted=False))
     form = _rule_form(site, posted=True)
     if not form.validate_on_submit():
-        return _alerts_page(site, form, ChannelForm(formdata=None), 400)
+        return _alerts_page(site, form, _channel_form(posted=False), 400)
     kind = form.kind.data or ""
     try:
         rule = alerts.add_rule(
@@ -173,7 +178,7 @@ def alerts_page(site_id: int) -> Any:
         )
     except alerts.RuleError as error:
         form.kind.errors = [str(error)]
-        return _alerts_page(site, form, ChannelForm(formdata=None), 400)
+        return _alerts_page(site, form, _channel_form(posted=False), 400)
     flash(f"Alert added: {alerts.describe(rule)}.", "success")
     return redirect(url_for(".alerts_page", site_id=site.id))
 
@@ -183,7 +188,7 @@ def alerts_page(site_id: int) -> Any:
 def add_channel(site_id: int) -> Any:
     """Add a channel alerts can be sent to."""
     site = _site(site_id)
-    form = ChannelForm()
+    form = _channel_form(posted=True)
     if not form.validate_on_submit():
         return _alerts_page(site, _rule_form(site, posted=False), form, 400)
     try:

@@ -365,25 +365,34 @@ def test_editors_manage_alerts_on_the_page_and_viewers_cannot(
     assert page.status_code == 200 and "No channel yet" in page.get_data(as_text=True)
     refused = editor.post(
         base + "/channels",
-        data={"kind": "webhook", "name": "Hook", "target": "ftp://example.com/"},
+        data={
+            "channel-kind": "webhook",
+            "channel-name": "Hook",
+            "channel-target": "ftp://example.com/",
+        },
     )
     assert refused.status_code == 400 and "http:// or https://" in refused.get_data(as_text=True)
     added = editor.post(
-        base + "/channels", data={"kind": "webhook", "name": "<b>Hook</b>", "target": receiver.url}
+        base + "/channels",
+        data={
+            "channel-kind": "webhook",
+            "channel-name": "<b>Hook</b>",
+            "channel-target": receiver.url,
+        },
     )
     assert added.status_code == 302
     with app.app_context():
         hook = db.session.scalars(select(AlertChannel)).one()
     page = editor.get(base).get_data(as_text=True)
     assert "&lt;b&gt;Hook&lt;/b&gt;" in page and hook.secret in page
-    no_channel = editor.post(base, data={"kind": "spike", "threshold": "10", "hours": "1",
-                                         "consecutive": "2", "quiet_minutes": "60"})  # fmt: skip
+    rule_data = {"rule-kind": "spike", "rule-threshold": "10", "rule-hours": "1",
+                 "rule-consecutive": "2", "rule-quiet_minutes": "60"}  # fmt: skip
+    no_channel = editor.post(base, data=rule_data)
     assert no_channel.status_code == 400
     made = editor.post(
         base,
-        data={"kind": "spike", "threshold": "10", "hours": "1", "consecutive": "2",
-              "quiet_minutes": "60", "channels": str(hook.id)},
-    )  # fmt: skip
+        data={**rule_data, "rule-channels": str(hook.id)},
+    )
     assert made.status_code == 302
     tested = editor.post(f"{base}/channels/{hook.id}/test", follow_redirects=True)
     text = tested.get_data(as_text=True)

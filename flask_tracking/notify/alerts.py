@@ -36,6 +36,7 @@ from flask_tracking.notify import channels
 from flask_tracking.notify.models import AlertChannel, AlertDelivery, AlertRule
 from flask_tracking.reports import stats
 from flask_tracking.reports.dimensions import dimension
+from flask_tracking.reports.experiments import ALPHA  # on the always-valid sequential p-value
 from flask_tracking.reports.ranges import DateRange, as_utc
 from flask_tracking.tracking.models import Experiment, Site
 from flask_tracking.users.emails import link
@@ -50,7 +51,6 @@ KINDS = {
     "experiment": "Experiment — significant result or sample-ratio mismatch",
 }
 SPIKE_WINDOW = timedelta(minutes=5)
-SIGNIFICANCE = 0.05  # on the sequential p-value, which stays valid however often it is read
 TOP = 5
 HISTORY = 50  # deliveries shown on the page and the API
 
@@ -266,7 +266,7 @@ def _read_experiment(site: Site, key: str, now: datetime) -> Reading:
         for o in result.outcomes
         if o.goal.name == primary
         and o.comparison.sequential_p_value is not None
-        and o.comparison.sequential_p_value < SIGNIFICANCE
+        and o.comparison.sequential_p_value < ALPHA
     ]
     for outcome in significant:
         fields.append(

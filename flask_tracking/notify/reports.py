@@ -21,16 +21,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from flask_tracking import mail
+from flask_tracking.dashboard.format import ChartLines, chart_svg
 from flask_tracking.extensions import db
 from flask_tracking.notify.models import ReportSchedule, ReportSent
 from flask_tracking.notify.schedule import FREQUENCIES, Due, Frequency, latest_due
 from flask_tracking.reports import stats
 from flask_tracking.reports.dimensions import dimension
+from flask_tracking.reports.experiments import ALPHA  # on the always-valid sequential p-value
 from flask_tracking.reports.params import parse_view, query_for
 from flask_tracking.reports.ranges import as_utc, zone_named
 from flask_tracking.reports.results import Aggregate, GoalResult, Row
 from flask_tracking.tracking import access
-from flask_tracking.tracking.models import Site
+from flask_tracking.tracking.models import Experiment, Site
 from flask_tracking.users.accounts import normalise_email
 from flask_tracking.users.emails import link
 
@@ -119,6 +121,17 @@ def describe(schedule: ReportSchedule) -> str:
 
 
 @dataclass(frozen=True)
+class ExperimentLine:
+    """A running experiment as the report states it: visitors and primary-goal rate per
+    variant, and each treatment's verdict (on the always-valid sequential p-value)."""
+
+    name: str
+    goal: str
+    variants: list[tuple[str, int, float]]  # (variant, exposed visitors, conversion rate %)
+    verdicts: list[str]
+
+
+@dataclass(frozen=True)
 class Digest:
     """What one report says."""
 
@@ -130,6 +143,8 @@ class Digest:
     sources: list[Row]
     countries: list[Row]
     goals: list[GoalResult]
+    experiments: list[ExperimentLine]
+    chart: ChartLines
     dashboard_url: str
 
 
@@ -144,6 +159,7 @@ def digest(site: Site, first: date, last: date, now: datetime) -> Digest:
             for name in ("page", "source", "country")
         }
         goals = report.goals(compare=True) if site.definitions else []
+        chart = chart_svg(report.timeseries("visitors", compare=True))
     return Digest(
         site=site,
         first=first,
@@ -153,6 +169,10 @@ def digest(site: Site, first: date, last: date, now: datetime) -> Digest:
         sources=rows["source"],
         countries=rows["country"],
         goals=goals,
+        experiments=[
+            _experiment(site, row, now) for row in site.experiments if row.status == "running"
+        ],
+        chart=chart,
         dashboard_url=link(
             "dashboard.show",
             site_id=site.id,
@@ -160,6 +180,29 @@ def digest(site: Site, first: date, last: date, now: datetime) -> Digest:
             **{"from": first.isoformat(), "to": last.isoformat()},
         ),
     )
+
+
+def _experiment(site: Site, row: Experiment, now: datetime) -> ExperimentLine:
+    definition = row.definition
+    result = stats.experiment_results(site.id, definition, now=now)
+    primary = definition.goals[0]
+    variants = [
+        (v.name, result.exposed.get(v.name, 0), result.rate(v.name, primary))
+        for v in definition.variants
+    ]
+    verdicts = []
+    for variant in definition.variants[1:]:
+        outcome = result.outcome(variant.name, primary)
+        p = None if outcome is None else outcome.comparison.sequential_p_value
+        if outcome is None or p is None:
+            verdicts.append(f"{variant.name}: not enough data yet")
+            continue
+        difference = f"{outcome.comparison.difference * 100:+.2f} points"
+        judged = "significant" if p < ALPHA else "not significant yet"
+        verdicts.append(f"{variant.name}: {difference} against the control, {judged} (p = {p:.3f})")
+    if result.sample_ratio_mismatch:
+        verdicts.append("Warning: the traffic split is off its weights (sample-ratio mismatch).")
+    return ExperimentLine(definition.name, primary.name, variants, verdicts)
 
 
 def _due(schedule: ReportSchedule, now: datetime) -> Due | None:

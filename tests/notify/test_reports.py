@@ -25,8 +25,12 @@ from flask_tracking.ingest import drain
 from flask_tracking.mail import deliver_due
 from flask_tracking.notify import reports
 from flask_tracking.notify.models import ReportSchedule, ReportSent
+from flask_tracking.reports.goals import make_goal
+from flask_tracking.tracking.experiments import Draft, add_experiment, set_status
+from flask_tracking.tracking.goals import add_goal
 from flask_tracking.tracking.models import Membership, Site
 from flask_tracking.users import accounts
+from tests.api.conversions.test_experiments import exposure, visitor
 from tests.api.helpers import GB, new_site, spool_event, utc
 from tests.api.test_stats import EVENTS
 from tests.conftest import PASSWORD, geolite2_2018
@@ -258,3 +262,42 @@ def test_tracked_values_are_escaped_in_the_email(
     content = html.get_content()
     assert "<img src=x" not in content and "&lt;img src=x onerror=alert(1)&gt;" in content
     assert hostile in text_of(message)  # plain text is text: shown as it is
+
+
+def test_a_report_draws_the_period_and_states_running_experiments(
+    served: tuple[Flask, int, dict[str, str]], smtp: tuple[Inbox, int]
+) -> None:
+    app, site_id, _key = served
+    with app.app_context():
+        site = db.session.get(Site, site_id)
+        signup = add_goal(site, make_goal("Signup", "event", event="Signup"))
+        row = add_experiment(
+            site, Draft("copy", "<b>Copy</b> test", [("A", 1), ("B", 1)], [signup.id])
+        )
+        set_status(row, "running", utc(2026, 3, 1))
+    for number, variant in enumerate("AAABB"):
+        spool_event(
+            app,
+            site_id,
+            visitor(number),
+            utc(2026, 3, 9, 9, number),
+            "/",
+            **exposure("copy", variant),
+        )
+    spool_event(app, site_id, visitor(0), utc(2026, 3, 9, 10), "/", name="Signup")
+    assert drain(app) == 6
+    schedule(app, site_id, OWNER, "weekly", weekday=1, hour=6)
+    assert run_job(app, utc(2026, 3, 10, 12)) == 1
+    message = smtp[0].received[0][2]
+    html = message.get_body(("html",))
+    assert html is not None
+    content = str(html.get_content())
+    chart = re.search(r'<svg class="report-chart".*?</svg>', content, re.DOTALL)
+    assert chart is not None
+    current = re.findall(r'points="([^"]*)"', chart.group(0))[1]
+    assert len(current.split()) == 7  # a point per day of the week
+    assert "&lt;b&gt;Copy&lt;/b&gt; test" in content and "<b>Copy" not in content
+    text = text_of(message)
+    assert "Running experiments:" in text
+    assert "    A: 3 visitors, 33.3 %" in text and "    B: 2 visitors, 0.0 %" in text
+    assert "    B: " in text.split("Running experiments:")[1]

@@ -2,8 +2,9 @@
 """What `make run` and `make test` need beyond Python and make, checked before anything runs.
 
     python3 tools/prerequisites.py run    # a Python that can make a venv (with pip)
-    python3 tools/prerequisites.py test   # that, Chromium for the browser tests, and nginx
-                                          # and Caddy to check deploy/'s examples
+    python3 tools/prerequisites.py test   # that, Chromium for the browser tests, nginx and
+                                          # Caddy to check deploy/'s examples, and Node.js
+                                          # to run Umami's client against the server
 
 Whatever is missing is installed with apt-get when this runs as root on Debian or Ubuntu;
 otherwise one line says what to install, and the exit status is 1. Standard library only: it
@@ -71,6 +72,8 @@ NEEDS = {
         # deploy/'s examples are checked by the servers themselves (tests/ops/test_deploy.py).
         Need("nginx", "nginx", lambda: on_path("nginx")),
         Need("Caddy", "caddy", lambda: on_path("caddy")),
+        # Umami's official Node client, run against the server (tests/browser/).
+        Need("Node.js", "nodejs", lambda: on_path("node")),
     ],
 }
 

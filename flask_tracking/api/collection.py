@@ -26,6 +26,8 @@ DROP_REASONS = [
     "excluded_ip",
     "excluded_path",
     "rate_limited",
+    "engagement",
+    "identify",
 ]
 MODELS: list[type[BaseModel]] = [CollectedEvent, Visit]
 DROPPED = {

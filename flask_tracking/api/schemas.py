@@ -205,6 +205,10 @@ class SiteOut(BaseModel):
     retention_days: int | None = Field(
         description="Days of events kept; null: the server's default (RETENTION_DAYS)."
     )
+    umami_id: str | None = Field(
+        description="The website id (a UUID) Umami's trackers name it by (POST /api/send); "
+        "null: none."
+    )
     created_at: UtcDateTime
 
 
@@ -237,6 +241,12 @@ class SiteUpdate(Input):
     excluded_paths: Lines | None = None
     retention_days: RetentionDays = Field(
         None, description="Sent as null: back to the server's default; absent: unchanged."
+    )
+    umami_id: str | None = Field(
+        None,
+        pattern=r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$",
+        description="The old Umami website id, so Umami's trackers send here; null: none; "
+        "absent: unchanged. Another site's id is a 409.",
     )
 
 

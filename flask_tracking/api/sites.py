@@ -34,6 +34,7 @@ def site_out(site: Site, role: access.Role) -> SiteOut:
         excluded_ips=site.excluded_ips.splitlines(),
         excluded_paths=site.excluded_paths.splitlines(),
         retention_days=site.retention_days,
+        umami_id=site.umami_id,
         created_at=site.created_at,
     )
 
@@ -109,6 +110,7 @@ def get_site(call: Call) -> SiteOut:
     body=SiteUpdate,
     response=SiteOut,
     summary="Change a site",
+    errors=(409,),
 )
 def update_site(call: Call, body: SiteUpdate) -> SiteOut:
     """Change the fields sent; the others keep their values. Changing the time zone makes
@@ -132,17 +134,24 @@ def update_site(call: Call, body: SiteUpdate) -> SiteOut:
             else "\n".join(body.excluded_paths),
         }
     )
-    sites.update_site(
-        site,
-        values["base_url"],
-        values["name"],
-        values["excluded_ips"],
-        values["excluded_paths"],
-        timezone=values["timezone"],
-        retention_days=(
-            body.retention_days if "retention_days" in body.model_fields_set else sites.UNCHANGED
-        ),
-    )
+    umami_id = body.umami_id.lower() if body.umami_id else None
+    try:
+        sites.update_site(
+            site,
+            values["base_url"],
+            values["name"],
+            values["excluded_ips"],
+            values["excluded_paths"],
+            timezone=values["timezone"],
+            retention_days=(
+                body.retention_days
+                if "retention_days" in body.model_fields_set
+                else sites.UNCHANGED
+            ),
+            umami_id=umami_id if "umami_id" in body.model_fields_set else sites.UNCHANGED,
+        )
+    except sites.SiteError as error:
+        raise ApiError(409, "conflict", str(error)) from None
     ingest.current_ingest().sites.invalidate()
     return site_out(site, call.role or access.OWNER)
 

@@ -116,6 +116,15 @@ class Ingest:
             self.counted(reason)
         return reason
 
+    def drop(self, site: SiteInfo, reason: str) -> str:
+        """Count an event that is acknowledged but not stored, for a reason the caller knows
+        (what another tracker sends that this one does not keep); return the reason."""
+        self.spool.append(DropRecord(site.id, int(time.time() * 1000), reason).to_line())
+        self._ensure_writer()
+        if self.counted is not None:
+            self.counted(reason)
+        return reason
+
     def _ensure_writer(self) -> None:
         """Start the in-process writer thread on first use when configured to (development)."""
         if self.writer_mode != "thread" or (self._thread and self._thread.is_alive()):

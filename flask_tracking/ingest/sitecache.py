@@ -34,6 +34,7 @@ class SiteInfo:
     excluded_networks: tuple[Network, ...]
     excluded_paths: tuple[str, ...]
     timezone: str = "UTC"
+    umami_id: str = ""  # the website id Umami's trackers name it by (collector/compat.py)
 
 
 def site_info(site: Site) -> SiteInfo:
@@ -45,7 +46,11 @@ def site_info(site: Site) -> SiteInfo:
         logger.warning("site %s has invalid exclusions: %s", site.id, error)
         networks, paths = (), ()
     host = (urlsplit(site.base_url).hostname or "").lower()
-    return SiteInfo(site.id, host, networks, paths, site.timezone or "UTC")
+    return SiteInfo(site.id, host, networks, paths, site.timezone or "UTC", site.umami_id or "")
+
+
+def _bare(host: str) -> str:
+    return host.removeprefix("www.")
 
 
 class SiteCache:
@@ -64,9 +69,15 @@ class SiteCache:
         self.ttl = ttl
         self.miss_interval = miss_interval
         self._sites: dict[int, SiteInfo] = {}
+        # Other trackers name a site by its domain (Plausible's) or a website id (Umami's).
+        self._hosts: dict[str, int] = {}
+        self._umami: dict[str, int] = {}
         self._loaded_at = -1e9
         self._lock = threading.Lock()
         self._missing: TTLCache[int, bool] = TTLCache(maxsize=10_000, ttl=max(miss_interval, 1e-9))
+        self._names_missing: TTLCache[str, bool] = TTLCache(
+            maxsize=10_000, ttl=max(miss_interval, 1e-9)
+        )
         self._lookups = TokenBucket(rate=max_lookups, burst=max_lookups)
         self._days = DayCache()
 
@@ -78,6 +89,33 @@ class SiteCache:
         if site is None:
             site = self._look_up(site_id)
         return site
+
+    def by_host(self, domain: str) -> SiteInfo | None:
+        """Return the site whose address has this host, with or without "www." (the lowest id
+        when several do), or None."""
+        return self._by("_hosts", _bare(domain.strip().lower()))
+
+    def by_umami_id(self, website: str) -> SiteInfo | None:
+        """Return the site with this Umami website id (a lower-case UUID), or None."""
+        return self._by("_umami", website)
+
+    def _by(self, index: str, key: str) -> SiteInfo | None:
+        if time.monotonic() - self._loaded_at > self.ttl:
+            self._reload()
+        site_id = getattr(self, index).get(key)
+        if site_id is None and self._refresh_for_miss(key):
+            site_id = getattr(self, index).get(key)  # the index reloaded is a new dict
+        return None if site_id is None else self._sites.get(site_id)
+
+    def _refresh_for_miss(self, key: str) -> bool:
+        """A name not known may be a site added a moment ago: reload, at most once per
+        miss_interval for the same name and within the lookup budget."""
+        with self._lock:
+            if key in self._names_missing or not self._lookups.take(time.monotonic()):
+                return False
+            self._names_missing[key] = True
+        self._reload(keep_missing=True)
+        return True
 
     def invalidate(self) -> None:
         """Forget everything, so the next lookup reloads (after a site is added or changed)."""
@@ -111,7 +149,7 @@ class SiteCache:
             self._sites = {**self._sites, site_id: info}  # a new dict: readers take no lock
             return info
 
-    def _reload(self) -> None:
+    def _reload(self, *, keep_missing: bool = False) -> None:
         with self._lock:
             try:
                 with self.app.app_context(), reading():
@@ -124,6 +162,15 @@ class SiteCache:
                 )
                 self._loaded_at = time.monotonic()
                 return
-            self._sites = sites
-            self._missing.clear()
+            hosts: dict[str, int] = {}
+            umami: dict[str, int] = {}
+            for site_id in sorted(sites, reverse=True):  # the lowest id wins a shared host
+                info = sites[site_id]
+                hosts[_bare(info.host)] = site_id
+                if info.umami_id:
+                    umami[info.umami_id] = site_id
+            self._sites, self._hosts, self._umami = sites, hosts, umami
+            if not keep_missing:
+                self._missing.clear()
+                self._names_missing.clear()
             self._loaded_at = time.monotonic()

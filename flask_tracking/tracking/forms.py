@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from functools import cache
 from zoneinfo import available_timezones
 
@@ -91,6 +92,24 @@ class SiteSettingsForm(SiteForm):
         description="Older events are deleted every hour. Empty: the server's default.",
         validators=[Optional(), NumberRange(min=1, max=MAX_RETENTION_DAYS)],
     )
+
+    umami_id = StringField(
+        "Umami website id",
+        description="Moving from Umami? Give the old website id (a UUID) and its trackers' "
+        "events (POST /api/send) come here, with no change to your pages. Empty: none.",
+        validators=[Optional(), Length(max=36)],
+        filters=[lambda value: value.strip().lower() if isinstance(value, str) else value],
+    )
+
+    def validate_umami_id(self, field: StringField) -> None:
+        """A UUID, not another site's."""
+        if not field.data:
+            field.data = None
+            return
+        try:
+            field.data = str(uuid.UUID(field.data))
+        except ValueError:
+            raise ValidationError("A website id is a UUID, e.g. 2f0c4a5e-….") from None
 
     def validate_timezone(self, field: StringField) -> None:
         """Accept only a zone of the IANA time zone database: an edited site has one."""

@@ -44,6 +44,9 @@ class Site(db.Model):  # type: ignore[name-defined]
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     # Days of events kept (ops/jobs.py purges older ones); None: the server's RETENTION_DAYS.
     retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
+    # Events sent by Umami's trackers name the site by a website id (a UUID): the old one, to
+    # move a site without touching its pages (collector/compat.py). Unique across sites.
+    umami_id: Mapped[str | None] = mapped_column(String(36), unique=True, index=True, default=None)
 
     owner: Mapped[User] = relationship()
     goals: Mapped[list[Goal]] = relationship(

@@ -27,6 +27,10 @@ class Unchanged:
 UNCHANGED = Unchanged()
 
 
+class SiteError(ValueError):
+    """A change the rules refuse (an Umami website id another site has), with the reason."""
+
+
 class InvalidSiteURL(ValueError):
     """Raised for a base URL that cannot be a website's address."""
 
@@ -109,9 +113,11 @@ def update_site(
     *,
     timezone: str | None = None,
     retention_days: int | Unchanged | None = UNCHANGED,
+    umami_id: str | Unchanged | None = UNCHANGED,
 ) -> Site:
-    """Change a site's address, name, exclusions, zone and retention (None: the server's
-    default), already validated by the form."""
+    """Change a site's address, name, exclusions, zone, retention (None: the server's
+    default) and Umami website id, already validated by the form; SiteError when another
+    site has that Umami id."""
     site.base_url = normalise_base_url(base_url)
     site.name = name.strip()
     if excluded_ips is not None:
@@ -123,6 +129,14 @@ def update_site(
         site.timezone = timezone
     if not isinstance(retention_days, Unchanged):
         site.retention_days = retention_days
+    if not isinstance(umami_id, Unchanged):
+        taken = umami_id and db.session.scalar(
+            select(Site.id).where(Site.umami_id == umami_id, Site.id != site.id)
+        )
+        if taken:
+            db.session.rollback()
+            raise SiteError("Another site has this Umami website id.")
+        site.umami_id = umami_id
     db.session.commit()
     return site
 

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from flask_tracking import ingest
 from flask_tracking.collector import http as collect_http
 from flask_tracking.extensions import csrf, limiter
+from flask_tracking.ingest.sitecache import site_info
 from flask_tracking.reports import visits as visits_report
 from flask_tracking.reports.experiments import MAX_EXPERIMENTS, InvalidExperiment
 from flask_tracking.reports.funnels import MAX_FUNNELS, InvalidFunnel
@@ -54,6 +55,8 @@ DROP_REASONS = {
     "excluded_ip": "from excluded addresses",
     "excluded_path": "on excluded paths",
     "rate_limited": "over the collector's rate limits",
+    "engagement": "engagement pings from Plausible's script (not kept)",
+    "identify": "identify calls from Umami's trackers (not kept)",
 }
 tracking.add_app_template_test(is_http_url, "http_url")
 tracking.add_app_template_global(timezone_names)
@@ -172,21 +175,27 @@ def edit_site(site_id: int) -> tuple[str, int] | Response:
         ):
             form.retention_days.errors = ["Only an admin of the site can change its retention."]
             return _settings_page(site, form, status=403)
-        site_rules.update_site(
-            site,
-            form.base_url.data or "",
-            form.name.data or "",
-            form.excluded_ips.data or "",
-            form.excluded_paths.data or "",
-            timezone=form.timezone.data,
-            retention_days=form.retention_days.data,
-        )
+        try:
+            site_rules.update_site(
+                site,
+                form.base_url.data or "",
+                form.name.data or "",
+                form.excluded_ips.data or "",
+                form.excluded_paths.data or "",
+                timezone=form.timezone.data,
+                retention_days=form.retention_days.data,
+                umami_id=form.umami_id.data,
+            )
+        except site_rules.SiteError as error:
+            form.umami_id.errors = [str(error)]
+            return _settings_page(site, form, status=400)
         # This process's collector sees the change at once; other workers within
         # INGEST_SITE_CACHE_SECONDS.
         ingest.current_ingest().sites.invalidate()
         flash("Site updated.", "success")
         return redirect(url_for("dashboard.show", site_id=site.id))
-    return _settings_page(site, form)
+    # A refused change is a 400: the form again, with each field's reason.
+    return _settings_page(site, form, status=400 if request.method == "POST" else 200)
 
 
 def _settings_page(
@@ -209,6 +218,7 @@ def _settings_page(
             max_funnels=MAX_FUNNELS,
             default_retention=int(current_app.config["RETENTION_DAYS"]),
             keep_rollups=bool(current_app.config["RETENTION_KEEP_ROLLUPS"]),
+            site_host=site_info(site).host,
         ),
         status,
     )

@@ -257,3 +257,21 @@ def test_a_key_limited_to_a_deleted_site_goes_with_it(
     assert other.status_code == 201
     refused = client.get("/api/v1/sites", headers={"Authorization": f"Bearer {limited}"})
     assert refused.status_code == 401
+
+
+def test_a_sites_umami_website_id_is_set_and_cleared_by_api(
+    app: Flask, client: FlaskClient, owner: Any, make_site: Any, writer: dict[str, str]
+) -> None:
+    first = make_site(owner, "https://one.example")
+    second = make_site(owner, "https://two.example")
+    website = "7D3A9E0C-51B4-4C1D-8F2E-9B6A5C4D3E2F"
+    made = client.patch(f"/api/v1/sites/{first}", json={"umami_id": website}, headers=writer)
+    assert made.status_code == 200 and made.get_json()["umami_id"] == website.lower()
+    taken = client.patch(f"/api/v1/sites/{second}", json={"umami_id": website}, headers=writer)
+    assert taken.status_code == 409 and "Another site" in taken.get_json()["error"]["message"]
+    bad = client.patch(f"/api/v1/sites/{second}", json={"umami_id": "nope"}, headers=writer)
+    assert bad.status_code == 400
+    kept = client.patch(f"/api/v1/sites/{first}", json={"name": "One"}, headers=writer)
+    assert kept.get_json()["umami_id"] == website.lower()  # absent: unchanged
+    cleared = client.patch(f"/api/v1/sites/{first}", json={"umami_id": None}, headers=writer)
+    assert cleared.get_json()["umami_id"] is None

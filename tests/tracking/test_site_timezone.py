@@ -112,7 +112,7 @@ def test_a_bad_zone_is_refused_and_nothing_is_saved(
         f"/sites/{site_id}/edit",
         data={"base_url": "https://new.example", "name": "New", "timezone": zone},
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert MESSAGE in response.get_data(as_text=True)
     with app.app_context():
         site = db.session.get(Site, site_id)

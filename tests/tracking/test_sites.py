@@ -298,7 +298,7 @@ def test_bad_exclusions_are_refused(
     response = client.post(
         f"/sites/{site_id}/edit", data={"base_url": "https://example.com", field: value}
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert message in response.get_data(as_text=True)
     with app.app_context():
         site = db.session.get(Site, site_id)

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 from flask_tracking import ingest
 from flask_tracking.api.auth import Call
 from flask_tracking.api.errors import invalid
-from flask_tracking.api.schemas import EventAccepted, ServerEvent
+from flask_tracking.api.schemas import EventAccepted, EventsAccepted, ServerEvent, ServerEventBatch
 from flask_tracking.api.spec import json_response, operation
 from flask_tracking.collector.http import accept
 from flask_tracking.ingest.payload import parse_event_payload
@@ -43,15 +43,58 @@ def send_event(call: Call, body: ServerEvent) -> Response:
     Do-Not-Track yourself: send nothing. Events are stored within a second or so; reports
     include them once stored."""
     site = call.own_site()
+    event = _incoming(site.id, body, "")
+    queued = json_response(EventAccepted(status="accepted", reason=None), 202)
+    # The site was just read to authorise the key: never "unknown" to the collector's cache.
+    answer = accept(ingest.current_ingest(), event, queued, site_info(site))
+    if answer is queued and DROPPED in answer.headers:
+        reason = answer.headers[DROPPED]
+        answer.set_data(EventAccepted(status="dropped", reason=reason).model_dump_json())
+    return answer
+
+
+@operation(
+    "POST",
+    "/sites/{site_id}/events/batch",
+    scope=READ_WRITE,
+    tag="Events",
+    body=ServerEventBatch,
+    response=EventsAccepted,
+    status=202,
+    errors=(503,),
+    summary="Send server-side events in a batch",
+)
+def send_events(call: Call, body: ServerEventBatch) -> Response:
+    """Record up to 100 events at once, as `POST /sites/{site_id}/events` records one; the
+    answer lists each one's outcome, in order. The batch is checked whole first: one bad
+    event is a 400 naming it (`events.3.url`), and nothing of the batch is recorded."""
+    site = call.own_site()
+    events = [_incoming(site.id, item, f"events.{n}.") for n, item in enumerate(body.events)]
+    pipeline, info = ingest.current_ingest(), site_info(site)
+    results = []
+    for event in events:
+        queued = Response(status=202)
+        answer = accept(pipeline, event, queued, info)
+        if answer is not queued:  # the spool is full: the rest would be refused too
+            return answer
+        reason = answer.headers.get(DROPPED)
+        results.append(EventAccepted(status="dropped" if reason else "accepted", reason=reason))
+    return json_response(EventsAccepted(results=results), 202)
+
+
+def _incoming(site_id: int, body: ServerEvent, prefix: str) -> ingest.Incoming:
+    """The event a body describes, checked as /api/event checks it (a 400 naming the field,
+    under `prefix`, otherwise)."""
     fields = body.model_dump(exclude={"ip", "user_agent"}, exclude_none=True)
     try:
         payload = parse_event_payload(
-            {**fields, "site": site.id}, int(current_app.config["MAX_URL_LENGTH"])
+            {**fields, "site": site_id}, int(current_app.config["MAX_URL_LENGTH"])
         )
     except ingest.InvalidHit as error:
-        raise invalid(error.errors, "The event was not recorded.") from None
-    event = ingest.Incoming(
-        site_id=site.id,
+        details = {f"{prefix}{field}": problem for field, problem in error.errors.items()}
+        raise invalid(details, "The event was not recorded.") from None
+    return ingest.Incoming(
+        site_id=site_id,
         name=payload.name,
         url=payload.url,
         referrer=payload.referrer,
@@ -61,10 +104,3 @@ def send_event(call: Call, body: ServerEvent) -> Response:
         user_agent=body.user_agent,
         do_not_track=False,
     )
-    queued = json_response(EventAccepted(status="accepted", reason=None), 202)
-    # The site was just read to authorise the key: never "unknown" to the collector's cache.
-    answer = accept(ingest.current_ingest(), event, queued, site_info(site))
-    if answer is queued and DROPPED in answer.headers:
-        reason = answer.headers[DROPPED]
-        answer.set_data(EventAccepted(status="dropped", reason=reason).model_dump_json())
-    return answer

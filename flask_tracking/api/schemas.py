@@ -816,6 +816,18 @@ class EventAccepted(BaseModel):
     )
 
 
+class ServerEventBatch(Input):
+    """Up to 100 server-side events at once (what flask_tracking.client sends)."""
+
+    events: list[ServerEvent] = Field(min_length=1, max_length=100)
+
+
+class EventsAccepted(BaseModel):
+    """Each event of a batch, in order: queued, or deliberately not counted."""
+
+    results: list[EventAccepted]
+
+
 # Export -------------------------------------------------------------------------------------
 
 

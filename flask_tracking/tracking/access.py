@@ -88,6 +88,7 @@ ENDPOINTS: dict[str, str] = {
     "api.delete_site": OWN,
     "api.list_events": READ,
     "api.send_event": MANAGE,
+    "api.send_events": MANAGE,
     "api.download": READ,
     "api.aggregate": READ,
     "api.breakdown": READ,

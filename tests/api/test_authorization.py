@@ -38,6 +38,9 @@ BODIES = {
     "create_site": {"base_url": "https://new.example", "name": "New"},
     "update_site": {"name": "Renamed"},
     "send_event": {"url": SITE_URL + "/pricing", "ip": "203.0.113.7", "user_agent": UA},
+    "send_events": {
+        "events": [{"url": SITE_URL + "/pricing", "ip": "203.0.113.7", "user_agent": UA}]
+    },
     "create_goal": {"name": "Bought", "kind": "event", "event": "Purchase"},
     "replace_goal": {"name": "Welcomed", "kind": "page", "path": "/welcome"},
     "create_funnel": {"name": "New funnel", "steps": "the site's goals"},
@@ -62,6 +65,7 @@ SUCCESS = {
     "create_site": 201,
     "delete_site": 204,
     "send_event": 202,
+    "send_events": 202,
     "create_goal": 201,
     "delete_goal": 204,
     "create_funnel": 201,

@@ -532,3 +532,50 @@ def test_the_events_rate_limit_is_per_key(app_factory: Any) -> None:
     reading = client.get(f"/api/v1/sites/{site_id}/stats/realtime", headers=first)
     assert reading.status_code == 200
     assert len(stored(app)) == 3
+
+
+def test_a_batch_is_recorded_event_by_event_with_each_outcome(
+    app: Flask, client: FlaskClient, site: int, writer: dict[str, str]
+) -> None:
+    events = [
+        body_for(url="https://a.example/one"),
+        body_for(url="https://a.example/two", name="Signup", props={"plan": "pro"}),
+        body_for(url="https://a.example/three", user_agent=GOOGLEBOT),
+    ]
+    answer = client.post(
+        f"/api/v1/sites/{site}/events/batch",
+        json={"events": events},
+        headers={**writer, **SERVER_HEADERS},
+        environ_base=SERVER,
+    )
+    assert answer.status_code == 202
+    assert answer.get_json() == {
+        "results": [
+            {"status": "accepted", "reason": None},
+            {"status": "accepted", "reason": None},
+            {"status": "dropped", "reason": "bot"},
+        ]
+    }
+    stored_now = stored_events(app)
+    assert [(e.pathname, e.event) for e in stored_now] == [("/one", "pageview"), ("/two", "Signup")]
+    assert stored_now[1].props == {"plan": "pro"} and stored_now[0].browser == "Mobile Safari"
+    assert drop_counts(app) == {(site, "bot"): 1}
+
+
+def test_a_batch_with_one_bad_event_is_refused_whole(
+    app: Flask, client: FlaskClient, site: int, writer: dict[str, str]
+) -> None:
+    before = snapshot(app)
+    for events, field in (
+        ([body_for(), body_for(url="ftp://a.example/")], "events.1.url"),
+        ([body_for(), body_for(name="bad\u0000name")], "events.1.name"),
+        ([], "events"),
+        ([body_for()] * 101, "events"),
+    ):
+        answer = client.post(
+            f"/api/v1/sites/{site}/events/batch", json={"events": events}, headers=writer
+        )
+        details = error_of(answer, 400)["details"]
+        assert any(key.startswith(field) for key in details), details
+    assert snapshot(app) == before
+    assert stored_events(app) == []

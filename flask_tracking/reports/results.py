@@ -112,6 +112,9 @@ class Row(Rates):
     bounces: int
     duration: float
     share: float  # of the period's visitors, in percent
+    # On a shared dashboard: how many values with too few visitors this row stands for
+    # ("Other", dashboard/privacy.py); 0 for an ordinary row.
+    folded: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,9 @@ class SharedLink(db.Model):  # type: ignore[name-defined]
     # Origins (scheme://host[:port]) allowed to show the dashboard in a frame, one per line;
     # empty: no site may frame it (clickjacking). See security.py.
     embed_origins: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # k-anonymity (dashboard/privacy.py): values with fewer visitors are folded into
+    # "Other", and filters that leave fewer are refused; 1 shows everything.
+    min_visitors: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
 
     site: Mapped[Site] = relationship()
 

@@ -239,7 +239,9 @@ def test_tracked_values_are_inert_in_the_page_and_the_csv(site: Any) -> None:
 def test_shared_links_show_the_dashboard_and_nothing_else(site: Any) -> None:
     app, site_id = site
     owner = login(app)
-    assert owner.post(f"/sites/{site_id}/shares", data={"name": "Board"}).status_code == 302
+    # Groups of any size (k-anonymity, which hides this small data set: test below).
+    made = owner.post(f"/sites/{site_id}/shares", data={"name": "Board", "min_visitors": "1"})
+    assert made.status_code == 302
     with app.app_context():
         token = db.session.query(SharedLink).one().token
     listed = owner.get(f"/sites/{site_id}/shares").get_data(as_text=True)
@@ -505,3 +507,36 @@ def test_browsers_and_systems_show_their_free_logos(site: Any) -> None:
     sprite = app.test_client().get("/static/vendor/icons.svg")
     assert b'<symbol id="si-firefoxbrowser"' in sprite.data and b"currentColor" in sprite.data
     sprite.close()
+
+
+def test_a_shared_link_never_singles_out_fewer_than_its_smallest_group(site: Any) -> None:
+    """k-anonymity (dashboard/privacy.py), k = 5 by default: in this data set every page,
+    source and country has fewer than 5 visitors."""
+    app, site_id = site
+    owner = login(app)
+    assert owner.post(f"/sites/{site_id}/shares", data={"name": "Public"}).status_code == 302
+    with app.app_context():
+        link = db.session.query(SharedLink).one()
+        token, k = link.token, link.min_visitors
+    assert k == 5
+    assert '<td class="num">5</td>' in owner.get(f"/sites/{site_id}/shares").get_data(True)
+    stranger = app.test_client()
+    page = stranger.get(f"/share/{token}?{MARCH}").get_data(as_text=True)
+    assert metric(page, "visitors") == "5"  # the whole is shown
+    assert "values with fewer than 5 visitors each)" in page
+    assert "/pricing" not in page and "Hacker News" not in page  # (the map names every country)
+    assert "filter=page" not in page  # the folded rows link nowhere
+    mine = owner.get(f"/sites/{site_id}?{MARCH}").get_data(as_text=True)
+    assert "/pricing" in mine and "values with fewer than" not in mine  # the owner's: as before
+    refused = stranger.get(f"/share/{token}?{MARCH}&filter=country:is:GB")
+    assert refused.status_code == 400
+    assert "shows no view of fewer than 5 visitors" in refused.get_data(as_text=True)
+    details = stranger.get(f"/share/{token}/details/page?{MARCH}").get_data(as_text=True)
+    assert "/pricing" not in details and "values with fewer than 5 visitors each)" in details
+    narrow = stranger.get(f"/share/{token}/details/page?{MARCH}&filter=country:is:GB")
+    assert narrow.status_code == 400
+    suggested = stranger.get(f"/share/{token}/suggest?dimension=page&{MARCH}").get_json()
+    assert suggested == {"results": []}
+    shared_csv = str(read_zip(stranger.get(f"/share/{token}/export.zip?{MARCH}").data))
+    assert "/pricing" not in shared_csv and "Other (" in shared_csv
+    assert "/pricing" in str(read_zip(owner.get(f"/sites/{site_id}/export.zip?{MARCH}").data))

@@ -50,8 +50,9 @@ def test_readers_see_new_events_while_the_writer_appends(tmp_path: Path) -> None
         server.prepare()
         token = secrets.token_urlsafe(24)
         server.sql(
-            "INSERT INTO shared_links (site_id, name, token, created_at, embed_origins) "  # noqa: S608
-            f"VALUES (1, 'readers', '{token}', '2026-01-01 00:00:00', '')"
+            # min_visitors 1: the probe filters to one visitor's page (k-anonymity off)
+            "INSERT INTO shared_links (site_id, name, token, created_at, embed_origins, "  # noqa: S608
+            f"min_visitors) VALUES (1, 'readers', '{token}', '2026-01-01 00:00:00', '', 1)"
         )
         server.start()
         base = f"http://127.0.0.1:{server.port}"

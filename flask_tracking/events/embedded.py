@@ -664,6 +664,109 @@ class EmbeddedStore:
                 self.run(cursor, delete(d).where(d.c.site_id == site_id, d.c.day < end))
         return deleted, end < before_day
 
+    def visitors_seen(self, site_id: int, page: str, start_ms: int, end_ms: int) -> list[int]:
+        """The visitor-days (`vd`) of a site with an event on `page` in [start_ms, end_ms)."""
+        found: set[int] = set()
+        for table in (self.t.events, self.t.recent_events):
+            c = table.c
+            rows = self.fetch(
+                select(c.vd)
+                .where(
+                    c.site_id == site_id,
+                    self.encoding.codes(c.page, "page", [page]),
+                    c.ts >= start_ms,
+                    c.ts < end_ms,
+                )
+                .distinct()
+            )
+            found.update(int(row[0]) for row in rows)
+        return sorted(found)
+
+    def erase_visitors(self, site_id: int, vds: list[int], rollups: RollupBuilder) -> int:
+        """Delete every row of these visitor-days of a site, wherever it is stored, and return
+        how many: closed rows (events, sessions; the rollups of their UTC days recomputed from
+        what remains, and the visitors' kept hashes forgotten) and open rows (the visitor's
+        events of that UTC day in `recent`, re-marked at once)."""
+        if not vds:
+            return 0
+        t = self.t
+        days = sorted({vd // 4 // derive.VISITORS_PER_DAY for vd in vds})
+        deleted = 0
+        with self.transaction() as cursor:
+            for table in (t.events, t.sessions):
+                sql, params = compile_for(
+                    delete(table).where(table.c.site_id == site_id, table.c.vd.in_(vds)),
+                    self.dialect,
+                )
+                deleted += int((cursor.execute(sql, params).fetchone() or (0,))[0])
+            for utc_day in days:
+                numbers = [vd // 4 % derive.VISITORS_PER_DAY for vd in vds
+                           if vd // 4 // derive.VISITORS_PER_DAY == utc_day]  # fmt: skip
+                deleted += self._erase_open(cursor, site_id, utc_day, numbers)
+                self._recount_closed(cursor, site_id, utc_day, rollups)
+                dv = t.day_visitors.c
+                self.run(
+                    cursor,
+                    delete(t.day_visitors).where(
+                        dv.site_id == site_id, dv.utc_day == utc_day, dv.vnum.in_(numbers)
+                    ),
+                )
+            self._rewritten()
+        self.refresh()
+        logger.info("erased %d row(s) of %d visitor-day(s) of site %s", deleted, len(vds), site_id)
+        return deleted
+
+    def _erase_open(
+        self, cursor: duckdb.DuckDBPyConnection, site_id: int, utc_day: int, numbers: list[int]
+    ) -> int:
+        """Delete the open rows of these visitor numbers of a UTC day (their hashes' events)."""
+        n, r = self.t.recent_numbers.c, self.t.recent
+        hashes = select(n.visitor).where(
+            n.site_id == site_id, n.utc_day == utc_day, n.vnum.in_(numbers)
+        )
+        sql, params = compile_for(
+            delete(r).where(
+                r.c.site_id == site_id,
+                r.c.ts >= utc_day * derive.DAY_MS,
+                r.c.ts < (utc_day + 1) * derive.DAY_MS,
+                r.c.visitor.in_(hashes),
+            ),
+            self.dialect,
+        )
+        return int((cursor.execute(sql, params).fetchone() or (0,))[0])
+
+    def _recount_closed(
+        self, cursor: duckdb.DuckDBPyConnection, site_id: int, utc_day: int, rollups: RollupBuilder
+    ) -> None:
+        """Recompute a closed UTC day's rollups from the rows it has left (as closing it did:
+        its rows restaged, the day's rollups replaced)."""
+        t = self.t
+        span = (utc_day * derive.DAY_MS, (utc_day + 1) * derive.DAY_MS)
+        if not self._has_rows(cursor, t.rollups, site_id, utc_day=utc_day):
+            return  # not closed (or nothing counted): nothing to recount
+
+        def of_day(table: Any) -> Any:
+            return and_(table.c.site_id == site_id, table.c.ts >= span[0], table.c.ts < span[1])
+
+        staged = self._stage(
+            cursor,
+            f"erase{site_id}_{utc_day}",
+            select(t.sessions).where(of_day(t.sessions)),
+            select(t.events).where(of_day(t.events)),
+        )
+        for table in (t.sessions, t.events):
+            self.run(cursor, delete(table).where(of_day(table)))
+        r = t.rollups.c
+        self.run(cursor, delete(t.rollups).where(r.site_id == site_id, r.utc_day == utc_day))
+        self._keep(cursor, staged, rollups)
+
+    def _has_rows(
+        self, cursor: duckdb.DuckDBPyConnection, table: Any, site_id: int, *, utc_day: int
+    ) -> bool:
+        probe = select(literal(1)).where(table.c.site_id == site_id, table.c.utc_day == utc_day)
+        sql, params = compile_for(probe.limit(1), self.dialect)
+        return cursor.execute(sql, params).fetchone() is not None
+
     def rezone(self, site_id: int, zone_name: str, rollups: RollupBuilder) -> None:
         """Recompute a site's local days, visitor-days, markers and rollups in a new zone."""
         zone = ZoneInfo(zone_name)

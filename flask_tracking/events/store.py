@@ -102,3 +102,9 @@ class EventStore(Store, Protocol):
     def add_rollups(self, rows: list[tuple[Any, ...]]) -> None:
         """Store rollup rows of closed days computed after they closed (goals'), replacing
         any row of the same site, slice, dimension and value."""
+
+    def visitors_seen(self, site_id: int, page: str, start_ms: int, end_ms: int) -> list[int]:
+        """Return the visitor-days of a site with an event on `page` in [start_ms, end_ms)."""
+
+    def erase_visitors(self, site_id: int, vds: list[int], rollups: RollupBuilder) -> int:
+        """Delete every row of these visitor-days, recount their days; return rows deleted."""

@@ -8,6 +8,7 @@ while one runs, it runs them itself and the command says so).
     salts       every pass          delete visitor-hash salts older than yesterday
     rollups     ROLLUP_INTERVAL     close finished days; refresh today's sessions and rollups
     retention   RETENTION_INTERVAL  delete events and sessions past each site's retention
+    erasures    ROLLUP_INTERVAL     erase the visitors' data that admins asked to erase
     reports     REPORTS_INTERVAL    queue the scheduled email reports that are due
     alerts      ALERTS_INTERVAL     read the alert rules; queue what fired or recovered
     deliveries  MAIL_INTERVAL       send alert deliveries that are due, retry with backoff
@@ -92,6 +93,14 @@ def purge_expired(writer: Writer, _now: bool) -> Outcome:
     return Outcome(f"{deleted} rows past their retention deleted ({purged_sites} site(s))", again)
 
 
+def erase_visitors(writer: Writer, _now: bool) -> Outcome:
+    """Carry out the erasure requests (tracking/erasure.py), with the writer's rollups."""
+    from flask_tracking.reports import rollups
+    from flask_tracking.tracking.erasure import carry_out
+
+    return Outcome(f"{carry_out(writer.store, rollups.build)} erasure request(s) carried out")
+
+
 def send_mail(_writer: Writer, _now: bool) -> Outcome:
     """Send the queued email that is due (mail/outbox.py)."""
     from flask_tracking.mail import deliver_due
@@ -144,6 +153,12 @@ JOBS = (
         "delete events and sessions past each site's retention (RETENTION_DAYS by default)",
         "RETENTION_INTERVAL",
         purge_expired,
+    ),
+    Job(
+        "erasures",
+        "erase the visitors' data that admins asked to erase; recount their days",
+        "ROLLUP_INTERVAL",
+        erase_visitors,
     ),
     Job(
         "reports",

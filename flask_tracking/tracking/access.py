@@ -70,6 +70,7 @@ ENDPOINTS: dict[str, str] = {
     "tracking.experiment_status": EDIT,
     "tracking.delete_experiment": EDIT,
     "tracking.delete_site": OWN,
+    "tracking.erase_visitors": MANAGE,
     "notify.reports_page": EDIT,
     "notify.remove_schedule": EDIT,
     "notify.alerts_page": EDIT,

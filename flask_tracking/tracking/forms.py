@@ -9,6 +9,7 @@ from zoneinfo import available_timezones
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateTimeLocalField,
     FieldList,
     IntegerField,
     SelectField,
@@ -266,3 +267,12 @@ class ExperimentForm(FlaskForm):
                 raise ValueError(f"{line.strip()!r}: the weight after = is a whole number.")
             pairs.append((name.strip(), int(text)))
         return pairs
+
+
+class EraseForm(FlaskForm):
+    """Erase visitors' data: one visitor id, or a page and a time range (the site's time)."""
+
+    visitor_id = IntegerField("Visitor id (from the raw events)", validators=[Optional()])
+    page = StringField("Or every visitor of the page", validators=[Optional(), Length(max=2048)])
+    start = DateTimeLocalField("From", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    end = DateTimeLocalField("To", format="%Y-%m-%dT%H:%M", validators=[Optional()])

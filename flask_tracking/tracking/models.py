@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -276,3 +277,25 @@ class ExperimentGoal(db.Model):  # type: ignore[name-defined]
     )
 
     goal: Mapped[Goal] = relationship()
+
+
+class Erasure(db.Model):  # type: ignore[name-defined]
+    """A request to erase visitors' data from a site (tracking/erasure.py): one visitor-day by
+    its id, or every visitor with an event on a page in a time range. The writer's `erasures`
+    job carries it out and records what it deleted."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    requested_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    visitor_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    page: Mapped[str] = mapped_column(String(2048), default="")
+    starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    visitors: Mapped[int] = mapped_column(Integer, default=0)  # visitor-days erased
+    rows: Mapped[int] = mapped_column(Integer, default=0)  # stored rows deleted

@@ -28,12 +28,14 @@ from flask_tracking.reports import visits as visits_report
 from flask_tracking.reports.experiments import MAX_EXPERIMENTS, InvalidExperiment
 from flask_tracking.reports.funnels import MAX_FUNNELS, InvalidFunnel
 from flask_tracking.reports.goals import MAX_GOALS, InvalidGoal
-from flask_tracking.tracking import access
+from flask_tracking.reports.ranges import zone_named
+from flask_tracking.tracking import access, erasure
 from flask_tracking.tracking import experiments as experiment_rows
 from flask_tracking.tracking import funnels as funnel_rows
 from flask_tracking.tracking import goals as goal_rows
 from flask_tracking.tracking import sites as site_rules
 from flask_tracking.tracking.forms import (
+    EraseForm,
     ExperimentForm,
     FunnelForm,
     GoalForm,
@@ -159,6 +161,44 @@ def view_site_visits(site_id: int) -> str:
         summary=visits_report.summarise(site.id, site.timezone),
         drop_reasons=DROP_REASONS,
         visits=visits_report.visit_page(site.id, page, per_page),
+    )
+
+
+@tracking.route("/sites/<id:site_id>/erase", methods=["GET", "POST"])
+@login_required
+def erase_visitors(site_id: int) -> tuple[str, int] | Response:
+    """Ask for visitors' data to be erased (admins): a visitor id, or a page and a time
+    range; the writer carries it out within seconds (tracking/erasure.py)."""
+    site = _site_or_abort(site_id)
+    form = EraseForm()
+    if request.method == "POST":
+        zone = zone_named(site.timezone)
+        start, end = form.start.data, form.end.data
+        try:
+            if not form.validate_on_submit():
+                raise erasure.ErasureError("Check the fields: a number, a path, dates.")
+            erasure.request_erasure(
+                site,
+                current_user.id,
+                visitor_id=form.visitor_id.data,
+                page=form.page.data or "",
+                start=None if start is None else start.replace(tzinfo=zone),
+                end=None if end is None else end.replace(tzinfo=zone),
+            )
+        except erasure.ErasureError as error:
+            form.visitor_id.errors = [*form.visitor_id.errors, str(error)]
+            return _erase_page(site, form, 400)
+        flash("Erasure requested: it is carried out within seconds.", "success")
+        return redirect(url_for("tracking.erase_visitors", site_id=site.id))
+    return _erase_page(site, form)
+
+
+def _erase_page(site: Site, form: EraseForm, status: int = 200) -> tuple[str, int]:
+    return (
+        render_template(
+            "tracking/erase.html", site=site, form=form, erasures=erasure.erasures_of(site)
+        ),
+        status,
     )
 
 

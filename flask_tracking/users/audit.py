@@ -35,6 +35,7 @@ KINDS = {
     "member_removed": "Removed a member",
     "member_joined": "Joined a site",
     "site_transferred": "Transferred a site",
+    "visitors_erased": "Asked for visitors' data to be erased",
 }
 
 

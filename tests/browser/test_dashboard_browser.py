@@ -706,6 +706,7 @@ def test_every_page_passes_axe_in_both_themes(shop: Served, browser: Browser, th
             f"/sites/{shop.site_id}/members",
             f"/sites/{shop.site_id}/reports",
             f"/sites/{shop.site_id}/alerts",
+            f"/sites/{shop.site_id}/erase",
             "/settings/",
             "/settings/two-factor",
             "/api/v1/docs",

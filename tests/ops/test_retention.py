@@ -197,6 +197,7 @@ def test_jobs_list_and_run_from_the_command_line(app: Flask, site_in: Any) -> No
         "salts",
         "rollups",
         "retention",
+        "erasures",
         "reports",
         "alerts",
         "deliveries",
@@ -211,7 +212,7 @@ def test_jobs_list_and_run_from_the_command_line(app: Flask, site_in: Any) -> No
     assert ages_kept(app) == [1, 5]
 
 
-@pytest.mark.parametrize("job", ["salts", "rollups", "reports", "alerts", "deliveries"])
+@pytest.mark.parametrize("job", ["salts", "rollups", "erasures", "reports", "alerts", "deliveries"])
 def test_the_other_jobs_run_on_demand(app: Flask, job: str) -> None:
     assert run(app, job).summary
 

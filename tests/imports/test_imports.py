@@ -1,0 +1,94 @@
+"""Importing other tools' history: tiny fixture files written for these tests (not copied),
+with hand-checked totals; a dry run says what would happen and writes nothing; an import is
+all or nothing; a malformed file is refused with its line and reason; the same file twice is
+refused the second time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from flask_tracking.extensions import db
+from flask_tracking.tracking.models import Site
+from flask_tracking.users import accounts
+from tests.conftest import PASSWORD, geolite2_2018, stored_events
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def site(app_factory: Any) -> tuple[Flask, int]:
+    app = app_factory(**geolite2_2018())
+    with app.app_context():
+        owner = accounts.register("owner@example.com", PASSWORD, verified=True)
+        row = Site(owner_id=owner.id, base_url="https://example.com")
+        db.session.add(row)
+        db.session.commit()
+        return app, row.id
+
+
+def run(app: Flask, *args: str) -> Any:
+    return app.test_cli_runner().invoke(args=["import", *args])
+
+
+def test_goatcounter_export(site: tuple[Flask, int]) -> None:
+    app, site_id = site
+    path = str(FIXTURES / "goatcounter.csv")
+    dry = run(app, "goatcounter", path, "--site", str(site_id), "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "4 event(s) to import, 2025-06-01 10:00 to 2025-06-02 08:30 UTC" in dry.output
+    assert "skipped 1: bots (GoatCounter marked them)" in dry.output
+    assert stored_events(app) == []
+    done = run(app, "goatcounter", path, "--site", str(site_id))
+    assert done.exit_code == 0, done.output
+    events = stored_events(app)
+    assert [(e.event, e.pathname) for e in events] == [
+        ("pageview", "/"), ("pageview", "/pricing"), ("signup", "/"), ("pageview", "/blog/")
+    ]  # fmt: skip
+    assert len({e.visitor_id for e in events}) == 2  # two sessions
+    assert [e.country_code for e in events] == ["NL", "NL", "NL", "US"]
+    assert events[0].referrer_source == "Hacker News" and events[0].screen_width == 1920
+    assert events[3].browser == "Mobile Safari"
+    again = run(app, "goatcounter", path, "--site", str(site_id))
+    assert again.exit_code != 0 and "imported into this site already" in again.output
+    assert len(stored_events(app)) == 4
+
+
+def test_access_logs_combined_common_nginx_and_caddy(site: tuple[Flask, int]) -> None:
+    app, site_id = site
+    done = run(app, "access-log", str(FIXTURES / "access.log"), "--site", str(site_id))
+    assert done.exit_code == 0, done.output
+    for said in (
+        "5 event(s) to import",
+        "skipped 1: assets (scripts, styles, images, feeds)",
+        "skipped 1: bots and crawlers (the collector drops them too)",
+        "skipped 1: not a GET",
+        "skipped 1: not a success (redirects, errors)",
+    ):
+        assert said in done.output, done.output
+    events = stored_events(app)
+    # /pricing at 12:01 +02:00 is 10:01 UTC: before /docs/install
+    assert [e.pathname for e in events] == ["/docs/", "/pricing", "/docs/install", "/", "/blog/"]
+    assert events[0].referrer_source == "search.example" and events[0].browser == "Firefox"
+    assert events[0].country_code == "GB"  # from the address, as for collected events
+    assert events[4].browser == "Chrome" and events[4].referrer_source == "news.example"
+    assert len({e.visitor_id for e in events}) == 4
+
+
+def test_a_malformed_file_is_refused_with_its_line_and_nothing_is_imported(
+    site: tuple[Flask, int], tmp_path: Path
+) -> None:
+    app, site_id = site
+    good = (FIXTURES / "access.log").read_text().splitlines()
+    broken = tmp_path / "broken.log"
+    broken.write_text("\n".join([*good[:3], "this is not a log line", *good[3:]]) + "\n")
+    done = run(app, "access-log", str(broken), "--site", str(site_id))
+    assert done.exit_code != 0
+    assert "line 4: not a combined or common log line; nothing was imported." in done.output
+    wrong = run(app, "goatcounter", str(FIXTURES / "access.log"), "--site", str(site_id))
+    assert wrong.exit_code != 0 and "line 1: not a GoatCounter CSV export" in wrong.output
+    assert run(app, "goatcounter", str(broken), "--site", "999").exit_code != 0
+    assert stored_events(app) == []

@@ -38,7 +38,6 @@ from flask_tracking.ingest.sitecache import SiteCache
 from flask_tracking.ops.jobs import Schedule
 from flask_tracking.reports import rollups
 from flask_tracking.tracking.analytics import RejectedEvent
-from flask_tracking.tracking.goals import site_goals
 
 logger = logging.getLogger("flask_tracking.ingest")
 # An "ip" field in a line that is not valid JSON (a truncated or corrupted spool record).
@@ -152,6 +151,10 @@ class Writer:
         if closed:
             logger.info("closed %d UTC day(s) of events", closed)
         try:
+            # Imported here: tracking's modules import the collector (ingest), which imports
+            # this module; at module level the cycle breaks `import flask_tracking.users…`.
+            from flask_tracking.tracking.goals import site_goals
+
             added = rollups.fill_goals(self.store, site_goals())
         except Exception:  # goals are read raw meanwhile: slower, never wrong
             if not quiet:

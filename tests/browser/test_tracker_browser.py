@@ -472,6 +472,9 @@ def test_an_owner_defines_goals_and_a_funnel_and_sees_a_visitor_convert(
 
     visitor = open_tab(shop.url + "/")
     visitor.page.click("#push")  # a pageview of /second
+    # Stored before the signup is sent: the two requests could otherwise arrive (and be
+    # timed by the server) in the other order, and a funnel counts steps in order.
+    wait_for(shop.app, lambda rows: any(r.pathname == "/second" for r in rows), "/second")
     visitor.page.click("#signup")  # Signup {plan: pro, seats: 3}
     wait_for(shop.app, lambda rows: bool(named(rows, "Signup")), "Signup")
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,7 +37,7 @@ from flask_tracking.reports.dimensions import dimension
 from flask_tracking.reports.experiments import ALPHA  # on the always-valid sequential p-value
 from flask_tracking.reports.ranges import DateRange, as_utc
 from flask_tracking.tracking.models import Experiment, Site
-from flask_tracking.users.emails import link
+from flask_tracking.users.emails import link, off_request
 
 logger = logging.getLogger("flask_tracking.notify")
 
@@ -284,14 +282,6 @@ def _read_experiment(site: Site, key: str, now: datetime) -> Reading:
 
 
 # -- messages -------------------------------------------------------------------------------
-
-
-@contextmanager
-def off_request() -> Iterator[None]:
-    """Off a request (the writer's jobs), links are built on PUBLIC_URL (doctor warns unset)."""
-    base = str(current_app.config.get("PUBLIC_URL") or "http://localhost/")
-    with current_app.test_request_context("/", base_url=base):
-        yield
 
 
 def message(rule: AlertRule, event: str, reading: Reading, now: datetime) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from flask_tracking.reports.results import Aggregate, GoalResult, Row
 from flask_tracking.tracking import access
 from flask_tracking.tracking.models import Experiment, Site
 from flask_tracking.users.accounts import normalise_email
-from flask_tracking.users.emails import link
+from flask_tracking.users.emails import link, off_request
 
 logger = logging.getLogger("flask_tracking.notify")
 TOP = 5  # rows of each list in the email
@@ -215,9 +215,7 @@ def _due(schedule: ReportSchedule, now: datetime) -> Due | None:
 def send_due(now: datetime | None = None) -> int:
     """Queue every report due by `now` that has not gone yet; return how many."""
     now = now or datetime.now(UTC)
-    # Off a request (the writer's job), links are built on PUBLIC_URL (doctor warns unset).
-    base = str(current_app.config.get("PUBLIC_URL") or "http://localhost/")
-    with current_app.test_request_context("/", base_url=base):
+    with off_request():
         return _send_due(now)
 
 

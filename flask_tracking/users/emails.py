@@ -10,6 +10,8 @@ link names the address it confirms and, for a change, the address it replaces.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +44,15 @@ def link(endpoint: str, **values: Any) -> str:
     if public:
         return str(public).rstrip("/") + url_for(endpoint, **values)
     return url_for(endpoint, _external=True, **values)
+
+
+@contextmanager
+def off_request() -> Iterator[None]:
+    """A request context for building links off a request (the writer's jobs): on PUBLIC_URL
+    (doctor warns when it is unset)."""
+    base = str(current_app.config.get("PUBLIC_URL") or "http://localhost/")
+    with current_app.test_request_context("/", base_url=base):
+        yield
 
 
 def _make(purpose: str, payload: dict[str, Any]) -> str:

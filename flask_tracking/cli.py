@@ -375,7 +375,7 @@ def update_geoip(registry: str | None) -> None:
 
 
 @click.command("import")
-@click.argument("source", type=click.Choice(["goatcounter", "access-log"]))
+@click.argument("source", type=click.Choice(["access-log", "goatcounter", "plausible"]))
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=str))
 @click.option("--site", "site_id", type=int, required=True, help="The site to import into.")
 @click.option("--host", default="", help="The site's host for pages (default: its address's).")
@@ -383,17 +383,14 @@ def update_geoip(registry: str | None) -> None:
 @with_appcontext
 def import_file(source: str, path: str, site_id: int, host: str, dry_run: bool) -> None:
     """Import a file of another tool's history into a site, all or nothing (imports/)."""
-    import functools
     import time
     from pathlib import Path
 
     from flask import current_app
 
-    from flask_tracking import imports
-    from flask_tracking.events import owned_store
+    from flask_tracking.events import current_store, owned_store
     from flask_tracking.extensions import db
-    from flask_tracking.imports.base import file_key
-    from flask_tracking.ingest.sitecache import site_info
+    from flask_tracking.imports import Refused, service
     from flask_tracking.reports import rollups
     from flask_tracking.tracking.models import Site
 
@@ -401,33 +398,33 @@ def import_file(source: str, path: str, site_id: int, host: str, dry_run: bool) 
     if site is None:
         raise click.ClickException(f"There is no site {site_id}.")
     data = Path(path).read_bytes()
-    reader = functools.partial(imports.SOURCES[source], host=host or site_info(site).host)
-    lines = data.decode("utf-8-sig", errors="strict").splitlines()
+    aggregate = source in service.AGGREGATE_SOURCES
 
     def progress(done: int, total: int) -> None:
         filled = 30 * done // max(total, 1)
         click.echo(f"[{'#' * filled}{'.' * (30 - filled)}] {done:,}/{total:,}")
 
     try:
-        store = None if dry_run else owned_store(current_app)
-        summary = imports.run(
-            store,  # type: ignore[arg-type]
-            site.id,
-            site.timezone,
-            reader,
-            lines,
-            key=file_key(site.id, data),
+        store = current_store() if dry_run or aggregate else owned_store(current_app)
+        lines, record = service.import_file(
+            site,
+            source,
+            data,
+            filename=Path(path).name,
+            store=store,
             dry_run=dry_run,
+            host=host,
             progress=progress,
         )
-    except imports.Refused as error:
+    except Refused as error:
         raise click.ClickException(f"{path}: {error}; nothing was imported.") from None
-    except UnicodeDecodeError:
-        raise click.ClickException(f"{path} is not UTF-8 text; nothing was imported.") from None
-    for line in summary.lines():
+    for line in lines:
         click.echo(line)
-    if dry_run:
+    if record is None:
         click.echo("Dry run: nothing was imported.")
         return
-    store.derive(int(time.time() * 1000), rollups.build)  # type: ignore[union-attr]
-    click.echo(f"Imported {summary.rows:,} event(s) into {site.display_name}.")
+    if not aggregate:
+        store.derive(int(time.time() * 1000), rollups.build)  # type: ignore[attr-defined]
+    what = "day(s) of aggregates" if aggregate else "event(s)"
+    count = (record.last_day - record.first_day).days + 1 if aggregate else record.rows  # type: ignore[operator]
+    click.echo(f"Imported {count:,} {what} into {site.display_name} (import {record.id}).")

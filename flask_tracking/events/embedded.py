@@ -682,6 +682,27 @@ class EmbeddedStore:
             found.update(int(row[0]) for row in rows)
         return sorted(found)
 
+    def visitors_of_events(self, site_id: int, first_eid: int, last_eid: int) -> list[int]:
+        """The visitor-days of a site's events with ids in [first_eid, last_eid] (an import's)."""
+        found: set[int] = set()
+        for table in (self.t.events, self.t.recent_events):
+            c = table.c
+            rows = self.fetch(
+                select(c.vd)
+                .where(c.site_id == site_id, c.eid >= first_eid, c.eid <= last_eid)
+                .distinct()
+            )
+            found.update(int(row[0]) for row in rows)
+        return sorted(found)
+
+    def last_eid(self, site_id: int) -> int:
+        """The highest event id a site's rows have (0: none)."""
+        highest = 0
+        for table in (self.t.events, self.t.recent):
+            found = self.fetch(select(func.max(table.c.eid)).where(table.c.site_id == site_id))
+            highest = max(highest, int(found[0][0] or 0))
+        return highest
+
     def erase_visitors(self, site_id: int, vds: list[int], rollups: RollupBuilder) -> int:
         """Delete every row of these visitor-days of a site, wherever it is stored, and return
         how many: closed rows (events, sessions; the rollups of their UTC days recomputed from

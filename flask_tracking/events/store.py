@@ -106,5 +106,8 @@ class EventStore(Store, Protocol):
     def visitors_seen(self, site_id: int, page: str, start_ms: int, end_ms: int) -> list[int]:
         """Return the visitor-days of a site with an event on `page` in [start_ms, end_ms)."""
 
+    def visitors_of_events(self, site_id: int, first_eid: int, last_eid: int) -> list[int]:
+        """Return the visitor-days of a site's events with ids in [first_eid, last_eid]."""
+
     def erase_visitors(self, site_id: int, vds: list[int], rollups: RollupBuilder) -> int:
         """Delete every row of these visitor-days, recount their days; return rows deleted."""

@@ -58,6 +58,8 @@ class Summary:
     first: datetime | None = None
     last: datetime | None = None
     skipped: Counter[str] = field(default_factory=Counter)
+    # Once loaded: the event ids the store gave the rows (first, last), inclusive.
+    eids: tuple[int, int] | None = None
 
     def add(self, row: Imported) -> None:
         moment = datetime.fromtimestamp(row.ts_ms / 1000, UTC)
@@ -142,9 +144,13 @@ def run(
                 columns.setdefault(name, []).append(enriched.get(name))
         store.stage(key, columns)  # type: ignore[attr-defined]
         progress(min(start + CHUNK, len(rows)), len(rows))
+    # The store numbers a load's rows after the site's last event, in one run (it is their
+    # only writer meanwhile): remembering where they start is remembering which they are.
+    before = store.last_eid(site_id)  # type: ignore[attr-defined]
     moved = store.commit_load(key)  # type: ignore[attr-defined]
     if moved != len(rows):
         raise RuntimeError(f"imported {moved} events of {len(rows)}")
+    summary.eids = (before + 1, before + moved)
     return summary
 
 

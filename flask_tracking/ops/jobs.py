@@ -9,6 +9,7 @@ while one runs, it runs them itself and the command says so).
     rollups     ROLLUP_INTERVAL     close finished days; refresh today's sessions and rollups
     retention   RETENTION_INTERVAL  delete events and sessions past each site's retention
     erasures    ROLLUP_INTERVAL     erase the visitors' data that admins asked to erase
+    imports     ROLLUP_INTERVAL     import uploaded files; delete row-level imports
     reports     REPORTS_INTERVAL    queue the scheduled email reports that are due
     alerts      ALERTS_INTERVAL     read the alert rules; queue what fired or recovered
     deliveries  MAIL_INTERVAL       send alert deliveries that are due, retry with backoff
@@ -101,6 +102,14 @@ def erase_visitors(writer: Writer, _now: bool) -> Outcome:
     return Outcome(f"{carry_out(writer.store, rollups.build)} erasure request(s) carried out")
 
 
+def run_imports(writer: Writer, _now: bool) -> Outcome:
+    """Import the uploaded files waiting; delete the row-level imports being deleted."""
+    from flask_tracking.imports.service import run_pending
+    from flask_tracking.reports import rollups
+
+    return Outcome(f"{run_pending(writer.store, rollups.build)} import(s) handled")
+
+
 def send_mail(_writer: Writer, _now: bool) -> Outcome:
     """Send the queued email that is due (mail/outbox.py)."""
     from flask_tracking.mail import deliver_due
@@ -159,6 +168,12 @@ JOBS = (
         "erase the visitors' data that admins asked to erase; recount their days",
         "ROLLUP_INTERVAL",
         erase_visitors,
+    ),
+    Job(
+        "imports",
+        "import the uploaded files waiting; delete the row-level imports being deleted",
+        "ROLLUP_INTERVAL",
+        run_imports,
     ),
     Job(
         "reports",

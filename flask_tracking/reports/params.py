@@ -57,6 +57,7 @@ class View:
     compare_start: date | None = None
     compare_end: date | None = None
     match_weekday: bool = False
+    imported: bool = True  # add imported aggregates (when the site has some, and no filter)
 
     def args(self, **changes: object) -> MultiDict[str, str]:
         """Return the URL parameters of this view with `changes` applied (for links)."""
@@ -82,6 +83,8 @@ class View:
             args.add("compare_to", view.compare_end.isoformat())
         if view.match_weekday:
             args.add("match", "weekday")
+        if not view.imported:
+            args.add("imported", "0")
         return args
 
     def with_filter(self, flt: Filter) -> MultiDict[str, str]:
@@ -128,6 +131,9 @@ def parse_view(args: Mapping[str, str] | MultiDict[str, str]) -> View:
     match = multi.get("match") or ""
     if match not in ("", "weekday"):
         raise InvalidQuery("match= is either absent or 'weekday'.")
+    imported = multi.get("imported") or "1"
+    if imported not in ("0", "1"):
+        raise InvalidQuery("imported= is 1 (add imported data, the default) or 0 (leave it out).")
     return View(
         period,
         start,
@@ -140,6 +146,7 @@ def parse_view(args: Mapping[str, str] | MultiDict[str, str]) -> View:
         compare_start,
         compare_end,
         match == "weekday",
+        imported == "1",
     )
 
 
@@ -148,7 +155,7 @@ def query_for(
 ) -> stats.ReportQuery:
     """Return the report query a view means for a site (with these goals) at `now`; a goal
     filter names one of `goals`."""
-    first = stats.first_event(site_id) if view.period == "all" else None
+    first = stats.first_event(site_id, imported=view.imported) if view.period == "all" else None
     period = resolve(view.period, timezone, now, start=view.start, end=view.end, first_event=first)
     period = comparison(
         period,
@@ -158,7 +165,9 @@ def query_for(
         start=view.compare_start,
         end=view.compare_end,
     )
-    return stats.ReportQuery(site_id, timezone, period, bind_goals(view.filters, goals), goals)
+    return stats.ReportQuery(
+        site_id, timezone, period, bind_goals(view.filters, goals), goals, view.imported
+    )
 
 
 __all__ = ["InvalidQuery", "InvalidRange", "View", "parse_view", "query_for"]

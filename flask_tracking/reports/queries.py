@@ -361,7 +361,7 @@ class Queries:
         found: dict[str, dict[tuple[Any, ...], Counts]] = {}
         session_dims = [d for d in dims if d.level == "session"]
         event_dims = [d for d in dims if d.level == "event"]
-        s_slice, e_slice = _slice_keys(self.sessions), _slice_keys(self.events)
+        s_slice, e_slice = slice_keys(self.sessions), slice_keys(self.events)
         extra = s_slice if slices else []
         key_sets = [[*extra, self.sessions.c[d.column]] for d in session_dims]
         if days:
@@ -530,7 +530,7 @@ class Queries:
         found once; events by name, then the property) measured several times faster than
         one statement picking each goal's rows with FILTER from the union of them."""
         result: dict[tuple[int, int], Conversions] = {}
-        for row in self.store.fetch(self._goal_statement(scope, goal, _slice_keys(self.events))):
+        for row in self.store.fetch(self._goal_statement(scope, goal, slice_keys(self.events))):
             key = (int(row[0]), int(row[1]))
             conversions, visitors, *revenue = row[2:]
             if not conversions:
@@ -810,7 +810,7 @@ def _kind(dim: Dimension) -> str:
     return "page" if dim.name == "page" else "event"
 
 
-def _slice_keys(table: Any) -> list[Any]:
+def slice_keys(table: Any) -> list[Any]:
     """The UTC day and the local day of a row (a session's start, an event's moment)."""
     return [intdiv(table.c.ts, DAY_MS), table.c.day]
 

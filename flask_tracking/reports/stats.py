@@ -81,6 +81,8 @@ class ReportQuery:
     range: DateRange
     filters: tuple[Filter, ...] = ()
     goals: tuple[Goal, ...] = ()  # the site's, for the goals report (filters come bound)
+    # Add the days aggregate imports hold (imports/aggregates.py), when no filter is set.
+    imported: bool = False
 
     def scope(self, period: DateRange | None = None) -> Scope:
         """Return the raw-query scope of this query, or of another period with its filters."""
@@ -150,7 +152,34 @@ class Report:
         """Tell whether this report reads marked rows only (filtered, or rollups turned off)."""
         return bool(self.query.filters) or not USE_ROLLUPS.get()
 
+    def with_imported(self) -> bool:
+        """Tell whether imported aggregates count: asked for, and no filter (a filter cannot
+        apply to them — the dashboard says they are left out)."""
+        return self.query.imported and not self.query.filters
+
+    def _add_imported_days(self, period: DateRange, found: dict[int, Counts]) -> None:
+        if self.with_imported():
+            from flask_tracking.imports import aggregates
+
+            for day, counts in aggregates.days(self.query.site_id, self.parts(period).days).items():
+                found.setdefault(day, Counts()).add(counts)
+
+    def _add_imported_values(self, dims: list[Dimension]) -> None:
+        if self.with_imported() and dims:
+            from flask_tracking.imports import aggregates
+
+            span = self.parts(self.query.range).days
+            for name, values in aggregates.values(self.query.site_id, span, dims).items():
+                into = self._values.setdefault(name, {})
+                for value, counts in values.items():
+                    into.setdefault(value, Counts()).add(counts)
+
     def _read_days(self, period: DateRange) -> dict[int, Counts]:
+        found = self._native_days(period)
+        self._add_imported_days(period, found)
+        return found
+
+    def _native_days(self, period: DateRange) -> dict[int, Counts]:
         if self.raw_only():
             return self.raw.by_day(self.query.scope(period))
         parts = self.parts(period)
@@ -262,8 +291,11 @@ class Report:
                 return
             slices, read = self.raw.read(self.query.scope(), dims, days=days)
             self._values.update(read)
+            self._add_imported_values(dims)
             if days:
-                self._days[(period.start, period.end)] = by_day(slices)
+                found_days = by_day(slices)
+                self._add_imported_days(period, found_days)
+                self._days[(period.start, period.end)] = found_days
             return
         if not dims:
             return
@@ -276,6 +308,7 @@ class Report:
                 for value, counts in values.items():
                     found[name].setdefault(value, Counts()).add(counts)
         self._values.update(found)
+        self._add_imported_values(dims)
 
     def funnel(self, funnel: Funnel, *, across_visits: bool = False) -> FunnelResult:
         """Return a funnel's steps over the period's matching visits (read raw: which events
@@ -457,10 +490,22 @@ def experiment_results(
     return judge(experiment, found, mixed, counted, start=start, end=end)
 
 
-def first_event(site_id: int, store: Readable | None = None) -> datetime | None:
-    """Return when the site's first stored session started (for the "all time" range)."""
+def first_event(
+    site_id: int, store: Readable | None = None, *, imported: bool = False
+) -> datetime | None:
+    """Return when the site's first stored session started (for the "all time" range); with
+    `imported`, the first imported day's start if that is earlier."""
     found = Queries(store or current_store()).first_event(site_id)
-    return None if found is None else datetime.fromtimestamp(found / 1000, UTC)
+    first = None if found is None else datetime.fromtimestamp(found / 1000, UTC)
+    if imported:
+        from flask_tracking.imports import aggregates
+
+        day = aggregates.first_day(site_id)
+        if day is not None:
+            # Noon UTC falls on that date in every zone within twelve hours of UTC.
+            moment = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+            first = moment if first is None else min(first, moment)
+    return first
 
 
 def _check_page(limit: int, offset: int, sort: str) -> None:

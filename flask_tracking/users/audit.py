@@ -36,6 +36,8 @@ KINDS = {
     "member_joined": "Joined a site",
     "site_transferred": "Transferred a site",
     "visitors_erased": "Asked for visitors' data to be erased",
+    "data_imported": "Imported another tool's data into a site",
+    "import_deleted": "Deleted an import from a site",
 }
 
 

@@ -198,6 +198,7 @@ def test_jobs_list_and_run_from_the_command_line(app: Flask, site_in: Any) -> No
         "rollups",
         "retention",
         "erasures",
+        "imports",
         "reports",
         "alerts",
         "deliveries",
@@ -212,7 +213,9 @@ def test_jobs_list_and_run_from_the_command_line(app: Flask, site_in: Any) -> No
     assert ages_kept(app) == [1, 5]
 
 
-@pytest.mark.parametrize("job", ["salts", "rollups", "erasures", "reports", "alerts", "deliveries"])
+@pytest.mark.parametrize(
+    "job", ["salts", "rollups", "erasures", "imports", "reports", "alerts", "deliveries"]
+)
 def test_the_other_jobs_run_on_demand(app: Flask, job: str) -> None:
     assert run(app, job).summary
 

@@ -133,6 +133,7 @@ def register_blueprints(app: Flask) -> None:
     from flask_tracking.collector.views import collector
     from flask_tracking.dashboard import dashboard
     from flask_tracking.extensions import csrf
+    from flask_tracking.imports.views import imports
     from flask_tracking.notify.views import notify
     from flask_tracking.ops.views import ops
     from flask_tracking.teams.views import members
@@ -149,6 +150,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(tracking)
     app.register_blueprint(members)
     app.register_blueprint(notify)
+    app.register_blueprint(imports)
     app.register_blueprint(dashboard)
     app.register_blueprint(collector)
     app.register_blueprint(api)

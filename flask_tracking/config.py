@@ -118,6 +118,8 @@ class BaseConfiguration:
     RETENTION_KEEP_ROLLUPS = True
     RETENTION_INTERVAL = 3600.0
     RETENTION_BATCH_DAYS = 7
+    # The largest file a site's Imports page accepts (bytes); the command line has no limit.
+    IMPORT_MAX_BYTES = 256 * 1024 * 1024
     # Prometheus metrics at /metrics (docs/operations.md lists them): off unless enabled; with
     # a token, only for `Authorization: Bearer <token>` (Prometheus's `authorization` setting).
     METRICS_ENABLED = False

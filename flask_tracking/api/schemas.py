@@ -607,6 +607,11 @@ class StatsQuery(RangeQuery):
     """A period and filters, as on the dashboard."""
 
     filter: Filters = Field(default_factory=list)
+    imported: bool = Field(
+        True,
+        description="Add the days imported as aggregates (Plausible's export) when no filter "
+        "is set; false leaves them out. A filter always leaves them out.",
+    )
 
 
 class AggregateQuery(StatsQuery):

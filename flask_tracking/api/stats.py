@@ -59,6 +59,7 @@ def report_query(site: Site, query: RangeQuery, now: datetime | None = None) -> 
     if isinstance(query, StatsQuery):
         for text in query.filter:
             args.add("filter", text)
+        args["imported"] = "1" if query.imported else "0"
     view = parse_view(args)
     return query_for(site.id, site.timezone, view, now or datetime.now(UTC), site.definitions)
 

@@ -29,6 +29,7 @@ from flask_tracking.dashboard import export, format, page, privacy
 from flask_tracking.dashboard.forms import DEFAULT_MIN_VISITORS, ShareForm, UnlockForm
 from flask_tracking.errors import handle_error
 from flask_tracking.extensions import db, limiter
+from flask_tracking.imports import aggregates
 from flask_tracking.reports import stats, worldmap
 from flask_tracking.reports.dimensions import (
     DIMENSIONS,
@@ -117,6 +118,7 @@ def _render(site: Site, here: Callable[..., str], *, shared: SharedLink | None =
             else None,
         ),
         snippet=None if shared else snippet_for(site),
+        has_imported=aggregates.has_any(site.id),
         base_url=here(),
         realtime_url=here("realtime"),
         details_link=lambda name: here("details", name=name, **data.view.args().to_dict(False)),

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from flask_tracking.events.store import EventStore, Readable, RollupBuilder
 from flask_tracking.extensions import db
 from flask_tracking.imports import aggregates, plausible
-from flask_tracking.imports.base import Refused, Summary, run
+from flask_tracking.imports.base import Refused, Summary, read, run
 from flask_tracking.imports.models import (
     AGGREGATES,
     DELETING,
@@ -207,10 +207,11 @@ def _aggregates(
 def queue_upload(
     site: Site, source: str, data: bytes, *, filename: str, user_id: int, directory: str
 ) -> Import:
-    """Keep an uploaded file of a row-level source for the writer's `imports` job."""
+    """Keep an uploaded file of a row-level source for the writer's `imports` job, once it
+    has been read whole: a malformed file is refused now, with its line and reason."""
     if source not in SOURCES:
         raise Refused(0, f"unknown source {source!r}")
-    _lines(data)  # refuse what is not text now, not in the job
+    read(functools.partial(SOURCES[source], host=site_info(site).host), _lines(data))
     digest = digest_of(data)
     refuse_twice(site.id, digest)
     record = _record(site, source, EVENTS, digest, filename=filename, user_id=user_id)

@@ -24,7 +24,6 @@ from flask_tracking.reports.dimensions import DIMENSIONS, parse_filters
 from flask_tracking.reports.params import parse_view, query_for
 from flask_tracking.reports.stats import Report
 from flask_tracking.tracking.models import Site
-from flask_tracking.users import accounts
 from tests.conftest import PASSWORD, geolite2_2018
 from tests.imports.test_imports import FIXTURES, run
 
@@ -40,17 +39,6 @@ def plausible_zip(tmp_path: Path, name: str = "export.zip", **replace: str) -> P
             table = csv_file.name.removeprefix("imported_").rsplit("_", 2)[0]
             archive.writestr(csv_file.name, replace.get(table, csv_file.read_text()))
     return path
-
-
-@pytest.fixture
-def site(app_factory: Any) -> tuple[Flask, int]:
-    app = app_factory(**geolite2_2018())
-    with app.app_context():
-        owner = accounts.register("owner@example.com", PASSWORD, verified=True)
-        row = Site(owner_id=owner.id, base_url="https://example.com")
-        db.session.add(row)
-        db.session.commit()
-        return app, row.id
 
 
 def report(site_id: int, first: str, last: str, **args: str) -> Report:

@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_tracking.extensions import db
+from flask_tracking.imports.models import Import
 from flask_tracking.notify.models import AlertChannel, AlertRule, ReportSchedule
 from flask_tracking.reports.goals import make_goal
 from flask_tracking.tracking import access
@@ -82,7 +83,10 @@ def build_world(app: Flask, users: dict[str, int]) -> World:
             site_id=site.id, kind="email", name="Team", target="alerts@example.com"
         )
         rule = AlertRule(site_id=site.id, kind="spike", threshold=10, channels=[channel])
-        db.session.add_all([link, invitation, key, report, channel, rule])
+        imported = Import(
+            site_id=site.id, source="plausible", kind="aggregates", digest="0" * 64, status="done"
+        )
+        db.session.add_all([link, invitation, key, report, channel, rule, imported])
         db.session.commit()
         return World(
             site.id,
@@ -99,6 +103,7 @@ def build_world(app: Flask, users: dict[str, int]) -> World:
                 "channel_id": channel.id,
                 "rule_id": rule.id,
                 "alert_id": rule.id,
+                "import_id": imported.id,
             },
         )
 

@@ -45,9 +45,15 @@ class Imported:
     # Who the visitor is when the source has no address (GoatCounter's session id): hashed
     # with a salt of the import's own, which is not kept.
     visitor_key: str = ""
-    # A location the source gives itself (GoatCounter's): country code, region code.
+    # What the source says itself, where it has no address or User-Agent to derive it from
+    # (GoatCounter's location, GA4's geo and device): country code, region, city, browser,
+    # operating system, device type (desktop, mobile, tablet).
     country: str | None = None
     region: str | None = None
+    city: str | None = None
+    browser: str | None = None
+    os: str | None = None
+    device: str | None = None
 
 
 @dataclass
@@ -139,6 +145,10 @@ def run(
             if row.country:
                 enriched["country"] = row.country
                 enriched["region"] = row.region
+                enriched["city"] = row.city
+            for name in ("browser", "os", "device"):
+                if getattr(row, name):
+                    enriched[name] = getattr(row, name)
             enriched["eid"] = None
             for name in RECENT_NAMES:
                 columns.setdefault(name, []).append(enriched.get(name))

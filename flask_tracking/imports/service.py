@@ -44,6 +44,7 @@ AGGREGATE_SOURCES = {"plausible": plausible.read}
 NAMES = sorted([*SOURCES, *AGGREGATE_SOURCES])
 LABELS = {
     "plausible": "Plausible export (ZIP)",
+    "ga4": "Google Analytics 4 BigQuery export (NDJSON or Parquet)",
     "goatcounter": "GoatCounter CSV export",
     "access-log": "Web server access log",
 }
@@ -121,6 +122,10 @@ def import_file(
 
 
 def _lines(data: bytes) -> list[str]:
+    if data.startswith(b"PAR1"):  # Parquet (GA4's BigQuery export can be): its rows as JSON
+        from flask_tracking.imports.ga4 import parquet_lines
+
+        return parquet_lines(data)
     try:
         return data.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError:

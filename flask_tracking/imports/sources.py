@@ -203,7 +203,14 @@ def _page(entry: dict[str, Any], summary: Summary, host: str) -> Imported | None
     )
 
 
+def _ga4(lines: Iterable[str], summary: Summary, host: str = "") -> Iterator[Imported]:
+    from flask_tracking.imports.ga4 import ga4
+
+    return ga4(lines, summary, host)
+
+
 SOURCES: dict[str, Source] = {
     "goatcounter": goatcounter,
     "access-log": access_log,
+    "ga4": _ga4,
 }

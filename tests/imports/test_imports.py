@@ -8,8 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from flask import Flask
 
+from flask_tracking.extensions import db
+from flask_tracking.tracking.models import Site
 from tests.conftest import stored_events
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -76,4 +79,72 @@ def test_a_malformed_file_is_refused_with_its_line_and_nothing_is_imported(
     wrong = run(app, "goatcounter", str(FIXTURES / "access.log"), "--site", str(site_id))
     assert wrong.exit_code != 0 and "line 1: not a GoatCounter CSV export" in wrong.output
     assert run(app, "goatcounter", str(broken), "--site", "999").exit_code != 0
+    assert stored_events(app) == []
+
+
+def test_ga4_bigquery_export_as_json_lines_and_as_parquet(
+    site: tuple[Flask, int], tmp_path: Path
+) -> None:
+    app, site_id = site
+    path = str(FIXTURES / "ga4.ndjson")
+    dry = run(app, "ga4", path, "--site", str(site_id), "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "4 event(s) to import, 2025-05-10 09:00 to 2025-05-10 12:00 UTC" in dry.output
+    assert "skipped 3: GA's automatic events" in dry.output
+    assert "skipped 1: page views without a page_location" in dry.output
+    assert stored_events(app) == []
+    done = run(app, "ga4", path, "--site", str(site_id))
+    assert done.exit_code == 0, done.output
+    events = stored_events(app)
+    assert [(e.event, e.pathname) for e in events] == [
+        ("pageview", "/"), ("pageview", "/pricing"), ("click", "/pricing"), ("pageview", "/blog/")
+    ]  # fmt: skip
+    assert events[2].props == {"link_url": "https://github.com/", "outbound": "true"}
+    assert events[0].props in (None, {})
+    assert events[0].referrer_source == "Google"
+    assert [(e.country_code, e.region, e.city) for e in events[::3]] == [
+        ("DE", "Berlin", "Berlin"), ("US", "California", "San Francisco")
+    ]  # fmt: skip
+    assert [(e.browser, e.os, e.device) for e in events[::3]] == [
+        ("Chrome", "Windows", "desktop"), ("Safari", "iOS", "mobile")
+    ]  # fmt: skip
+    assert len({e.visitor_id for e in events}) == 2
+    # The same export as Parquet (BigQuery's other format), into another site: the same events.
+    parquet = tmp_path / "events_20250510.parquet"
+    connection = duckdb.connect()
+    connection.read_json(str(FIXTURES / "ga4.ndjson")).write_parquet(str(parquet))
+    connection.close()
+    with app.app_context():
+        owner_id = db.session.get(Site, site_id).owner_id  # type: ignore[union-attr]
+        other = Site(owner_id=owner_id, base_url="https://b.example")
+        db.session.add(other)
+        db.session.commit()
+        other_id = other.id
+    done = run(app, "ga4", str(parquet), "--site", str(other_id))
+    assert done.exit_code == 0, done.output
+    copied = [e for e in stored_events(app) if e.site_id == other_id]
+    assert [(e.event, e.pathname, e.country_code, e.browser, e.props or {}) for e in copied] == [
+        (e.event, e.pathname, e.country_code, e.browser, e.props or {}) for e in events
+    ]
+
+
+def test_ga4_refusals_name_the_line(site: tuple[Flask, int], tmp_path: Path) -> None:
+    app, site_id = site
+    good = (FIXTURES / "ga4.ndjson").read_text().splitlines()
+    cases = {
+        "line 3: not valid JSON": [*good[:2], "{oops", *good[2:]],
+        "line 2: not a GA4 event": [good[0], '{"hello": "world"}'],
+        "line 1: event_timestamp 'soon' is not a number": [
+            good[0].replace(good[0].split('"event_timestamp": ')[1].split(",")[0], '"soon"')
+        ],
+    }
+    for reason, lines in cases.items():
+        path = tmp_path / "bad.ndjson"
+        path.write_text("\n".join(lines) + "\n")
+        done = run(app, "ga4", str(path), "--site", str(site_id))
+        assert done.exit_code != 0 and reason in done.output, (reason, done.output)
+    fake = tmp_path / "fake.parquet"
+    fake.write_bytes(b"PAR1 this is not parquet")
+    done = run(app, "ga4", str(fake), "--site", str(site_id))
+    assert done.exit_code != 0 and "not a readable Parquet file" in done.output
     assert stored_events(app) == []

@@ -45,6 +45,7 @@ NAMES = sorted([*SOURCES, *AGGREGATE_SOURCES])
 LABELS = {
     "plausible": "Plausible export (ZIP)",
     "ga4": "Google Analytics 4 BigQuery export (NDJSON or Parquet)",
+    "umami": "Umami data export (CSV, or its ZIP)",
     "goatcounter": "GoatCounter CSV export",
     "access-log": "Web server access log",
 }
@@ -126,6 +127,10 @@ def _lines(data: bytes) -> list[str]:
         from flask_tracking.imports.ga4 import parquet_lines
 
         return parquet_lines(data)
+    if data.startswith(b"PK\x03\x04"):  # a ZIP of a CSV (Umami's export)
+        from flask_tracking.imports.umami import zip_lines
+
+        return zip_lines(data)
     try:
         return data.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError:

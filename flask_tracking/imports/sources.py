@@ -209,8 +209,15 @@ def _ga4(lines: Iterable[str], summary: Summary, host: str = "") -> Iterator[Imp
     return ga4(lines, summary, host)
 
 
+def _umami(lines: Iterable[str], summary: Summary, host: str = "") -> Iterator[Imported]:
+    from flask_tracking.imports.umami import umami
+
+    return umami(lines, summary, host)
+
+
 SOURCES: dict[str, Source] = {
     "goatcounter": goatcounter,
     "access-log": access_log,
     "ga4": _ga4,
+    "umami": _umami,
 }

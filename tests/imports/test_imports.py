@@ -5,6 +5,7 @@ refused the second time."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,43 @@ def test_ga4_refusals_name_the_line(site: tuple[Flask, int], tmp_path: Path) -> 
     done = run(app, "ga4", str(fake), "--site", str(site_id))
     assert done.exit_code != 0 and "not a readable Parquet file" in done.output
     assert stored_events(app) == []
+
+
+def test_umami_export_as_csv_and_as_its_zip(site: tuple[Flask, int], tmp_path: Path) -> None:
+    app, site_id = site
+    path = str(FIXTURES / "umami.csv")
+    dry = run(app, "umami", path, "--site", str(site_id), "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "4 event(s) to import, 2025-04-01 08:00 to 2025-04-01 21:30 UTC" in dry.output
+    assert "skipped 1: rows of another event type than pageview or custom event (3)" in dry.output
+    done = run(app, "umami", path, "--site", str(site_id))
+    assert done.exit_code == 0, done.output
+    events = stored_events(app)
+    assert [(e.event, e.pathname) for e in events] == [
+        ("pageview", "/"), ("pageview", "/pricing"), ("Signup", "/pricing"),
+        ("pageview", "/blog/post"),
+    ]  # fmt: skip
+    assert (events[0].utm_source, events[0].utm_medium) == ("newsletter", "email")
+    assert events[3].referrer_source == "Hacker News"
+    assert events[3].referrer == "https://news.ycombinator.com/item?id=1"
+    assert [(e.country_code, e.region, e.city) for e in events[::3]] == [
+        ("DE", "DE-BE", "Berlin"), ("US", "US-CA", "San Francisco")
+    ]  # fmt: skip
+    assert [(e.browser, e.os, e.device, e.screen_width) for e in events[::3]] == [
+        ("Chrome", "Windows 10", "desktop", 1920), ("Mobile Safari", "iOS", "mobile", 390)
+    ]  # fmt: skip
+    assert len({e.visitor_id for e in events}) == 2
+    # The same rows in a ZIP, as Umami's export comes: the same file content, refused twice.
+    archive = tmp_path / "umami-export.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("website_event.csv", (FIXTURES / "umami.csv").read_text())
+    dry = run(app, "umami", str(archive), "--site", str(site_id), "--dry-run")
+    assert dry.exit_code == 0 and "4 event(s) to import" in dry.output, dry.output
+    broken = tmp_path / "broken.csv"
+    lines = (FIXTURES / "umami.csv").read_text().splitlines()
+    broken.write_text("\n".join([*lines[:2], lines[2].replace("/pricing", "pricing", 1)]) + "\n")
+    refused = run(app, "umami", str(broken), "--site", str(site_id))
+    assert refused.exit_code != 0 and "line 3: url_path 'pricing' is not a path" in refused.output
+    refused = run(app, "umami", str(FIXTURES / "goatcounter.csv"), "--site", str(site_id))
+    assert refused.exit_code != 0 and "line 1: not Umami's events export" in refused.output
+    assert len(stored_events(app)) == 4

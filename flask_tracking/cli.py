@@ -376,7 +376,8 @@ def update_geoip(registry: str | None) -> None:
 
 @click.command("import")
 @click.argument(
-    "source", type=click.Choice(["access-log", "ga4", "goatcounter", "plausible", "umami"])
+    "source",
+    type=click.Choice(["access-log", "ga-csv", "ga4", "goatcounter", "plausible", "umami"]),
 )
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=str))
 @click.option("--site", "site_id", type=int, required=True, help="The site to import into.")

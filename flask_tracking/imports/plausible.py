@@ -98,6 +98,13 @@ class Aggregates:
     def visitors(self) -> int:
         return sum(c.visitors for (_d, dim, _v), c in self.counts.items() if dim == TOTAL)
 
+    def count_events_in_totals(self) -> None:
+        """Add each day's custom events to the day's total (for sources whose totals lack them)."""
+        event = DIMENSIONS["event"].number
+        for (day, dimension, _value), counts in list(self.counts.items()):
+            if dimension == event and (day, TOTAL, "") in self.counts:
+                self.counts[(day, TOTAL, "")].events += counts.events
+
     def without_days(self, days: Iterable[date]) -> None:
         """Drop every aggregate of these days."""
         gone = set(days)
@@ -130,10 +137,7 @@ def read(data: bytes) -> Aggregates:
             found.tables.append(matched[1])
     if "visitors" not in found.tables:
         raise Refused(0, "no imported_visitors file: it holds the days' totals")
-    # Custom events are counted in the day's total too (Plausible's visitors table has none).
-    for (day, dimension, _value), counts in list(found.counts.items()):
-        if dimension == DIMENSIONS["event"].number and (day, TOTAL, "") in found.counts:
-            found.counts[(day, TOTAL, "")].events += counts.events
+    found.count_events_in_totals()  # Plausible's visitors table has none
     return found
 
 

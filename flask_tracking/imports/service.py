@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from flask_tracking.events.store import EventStore, Readable, RollupBuilder
 from flask_tracking.extensions import db
-from flask_tracking.imports import aggregates, plausible
+from flask_tracking.imports import aggregates, ga_csv, plausible
 from flask_tracking.imports.base import Refused, Summary, read, run
 from flask_tracking.imports.models import (
     AGGREGATES,
@@ -40,12 +40,13 @@ from flask_tracking.tracking.models import Site
 from flask_tracking.users import audit
 
 logger = logging.getLogger("flask_tracking.imports")
-AGGREGATE_SOURCES = {"plausible": plausible.read}
+AGGREGATE_SOURCES = {"plausible": plausible.read, "ga-csv": ga_csv.read}
 NAMES = sorted([*SOURCES, *AGGREGATE_SOURCES])
 LABELS = {
     "plausible": "Plausible export (ZIP)",
     "ga4": "Google Analytics 4 BigQuery export (NDJSON or Parquet)",
     "umami": "Umami data export (CSV, or its ZIP)",
+    "ga-csv": "Google Analytics report download (CSV with Date)",
     "goatcounter": "GoatCounter CSV export",
     "access-log": "Web server access log",
 }

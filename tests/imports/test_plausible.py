@@ -290,3 +290,33 @@ def test_refusals_name_the_reason(site: tuple[Flask, int]) -> None:
         assert target is not None
         with pytest.raises(Refused, match="unknown source"):
             service.import_file(target, "webalizer", b"", store=current_store())
+
+
+def test_a_google_analytics_report_download_imports_as_daily_aggregates(
+    site: tuple[Flask, int], tmp_path: Path
+) -> None:
+    app, site_id = site
+    path = str(FIXTURES / "ga4-report.csv")
+    dry = run(app, "ga-csv", path, "--site", str(site_id), "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "2 day(s) to import, 2025-03-01 to 2025-03-02: 16 visitor(s) in total" in dry.output
+    assert "skipped 1: tables without Date as their first column" in dry.output
+    done = run(app, "ga-csv", path, "--site", str(site_id))
+    assert done.exit_code == 0, done.output
+    with app.app_context():
+        found = report(site_id, "2025-03-01", "2025-03-02")
+        top = found.aggregate(compare=False).current
+        # bounces: 33.33 % of 12 sessions and 0.4286 of 7; duration: 12 x 50 s + 7 x 20 s
+        assert (top.visitors, top.visits, top.pageviews, top.events) == (16, 19, 34, 2)
+        assert (top.bounces, top.duration) == (4 + 3, 740.0)
+        assert values(found, "page") == {"/": (13, 0, 21, 0), "/pricing": (4, 0, 13, 0)}
+        assert values(found, "source") == {"google": (6, 7, 0, 0), "": (10, 12, 0, 0)}
+        assert values(found, "country") == {"DE": (13, 15, 0, 0), "US": (3, 4, 0, 0)}
+        assert values(found, "event") == {"sign_up": (2, 0, 0, 2)}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Date,Total users\n20250301,10\n2025-13-01,4\n")
+    refused = run(app, "ga-csv", str(bad), "--site", str(site_id))
+    assert refused.exit_code != 0 and "line 3: '2025-13-01' is not a day" in refused.output
+    bad.write_text("Date,Page path,Views\n20250301,/,4\n")
+    refused = run(app, "ga-csv", str(bad), "--site", str(site_id))
+    assert refused.exit_code != 0 and "no table of daily totals" in refused.output

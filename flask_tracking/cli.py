@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import sys
 import tarfile
+from typing import TYPE_CHECKING
 
 import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
+
+if TYPE_CHECKING:
+    from flask_tracking.tracking.models import Site
 
 
 def main() -> None:
@@ -374,6 +378,36 @@ def update_geoip(registry: str | None) -> None:
         click.echo(f"DB-IP City Lite {done.version} (the latest) is installed already.")
 
 
+def _follow_log(path: str, site: Site, host: str) -> None:
+    """Tail an access log into a site through the spool until SIGINT or SIGTERM."""
+    import signal
+    import threading
+
+    from flask import current_app
+
+    from flask_tracking.imports.follow import Follower
+    from flask_tracking.ingest import current_ingest, drain_unless_served
+    from flask_tracking.ingest.sitecache import site_info
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    follower = Follower(
+        path,
+        site.id,
+        host=host or site_info(site).host,
+        append=current_ingest().spool.append,
+        state_dir=str(app.config["DATA_DIR"]),
+        flushed=lambda: drain_unless_served(app),
+    )
+    click.echo(f"Following {path} into {site.display_name}; Ctrl-C stops.")
+    summary = follower.run(stop)
+    click.echo(f"Spooled {follower.spooled:,} page view(s).")
+    for line in summary.lines()[1:]:
+        click.echo(line)
+
+
 @click.command("import")
 @click.argument(
     "source",
@@ -383,9 +417,17 @@ def update_geoip(registry: str | None) -> None:
 @click.option("--site", "site_id", type=int, required=True, help="The site to import into.")
 @click.option("--host", default="", help="The site's host for pages (default: its address's).")
 @click.option("--dry-run", is_flag=True, help="Only read the file and say what would happen.")
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="access-log: keep reading the lines written from now on, through the spool.",
+)
 @with_appcontext
-def import_file(source: str, path: str, site_id: int, host: str, dry_run: bool) -> None:
-    """Import a file of another tool's history into a site, all or nothing (imports/)."""
+def import_file(
+    source: str, path: str, *, site_id: int, host: str, dry_run: bool, follow: bool
+) -> None:
+    """Import a file of another tool's history into a site, all or nothing (imports/); or,
+    with --follow, tail a live access log into the site."""
     import time
     from pathlib import Path
 
@@ -400,6 +442,11 @@ def import_file(source: str, path: str, site_id: int, host: str, dry_run: bool) 
     site = db.session.get(Site, site_id)
     if site is None:
         raise click.ClickException(f"There is no site {site_id}.")
+    if follow:
+        if source != "access-log" or dry_run:
+            raise click.ClickException("--follow tails an access log (and writes: no --dry-run).")
+        _follow_log(path, site, host)
+        return
     data = Path(path).read_bytes()
     aggregate = source in service.AGGREGATE_SOURCES
 

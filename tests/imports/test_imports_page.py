@@ -48,6 +48,8 @@ def test_an_admin_dry_runs_then_imports_a_plausible_export_and_the_dashboard_say
     app, site_id = site
     client = login(app, OWNER)
     assert client.get(f"/sites/{site_id}/imports").status_code == 200
+    for linking in (f"/sites/{site_id}/edit", f"/sites/{site_id}"):  # settings, dashboard
+        assert f'href="/sites/{site_id}/imports"' in client.get(linking).get_data(as_text=True)
     path = plausible_zip(tmp_path)
     dry = upload(client, site_id, "plausible", path, dry_run="y")
     assert dry.status_code == 200

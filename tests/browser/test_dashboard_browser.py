@@ -707,6 +707,7 @@ def test_every_page_passes_axe_in_both_themes(shop: Served, browser: Browser, th
             f"/sites/{shop.site_id}/reports",
             f"/sites/{shop.site_id}/alerts",
             f"/sites/{shop.site_id}/erase",
+            f"/sites/{shop.site_id}/imports",
             "/settings/",
             "/settings/two-factor",
             "/api/v1/docs",

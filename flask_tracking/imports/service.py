@@ -12,7 +12,9 @@ privacy page's erasures do).
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
+import io
 import json
 import logging
 from collections.abc import Callable
@@ -123,7 +125,12 @@ def import_file(
     return summary.lines(), record
 
 
+MAX_INFLATED = 1 << 30  # a gzip file that would inflate past 1 GiB is refused (a gzip bomb)
+
+
 def _lines(data: bytes) -> list[str]:
+    if data.startswith(b"\x1f\x8b"):  # gzip (GoatCounter's export, rotated logs): inflated
+        data = _gunzip(data)
     if data.startswith(b"PAR1"):  # Parquet (GA4's BigQuery export can be): its rows as JSON
         from flask_tracking.imports.ga4 import parquet_lines
 
@@ -136,6 +143,17 @@ def _lines(data: bytes) -> list[str]:
         return data.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError:
         raise Refused(0, "the file is not UTF-8 text") from None
+
+
+def _gunzip(data: bytes) -> bytes:
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as inflating:
+            inflated = inflating.read(MAX_INFLATED + 1)
+    except (OSError, EOFError) as error:
+        raise Refused(0, f"not a readable gzip file ({error})") from None
+    if len(inflated) > MAX_INFLATED:
+        raise Refused(0, "the file inflates to more than 1 GiB")
+    return inflated
 
 
 def _record(

@@ -5,6 +5,7 @@ refused the second time."""
 
 from __future__ import annotations
 
+import gzip
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,16 @@ def test_umami_export_as_csv_and_as_its_zip(site: tuple[Flask, int], tmp_path: P
     refused = run(app, "umami", str(FIXTURES / "goatcounter.csv"), "--site", str(site_id))
     assert refused.exit_code != 0 and "line 1: not Umami's events export" in refused.output
     assert len(stored_events(app)) == 4
+
+
+def test_gzipped_files_are_read_inflated(site: tuple[Flask, int], tmp_path: Path) -> None:
+    app, site_id = site
+    packed = tmp_path / "goatcounter-export.csv.gz"
+    packed.write_bytes(gzip.compress((FIXTURES / "goatcounter.csv").read_bytes()))
+    dry = run(app, "goatcounter", str(packed), "--site", str(site_id), "--dry-run")
+    assert dry.exit_code == 0 and "4 event(s) to import" in dry.output, dry.output
+    broken = tmp_path / "access.log.gz"
+    broken.write_bytes(gzip.compress((FIXTURES / "access.log").read_bytes())[:-12])
+    refused = run(app, "access-log", str(broken), "--site", str(site_id))
+    assert refused.exit_code != 0 and "not a readable gzip file" in refused.output
+    assert stored_events(app) == []

@@ -113,6 +113,8 @@ class Report:
         self._visitors: int | None = None
         self._values: dict[str, dict[str, Counts]] = {}  # by dimension name
         self._open_from: int | None = None  # the site's first open-day event (-1: none)
+        self._native_start: int | None = None  # the local day the site's own data starts
+        self._has_imported: bool | None = None  # whether the site holds imported aggregates
 
     def __enter__(self) -> Report:
         return self
@@ -155,20 +157,40 @@ class Report:
     def with_imported(self) -> bool:
         """Tell whether imported aggregates count: asked for, and no filter (a filter cannot
         apply to them — the dashboard says they are left out)."""
-        return self.query.imported and not self.query.filters
+        if not self.query.imported or self.query.filters:
+            return False
+        if self._has_imported is None:  # one indexed look in the app's database a report
+            from flask_tracking.imports import aggregates
+
+            self._has_imported = aggregates.has_any(self.query.site_id)
+        return self._has_imported
+
+    def _imported_span(self, period: DateRange) -> tuple[int, int]:
+        """The whole local days of a period that imported aggregates may fill: those before
+        the site's own data starts (read once a report), whatever was imported — so events
+        loaded later for days an import holds (a row-level import) are never counted twice."""
+        from flask_tracking.imports import aggregates
+
+        if self._native_start is None:
+            start = aggregates.native_start(self.query.site_id, self.query.timezone, self.store)
+            self._native_start = 2**31 if start is None else aggregates.day_number(start)
+        first, last = self.parts(period).days
+        return first, min(last, self._native_start - 1)
 
     def _add_imported_days(self, period: DateRange, found: dict[int, Counts]) -> None:
         if self.with_imported():
             from flask_tracking.imports import aggregates
 
-            for day, counts in aggregates.days(self.query.site_id, self.parts(period).days).items():
+            for day, counts in aggregates.days(
+                self.query.site_id, self._imported_span(period)
+            ).items():
                 found.setdefault(day, Counts()).add(counts)
 
     def _add_imported_values(self, dims: list[Dimension]) -> None:
         if self.with_imported() and dims:
             from flask_tracking.imports import aggregates
 
-            span = self.parts(self.query.range).days
+            span = self._imported_span(self.query.range)
             for name, values in aggregates.values(self.query.site_id, span, dims).items():
                 into = self._values.setdefault(name, {})
                 for value, counts in values.items():

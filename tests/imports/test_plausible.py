@@ -320,3 +320,24 @@ def test_a_google_analytics_report_download_imports_as_daily_aggregates(
     bad.write_text("Date,Page path,Views\n20250301,/,4\n")
     refused = run(app, "ga-csv", str(bad), "--site", str(site_id))
     assert refused.exit_code != 0 and "no table of daily totals" in refused.output
+
+
+def test_events_loaded_later_for_imported_days_are_not_counted_twice(
+    site: tuple[Flask, int], tmp_path: Path
+) -> None:
+    app, site_id = site
+    assert (
+        run(app, "plausible", str(plausible_zip(tmp_path)), "--site", str(site_id)).exit_code == 0
+    )
+    # Then a row-level import holding 2025-03-02 (one visitor): the site's own data starts
+    # that day, and the aggregates of that day (6 visitors) give way to it.
+    goatcounter = tmp_path / "goatcounter.csv"
+    lines = (FIXTURES / "goatcounter.csv").read_text().splitlines()
+    kept = [lines[0], *(x.replace("2025-06-02", "2025-03-02") for x in lines if "2025-06-02" in x)]
+    goatcounter.write_text("\n".join(kept) + "\n")
+    assert run(app, "goatcounter", str(goatcounter), "--site", str(site_id)).exit_code == 0
+    with app.app_context():
+        found = report(site_id, "2025-03-01", "2025-03-07")
+        assert found.aggregate(compare=False).current.visitors == 10 + 1
+        assert [p.value for p in found.timeseries("visitors", compare=False).points][:2] == [10, 1]
+        assert sum(c.visitors for c in found.values(DIMENSIONS["page"]).values()) == 12 + 1

@@ -550,6 +550,9 @@ def test_an_owner_runs_an_experiment_and_sees_the_converting_variant(
     )
     visitor = open_tab(shop.url + "/experiment")
     expect(visitor.page.locator("#signup")).to_have_attribute("data-variant", expected)
+    # The server times events as they arrive, and a conversion counts after the exposure: the
+    # signup is sent once the exposure is stored, not racing it (seen on CI's PostgreSQL leg).
+    wait_for(shop.app, lambda rows: bool(named(rows, "Experiment Exposure")), "the exposure")
     visitor.page.click("#signup")
     rows = wait_for(shop.app, lambda rows: bool(named(rows, "Signup")), "Signup")
     [exposure] = named(rows, "Experiment Exposure")

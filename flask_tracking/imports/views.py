@@ -44,11 +44,7 @@ class ImportForm(FlaskForm):
     dry_run = BooleanField("Only read it and say what would be imported")
 
 
-def _site(site_id: int) -> Site:
-    try:
-        return access.site_for(current_user.id, site_id)[0]
-    except access.Refusal as refusal:
-        abort(refusal.status)
+_site = access.site_or_abort  # 404 without a role, 403 when too low
 
 
 def _page(site: Site, form: ImportForm, summary: list[str] | None = None, status: int = 200) -> Any:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import login_required
 from sqlalchemy import select
 
 from flask_tracking.extensions import csrf, db
@@ -21,11 +21,7 @@ from flask_tracking.users.forms import ConfirmForm
 notify = Blueprint("notify", __name__)
 
 
-def _site(site_id: int) -> Site:
-    try:
-        return access.site_for(current_user.id, site_id)[0]
-    except access.Refusal as refusal:
-        abort(refusal.status)
+_site = access.site_or_abort  # 404 without a role, 403 when too low
 
 
 def _page(site: Site, form: ScheduleForm, status: int = 200) -> Any:

@@ -22,7 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from flask import request
+from flask import abort, request
+from flask_login import current_user
 from sqlalchemy import select
 
 from flask_tracking.extensions import db
@@ -175,6 +176,15 @@ def site_for(user_id: int, site_id: int, action: str | None = None) -> tuple[Sit
     if not allows(role, action):
         raise Refusal(403, action, role)
     return site, role
+
+
+def site_or_abort(site_id: int) -> Site:
+    """The site, if the current user's role on it allows this request's action: a 404 when
+    they have none (as for a missing site), a 403 when it is too low (the views' guard)."""
+    try:
+        return site_for(current_user.id, site_id)[0]
+    except Refusal as refusal:
+        abort(refusal.status)
 
 
 def visible_sites(user_id: int) -> list[tuple[Site, Role]]:

@@ -65,14 +65,7 @@ tracking.add_app_template_global(timezone_names)
 tracking.add_app_template_global(access.can, "can")
 
 
-def _site_or_abort(site_id: int) -> Site:
-    """The site, if the current user's role on it allows this endpoint's action (access.py):
-    404 when they have none (as for a missing site), 403 when it is too low."""
-    try:
-        site, _role = access.site_for(current_user.id, site_id)
-    except access.Refusal as refusal:
-        abort(refusal.status)
-    return site
+_site_or_abort = access.site_or_abort  # 404 without a role, 403 when too low
 
 
 @tracking.route("/")

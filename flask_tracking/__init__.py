@@ -107,7 +107,7 @@ def configure_logging(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the extension singletons, the event store and the GeoIP provider to this app."""
-    from flask_tracking import database, events, geo, ingest, mail
+    from flask_tracking import billing, database, events, geo, ingest, mail
     from flask_tracking.extensions import csrf, db, limiter, login_manager, migrate
     from flask_tracking.ops import metrics
     from flask_tracking.users import sso
@@ -119,6 +119,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     geo.init_app(app)
+    billing.init_app(app)
     mail.init_app(app)
     sso.init_app(app)
     events.init_app(app)
@@ -130,6 +131,7 @@ def register_blueprints(app: Flask) -> None:
     """Mount users, tracking (sites), dashboard (reports, shared links), collector (events,
     tracker script) and the JSON API (/api/v1, authenticated by bearer keys, so no CSRF)."""
     from flask_tracking.api import api
+    from flask_tracking.billing.views import billing, stripe_webhook
     from flask_tracking.collector.views import collector
     from flask_tracking.dashboard import dashboard
     from flask_tracking.extensions import csrf
@@ -155,7 +157,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(collector)
     app.register_blueprint(api)
     app.register_blueprint(ops)
+    app.register_blueprint(billing)
     csrf.exempt(api)
+    csrf.exempt(stripe_webhook)  # signed by Stripe instead
 
 
 def register_security(app: Flask) -> None:

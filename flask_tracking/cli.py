@@ -40,6 +40,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(init)
     app.cli.add_command(geoip)
     app.cli.add_command(import_file)
+    app.cli.add_command(admin)
 
 
 @click.command()
@@ -267,7 +268,16 @@ def list_jobs() -> None:
 
 
 @jobs.command("run")
-@click.option("--only", type=click.Choice(["salts", "rollups", "retention"]), help="One job.")
+@click.option(
+    "--only",
+    type=click.Choice(
+        [
+            *("salts", "rollups", "retention", "erasures", "imports", "reports", "alerts"),
+            *("deliveries", "mail", "audit", "billing"),
+        ]
+    ),
+    help="One job.",
+)
 @with_appcontext
 def run_jobs(only: str | None) -> None:
     """Run the jobs once now. While a server runs on this data, its writer runs them itself:
@@ -478,3 +488,42 @@ def import_file(
     what = "day(s) of aggregates" if aggregate else "event(s)"
     count = (record.last_day - record.first_day).days + 1 if aggregate else record.rows  # type: ignore[operator]
     click.echo(f"Imported {count:,} {what} into {site.display_name} (import {record.id}).")
+
+
+@click.group()
+def admin() -> None:
+    """Who may use the operator's admin area (accounts, plans, locks: billing)."""
+
+
+@admin.command("grant")
+@click.argument("email")
+@with_appcontext
+def grant_admin(email: str) -> None:
+    """Make the account with this address an administrator."""
+    _set_admin(email, True)
+
+
+@admin.command("revoke")
+@click.argument("email")
+@with_appcontext
+def revoke_admin(email: str) -> None:
+    """Take the administrator flag from the account with this address."""
+    _set_admin(email, False)
+
+
+def _set_admin(email: str, granted: bool) -> None:
+    from sqlalchemy import func, select
+
+    from flask_tracking.database import write_transaction
+    from flask_tracking.extensions import db
+    from flask_tracking.users import audit
+    from flask_tracking.users.models import User
+
+    with write_transaction():
+        user = db.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+        if user is None:
+            raise click.ClickException(f"There is no account with the address {email}.")
+        user.is_admin = granted
+        audit.record(user.id, "admin_granted" if granted else "admin_revoked", "by the CLI")
+    state = "is now an administrator" if granted else "is no longer an administrator"
+    click.echo(f"{user.email} {state}.")

@@ -175,6 +175,18 @@ class BaseConfiguration:
     ALERTS_TIMEOUT = 5.0
     ALERTS_MAX_ATTEMPTS = 8
     ALERTS_ALLOW_PRIVATE_TARGETS = False
+    # Plans, quotas and payments (billing/, docs/billing.md): off ("none") for self-hosting;
+    # "local" checks out on the app itself (development, demos); "stripe" through Stripe,
+    # with STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET. All four are also read plainly from
+    # the environment. The plans are BILLING_PLANS_FILE (TOML), or built-in examples when
+    # unset. The writer's `billing` job updates each account's standing every
+    # BILLING_INTERVAL seconds (quotas, trials, ends, purges).
+    BILLING_PROVIDER = "none"
+    BILLING_PLANS_FILE = ""
+    STRIPE_SECRET_KEY = ""
+    STRIPE_WEBHOOK_SECRET = ""
+    STRIPE_API_BASE = ""  # another Stripe-compatible server (tests); empty: Stripe's own
+    BILLING_INTERVAL = 60.0
     # The address people reach this server at (https://stats.example.com): links in emails are
     # built on it. Unset, the request's own address is used — set it in production, or a
     # forged Host header could put someone else's address into a password-reset link.

@@ -14,6 +14,7 @@ from flask_tracking.api.auth import Call
 from flask_tracking.api.errors import ApiError, invalid
 from flask_tracking.api.schemas import SiteCreate, SiteList, SiteOut, SiteUpdate
 from flask_tracking.api.spec import operation
+from flask_tracking.billing import gate
 from flask_tracking.tracking import access, sites
 from flask_tracking.tracking.forms import SiteSettingsForm
 from flask_tracking.tracking.models import Site
@@ -74,6 +75,9 @@ def create_site(call: Call, body: SiteCreate) -> SiteOut:
     """Add a site for the key's user. A key limited to one site cannot add others (403)."""
     if call.key.site_id is not None:
         raise ApiError(403, "insufficient_scope", "This key is limited to one site.")
+    refusal = gate.new_site_refusal(call.user.id)
+    if refusal:
+        raise ApiError(403, "plan_limit", refusal)
     values = checked(
         {
             "base_url": body.base_url,

@@ -30,9 +30,9 @@ from flask_tracking.api import collection
 from flask_tracking.api.auth import Call, add_rate_limit_headers, authorize
 from flask_tracking.api.errors import ApiError, invalid
 from flask_tracking.api.schemas import ErrorEnvelope, TimeZoneName
+from flask_tracking.billing import gate
 from flask_tracking.config import BaseConfiguration
 from flask_tracking.tracking.forms import timezone_names
-from flask_tracking.users.apikeys import READ_WRITE
 
 PREFIX = "/api/v1"
 # The document's sections, in this order.
@@ -55,7 +55,10 @@ ViewFunction = TypeVar("ViewFunction", bound=Callable[..., Any])
 ERROR_MEANINGS = {
     400: "The query string or body is not valid; `details` names each bad field.",
     401: "No API key, an unknown one, a revoked one, or a key sent in the URL.",
-    403: "The key's scope, or its user's role on the site, does not allow this operation.",
+    402: "The site's account is over its plan's monthly events and its plan hides reports "
+    "until it upgrades (billing; events are still collected).",
+    403: "The key's scope, or its user's role on the site, does not allow this operation "
+    "(or the account's plan does not include the API: `plan_limit`).",
     404: "No such site (or goal), or not one this key may see (the same answer for both).",
     413: "The body is larger than the server accepts.",
     414: "The URL (path and query string) is longer than the server reads.",
@@ -65,6 +68,10 @@ ERROR_MEANINGS = {
     503: "The collector is overloaded; retry after `Retry-After` seconds.",
 }
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+
+
+# Operations that read reports: a plan over quota that hides reports refuses them (402).
+REPORT_TAGS = frozenset({"Stats", "Export"})
 
 
 @dataclass(frozen=True)
@@ -117,9 +124,11 @@ def operation(
 
     def register(view: ViewFunction) -> ViewFunction:
         standard: tuple[int, ...] = (400, 401, 414, 429)
-        if scope == READ_WRITE or "{site_id}" in path:
-            # a read key; a key limited to one site, adding another; a role too low
-            standard += (403,)
+        # a read key; a key limited to one site, adding another; a role too low; a plan
+        # without the API (billing)
+        standard += (403,)
+        if tag in REPORT_TAGS:
+            standard += (402,)  # over quota on a plan that hides reports (billing)
         if re.search(r"\{\w+\}", path):
             standard += (404,)
         if body is not None:
@@ -144,6 +153,7 @@ def operation(
         @functools.wraps(view)
         def endpoint(**path_args: int) -> Response:
             call = authorize(op.scope, path_args.get("site_id"), events=op.tag == "Events")
+            _billing(call, op.tag)
             # The path's other parameters (a goal's id…) go to the view by name.
             arguments: dict[str, Any] = {
                 name: value for name, value in path_args.items() if name != "site_id"
@@ -164,6 +174,19 @@ def operation(
         return view
 
     return register
+
+
+def _billing(call: Call, tag: str) -> None:
+    """What the account's plan refuses (nothing while billing is off): the API itself, and
+    reports while over quota on a plan that hides them."""
+    owner = call.site.owner_id if call.site is not None else call.user.id
+    refusal = gate.api_refusal(owner)
+    if refusal:
+        raise ApiError(403, "plan_limit", refusal)
+    if tag in REPORT_TAGS:
+        refusal = gate.reports_refusal(call.site)
+        if refusal:
+            raise ApiError(402, "over_quota", refusal)
 
 
 api = Blueprint("api", __name__, url_prefix=PREFIX)

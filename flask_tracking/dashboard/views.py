@@ -25,6 +25,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
+from flask_tracking.billing import gate
 from flask_tracking.dashboard import export, format, page, privacy
 from flask_tracking.dashboard.forms import DEFAULT_MIN_VISITORS, ShareForm, UnlockForm
 from flask_tracking.errors import handle_error
@@ -68,6 +69,7 @@ _site_or_abort = access.site_or_abort  # 404 without a role, 403 when too low
 
 
 def _data(site: Site) -> page.DashboardData:
+    gate.reports_or_abort(site)
     view = parse_view(request.args)
     now = datetime.now(UTC)
     query = query_for(site.id, site.timezone, view, now, site.definitions)
@@ -155,6 +157,7 @@ def _added_filter(here: Callable[..., str]) -> Response | None:
 
 def _details(site: Site, name: str, here: Callable[..., str], k: int = 1) -> str:
     """Every value of one dimension for the view: searchable, sortable, a page at a time."""
+    gate.reports_or_abort(site)
     dim = dimension(name)
     data_view = parse_view(request.args)
     query = query_for(site.id, site.timezone, data_view, datetime.now(UTC), site.definitions)
@@ -203,6 +206,7 @@ def _details(site: Site, name: str, here: Callable[..., str], k: int = 1) -> str
 def _suggest(site: Site, k: int = 1) -> Response:
     """Values of a dimension for the filter dialog, most visitors first: those containing
     `q` (in their text or name), in the view's period, under its other filters."""
+    gate.reports_or_abort(site)
     name = request.args.get("dimension", "")
     dim = dimension(name)
     view = parse_view(request.args)
@@ -233,6 +237,7 @@ def _export(site: Site, k: int = 1) -> Response:
 
 
 def _realtime(site: Site) -> Response:
+    gate.reports_or_abort(site)
     response = jsonify(visitors=stats.realtime(site.id))
     response.headers["Cache-Control"] = "no-store"
     return response

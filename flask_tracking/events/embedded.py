@@ -199,6 +199,8 @@ class EmbeddedStore:
                 _insert_columns(cursor, "recent", schema.RECENT, columns)
             for (site_id, day, reason), count in batch.drops.items():
                 self._count_drop(cursor, site_id, day, reason, count)
+            for (account_id, month), count in batch.usage.items():
+                self._count_usage(cursor, account_id, month, count)
             self._changed = self._changed or bool(batch.rows)
             c = self.t.checkpoints
             self.run(cursor, delete(c).where(c.c.segment == batch.segment))
@@ -381,6 +383,18 @@ class EmbeddedStore:
             statement: Any = insert(d).values(site_id=site_id, day=day, reason=reason, count=count)
         else:
             statement = update(d).where(where).values(count=d.c.count + count)
+        self.run(cursor, statement)
+
+    def _count_usage(
+        self, cursor: duckdb.DuckDBPyConnection, account_id: int, month: int, count: int
+    ) -> None:
+        u = self.t.usage
+        where = and_(u.c.account_id == account_id, u.c.month == month)
+        sql, params = compile_for(select(u.c.events).where(where), self.dialect)
+        if cursor.execute(sql, params).fetchone() is None:
+            statement: Any = insert(u).values(account_id=account_id, month=month, events=count)
+        else:
+            statement = update(u).where(where).values(events=u.c.events + count)
         self.run(cursor, statement)
 
     def offsets(self) -> dict[str, int]:

@@ -163,6 +163,14 @@ DROPS = (
     Column("reason", "text"),
     Column("count", "int64"),
 )
+# Billable events: what the writer stored, per account (the sites' owner when stored) and UTC
+# month (yyyymm), added in the transaction that stores them (billing/usage.py reads it). Keyed
+# by account, not site, so deleting a site does not take its events off the month's bill.
+USAGE = (
+    Column("account_id", "int32"),
+    Column("month", "int32"),
+    Column("events", "int64"),
+)
 CHECKPOINTS = (
     Column("node", "text"),
     Column("segment", "text"),
@@ -203,6 +211,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "rollups": ROLLUPS,
     "day_visitors": DAY_VISITORS,
     "drops": DROPS,
+    "usage": USAGE,
     "checkpoints": CHECKPOINTS,
     "site_state": SITE_STATE,
 }

@@ -29,6 +29,7 @@ class Batch:
     offset: int  # the spool offset after the batch's last line
     rows: list[Row] = field(default_factory=list)  # the `recent` columns, dims as text
     drops: Counter[tuple[int, int, str]] = field(default_factory=Counter)  # (site, UTC day, why)
+    usage: Counter[tuple[int, int]] = field(default_factory=Counter)  # (account, yyyymm)
 
     @property
     def token(self) -> str:

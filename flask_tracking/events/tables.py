@@ -50,6 +50,7 @@ class Tables:
     rollups: Table
     day_visitors: Table
     drops: Table
+    usage: Table
     checkpoints: Table
     site_state: Table
     dictionary: Table

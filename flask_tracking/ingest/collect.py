@@ -141,8 +141,12 @@ class Ingest:
 
 
 # Why an event is not counted, cheapest checks first: (reason, check(event, site, respect_dnt)).
-# A site without exclusions (most) costs neither an address nor a URL parse.
+# A site without exclusions (most) costs neither an address nor a URL parse. The account's
+# billing standing (always "" while billing is off) comes first: an account over its quota or
+# locked stores nothing, whatever else the event is.
 _DROP_CHECKS: tuple[tuple[str, Callable[[Incoming, SiteInfo, bool], bool]], ...] = (
+    ("over_quota", lambda _event, site, _dnt: site.billing == "drop"),
+    ("account_locked", lambda _event, site, _dnt: site.billing == "locked"),
     ("dnt", lambda event, _site, respect_dnt: respect_dnt and event.do_not_track),
     ("prefetch", lambda event, _site, _dnt: bool(event.headers) and is_prefetch(event.headers)),
     ("bot", lambda event, _site, _dnt: is_bot(event.user_agent)),

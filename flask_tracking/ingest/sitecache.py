@@ -35,9 +35,13 @@ class SiteInfo:
     excluded_paths: tuple[str, ...]
     timezone: str = "UTC"
     umami_id: str = ""  # the website id Umami's trackers name it by (collector/compat.py)
+    owner_id: int = 0  # the account whose usage its events count in (billing)
+    # What billing says of its account (billing/service.py): "" collect; "drop" over quota;
+    # "locked" the account is locked. Always "" when billing is off.
+    billing: str = ""
 
 
-def site_info(site: Site) -> SiteInfo:
+def site_info(site: Site, billing: str = "") -> SiteInfo:
     """Build a SiteInfo; exclusions that no longer parse are ignored (and logged)."""
     try:
         networks = parse_networks(site.excluded_ips or "")
@@ -46,7 +50,25 @@ def site_info(site: Site) -> SiteInfo:
         logger.warning("site %s has invalid exclusions: %s", site.id, error)
         networks, paths = (), ()
     host = (urlsplit(site.base_url).hostname or "").lower()
-    return SiteInfo(site.id, host, networks, paths, site.timezone or "UTC", site.umami_id or "")
+    return SiteInfo(
+        site.id,
+        host,
+        networks,
+        paths,
+        site.timezone or "UTC",
+        site.umami_id or "",
+        site.owner_id,
+        billing,
+    )
+
+
+def _billing_flags(app: Flask) -> dict[int, str]:
+    """The accounts that must not collect (billing/service.py); none while billing is off."""
+    if app.config.get("BILLING_PROVIDER", "none") == "none":
+        return {}
+    from flask_tracking.billing.service import collector_flags
+
+    return collector_flags()
 
 
 def _bare(host: str) -> str:
@@ -138,7 +160,8 @@ class SiteCache:
             try:
                 with self.app.app_context(), reading():
                     site = db.session.get(Site, site_id)
-                    info = site_info(site) if site is not None else None
+                    flags = _billing_flags(self.app) if site is not None else {}
+                    info = site_info(site, flags.get(site.owner_id, "")) if site else None
                     db.session.remove()
             except SQLAlchemyError as error:
                 logger.warning("could not look up site %s: %s", site_id, error)
@@ -153,7 +176,11 @@ class SiteCache:
         with self._lock:
             try:
                 with self.app.app_context(), reading():
-                    sites = {site.id: site_info(site) for site in db.session.scalars(select(Site))}
+                    flags = _billing_flags(self.app)
+                    sites = {
+                        site.id: site_info(site, flags.get(site.owner_id, ""))
+                        for site in db.session.scalars(select(Site))
+                    }
                     db.session.remove()
             except SQLAlchemyError as error:
                 # The database is down: keep collecting for the sites we know.

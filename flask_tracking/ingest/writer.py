@@ -10,6 +10,7 @@ the sites whose time zone changed, and roll up the sites' goals over the closed 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -196,7 +197,7 @@ class Writer:
     def _store(self, segment: str, lines: list[bytes], end: int) -> int:
         """Store one batch: its events, drop counts and spool position, all or nothing."""
         started = time.perf_counter()
-        rows, drops, rejected = self._prepare(lines)
+        rows, drops, usage, rejected = self._prepare(lines)
         if rejected:
             # Kept for an operator before the batch is stored: a crash in between may keep a
             # line twice here, never lose it.
@@ -204,7 +205,7 @@ class Writer:
                 for payload, error in rejected:
                     db.session.add(RejectedEvent(payload=payload, error=error[:2000]))
                     logger.error("set aside a spooled record: %s", error)
-        self.store.append(Batch(self.node, segment, end, rows, drops))
+        self.store.append(Batch(self.node, segment, end, rows, drops, usage))
         metrics = self._metrics()
         if metrics is not None:
             metrics.stored.inc(len(rows))
@@ -224,9 +225,15 @@ class Writer:
 
     def _prepare(
         self, lines: list[bytes]
-    ) -> tuple[list[dict[str, Any]], Counter[tuple[int, int, str]], list[tuple[str, str]]]:
+    ) -> tuple[
+        list[dict[str, Any]],
+        Counter[tuple[int, int, str]],
+        Counter[tuple[int, int]],
+        list[tuple[str, str]],
+    ]:
         rows: list[dict[str, Any]] = []
         drops: Counter[tuple[int, int, str]] = Counter()
+        usage: Counter[tuple[int, int]] = Counter()
         rejected: list[tuple[str, str]] = []
         today = datetime.now(UTC).date()
         self._caches.trim()
@@ -240,14 +247,16 @@ class Writer:
                 if record.event_id in seen:
                     continue  # the same line twice (a replayed write): stored once
                 seen.add(record.event_id)
-                if self.sites.get(record.site_id) is None:
+                site = self.sites.get(record.site_id)
+                if site is None:
                     raise LookupError(f"site {record.site_id} no longer exists")
                 rows.append(enrich(record, self._context(record, today)))
+                usage[(site.owner_id, _month(record.timestamp_ms))] += 1
             except SQLAlchemyError:
                 raise  # the database is unavailable, not the record wrong: retry the batch
             except Exception as error:  # one bad record must not block the rest
                 rejected.append((_scrubbed(line), f"{type(error).__name__}: {error}"))
-        return rows, drops, rejected
+        return rows, drops, usage, rejected
 
     def _context(self, record: EventRecord, today: date) -> EnrichContext:
         """The enrichment context of a record's UTC day (one per day: its salt)."""
@@ -338,3 +347,14 @@ def _scrubbed(line: bytes) -> str:
 
 def _day(timestamp_ms: int) -> date:
     return datetime.fromtimestamp(timestamp_ms / 1000, UTC).date()
+
+
+@functools.lru_cache(maxsize=64)
+def _month_of_day(utc_day: int) -> int:
+    day = date(1970, 1, 1) + timedelta(days=utc_day)
+    return day.year * 100 + day.month
+
+
+def _month(timestamp_ms: int) -> int:
+    """The UTC month (yyyymm) of a moment: what billing counts an event in."""
+    return _month_of_day(timestamp_ms // 86_400_000)

@@ -15,6 +15,7 @@ while one runs, it runs them itself and the command says so).
     deliveries  MAIL_INTERVAL       send alert deliveries that are due, retry with backoff
     mail        MAIL_INTERVAL       send queued email, retry failures with backoff
     audit       RETENTION_INTERVAL  delete account security-log events past AUDIT_LOG_DAYS
+    billing     BILLING_INTERVAL    quotas, ended trials and subscriptions, purges (billing on)
 
 A job returns what it did, and whether it has more to do at once (the retention purge works in
 bounded batches: it comes back at the next pass until nothing old is left).
@@ -149,6 +150,17 @@ def purge_audit_log(_writer: Writer, _now: bool) -> Outcome:
     return Outcome(f"{audit.purge()} security-log event(s) past AUDIT_LOG_DAYS deleted")
 
 
+def run_billing(writer: Writer, _now: bool) -> Outcome:
+    """Each account's standing from its usage and subscription (billing/service.py)."""
+    if writer.app.config.get("BILLING_PROVIDER", "none") == "none":
+        return Outcome("billing is off")
+    from flask_tracking.billing.service import run_job
+
+    summary = run_job(writer.store)
+    writer.sites.invalidate()  # the collector's view of who may collect
+    return Outcome(summary)
+
+
 JOBS = (
     Job("salts", "delete visitor-hash salts older than yesterday", None, rotate_salts),
     Job(
@@ -199,6 +211,13 @@ JOBS = (
         "delete security-log events older than AUDIT_LOG_DAYS",
         "RETENTION_INTERVAL",
         purge_audit_log,
+    ),
+    Job(
+        "billing",
+        "quota states from this month's usage; end trials and subscriptions; purge locked "
+        "accounts past their retention (when billing is on)",
+        "BILLING_INTERVAL",
+        run_billing,
     ),
 )
 

@@ -21,6 +21,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from flask_tracking import ingest
+from flask_tracking.billing import gate
 from flask_tracking.collector import http as collect_http
 from flask_tracking.extensions import csrf, limiter
 from flask_tracking.ingest.sitecache import site_info
@@ -93,7 +94,10 @@ def favicon() -> Response:
 def view_sites() -> str | Response:
     """List the user's sites and add one."""
     form = SiteForm()
-    if form.validate_on_submit():
+    refusal = gate.new_site_refusal(current_user.id) if request.method == "POST" else None
+    if refusal:
+        flash(refusal, "error")
+    elif form.validate_on_submit():
         site = site_rules.create_site(
             current_user,
             form.base_url.data or "",

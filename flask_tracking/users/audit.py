@@ -38,6 +38,16 @@ KINDS = {
     "visitors_erased": "Asked for visitors' data to be erased",
     "data_imported": "Imported another tool's data into a site",
     "import_deleted": "Deleted an import from a site",
+    "billing_trial_started": "Started a trial",
+    "billing_trial_ended": "A trial ended",
+    "billing_checkout": "Went to checkout",
+    "billing_plan_changed": "Plan changed by an administrator",
+    "billing_trial_extended": "Trial extended by an administrator",
+    "billing_locked": "Account locked by an administrator",
+    "billing_unlocked": "Account unlocked by an administrator",
+    "billing_data_purged": "Events deleted: the account stayed locked past its retention",
+    "admin_granted": "Made an administrator",
+    "admin_revoked": "No longer an administrator",
 }
 
 

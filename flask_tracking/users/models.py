@@ -6,7 +6,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, DateTime, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flask_tracking.extensions import db
@@ -37,6 +46,8 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The operator's admin area (billing): set by `flask-tracking admin grant EMAIL`.
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The security-key challenge last handed out (users/securitykeys.py): its SHA-256 and when
     # it expires, cleared when used, so that no answer to it is accepted twice.
     key_challenge: Mapped[str | None] = mapped_column(String(80))

@@ -204,6 +204,7 @@ def test_jobs_list_and_run_from_the_command_line(app: Flask, site_in: Any) -> No
         "deliveries",
         "mail",
         "audit",
+        "billing",
     ]
     assert "every 3600 s (RETENTION_INTERVAL)" in listed.output
     assert "every 2 s (MAIL_INTERVAL)" in listed.output
@@ -214,7 +215,8 @@ def test_jobs_list_and_run_from_the_command_line(app: Flask, site_in: Any) -> No
 
 
 @pytest.mark.parametrize(
-    "job", ["salts", "rollups", "erasures", "imports", "reports", "alerts", "deliveries"]
+    "job",
+    ["salts", "rollups", "erasures", "imports", "reports", "alerts", "deliveries", "billing"],
 )
 def test_the_other_jobs_run_on_demand(app: Flask, job: str) -> None:
     assert run(app, job).summary

@@ -38,3 +38,8 @@ def api_refusal(owner_id: int) -> str | None:
 def new_site_refusal(owner_id: int) -> str | None:
     """Why the account may not add a site now, or None."""
     return service.site_allowed(owner_id) if enabled(current_app) else None
+
+
+def seat_refusal(owner_id: int, email: str) -> str | None:
+    """Why the account may not invite this address now (its plan's seats), or None."""
+    return service.seat_allowed(owner_id, email) if enabled(current_app) else None

@@ -130,6 +130,39 @@ def site_allowed(user_id: int) -> str | None:
     return None
 
 
+def seat_allowed(owner_id: int, email: str, now: datetime | None = None) -> str | None:
+    """Why the account may not invite one more person (its plan's seats: the owner and every
+    member or pending invitee across its sites), or None."""
+    from flask_tracking.tracking.models import Invitation, Membership
+
+    now = now or datetime.now(UTC)
+    plan, _subscription = plan_of(owner_id)
+    sites = select(Site.id).where(Site.owner_id == owner_id).scalar_subquery()
+    members = set(
+        db.session.scalars(
+            select(User.email)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.site_id.in_(sites))
+        )
+    )
+    invited = set(
+        db.session.scalars(
+            select(Invitation.email).where(
+                Invitation.site_id.in_(sites),
+                Invitation.accepted_at.is_(None),
+                Invitation.expires_at > now,
+            )
+        )
+    )
+    people = members | invited
+    if email in people or len(people) + 1 < plan.seats:
+        return None
+    return (
+        f"The {plan.name} plan includes {plan.seats} seat(s), yours included: "
+        "upgrade to invite more."
+    )
+
+
 def api_allowed(user_id: int) -> bool:
     plan, subscription = plan_of(user_id)
     return plan.api_access and not (subscription is not None and subscription.status == LOCKED)

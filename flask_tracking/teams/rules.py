@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 
 from flask_tracking import mail
+from flask_tracking.billing import gate
 from flask_tracking.extensions import db
 from flask_tracking.reports.ranges import as_utc
 from flask_tracking.tracking import access
@@ -62,6 +63,9 @@ def invite(site: Site, inviter: User, email: str, role: str) -> Invitation:
     existing = db.session.scalar(select(User).where(User.email == email))
     if existing is not None and access.role_of(existing.id, site) is not None:
         raise TeamError(f"{email} already has access to this site.")
+    refusal = gate.seat_refusal(site.owner_id, email)
+    if refusal:
+        raise TeamError(refusal)
     now = datetime.now(UTC)
     db.session.execute(
         update(Invitation)

@@ -29,6 +29,7 @@ grace_percent = 20
 name = "Growth"
 events_per_month = 20
 sites = 3
+seats = 2
 trial_days = 14
 grace_percent = 0
 on_end = "downgrade:free"

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from flask_tracking.billing import service
 from flask_tracking.billing.models import LOCKED, BillingEvent, Payment, Subscription
 from flask_tracking.extensions import db
 from flask_tracking.mail.models import OutgoingMail
+from flask_tracking.tracking.models import Site
 from flask_tracking.users import apikeys
 from flask_tracking.users.models import AuditEvent, User
 from tests.billing.conftest import send_events
@@ -255,3 +257,20 @@ def test_a_plan_without_the_api_refuses_keys(app: Flask, logged_in: User, make_s
         f"/api/v1/sites/{site_id}/stats/aggregate", headers={"Authorization": f"Bearer {secret}"}
     )
     assert response.status_code == 403 and response.get_json()["error"]["code"] == "plan_limit"
+
+
+def test_seats_limit_invitations(app: Flask, logged_in: User, make_site: Any) -> None:
+    from flask_tracking.teams import rules
+
+    site_id = make_site(logged_in)
+    with app.test_request_context():
+        site = db.session.get(Site, site_id)
+        owner = db.session.get(User, logged_in.id)
+        assert site is not None and owner is not None
+        with pytest.raises(rules.TeamError, match="Free plan includes 1 seat"):
+            rules.invite(site, owner, "a@example.com", "viewer")
+        service.change_plan(owner, "growth", owner)
+        rules.invite(site, owner, "a@example.com", "viewer")
+        rules.invite(site, owner, "a@example.com", "editor")  # the same person again: fine
+        with pytest.raises(rules.TeamError, match="Growth plan includes 2 seat"):
+            rules.invite(site, owner, "b@example.com", "viewer")

@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -68,21 +68,26 @@ def refresh_rollups(writer: Writer, now: bool) -> Outcome:
 
 def purge_expired(writer: Writer, _now: bool) -> Outcome:
     """Delete, site by site, the events and sessions older than the site's retention (its own
-    or RETENTION_DAYS), one bounded batch of days per site and run."""
+    or RETENTION_DAYS, and with billing on at most its plan's), one bounded batch of days per
+    site and run."""
     config = writer.app.config
     default = int(config["RETENTION_DAYS"])
     keep_rollups = bool(config["RETENTION_KEEP_ROLLUPS"])
     batch_days = max(1, int(config["RETENTION_BATCH_DAYS"]))
-    sites = db.session.execute(select(Site.id, Site.retention_days).order_by(Site.id)).all()
+    sites = db.session.execute(
+        select(Site.id, Site.retention_days, Site.owner_id).order_by(Site.id)
+    ).all()
+    plan_days = _plan_retention({owner for _site, _own, owner in sites}, config)
     db.session.remove()
     now_ms = int(time.time() * 1000)
     store = writer.store
     deleted = purged_sites = 0
     again = False
-    for site_id, own in sites:
-        days = own or default
-        if days <= 0:
+    for site_id, own, owner in sites:
+        limits = [days for days in (own or default, plan_days.get(owner, 0)) if days > 0]
+        if not limits:
             continue
+        days = min(limits)
         before = writer.sites.local_day(site_id, now_ms) - days
         rows, more = store.purge(  # type: ignore[attr-defined]
             site_id, before, keep_rollups=keep_rollups, max_days=batch_days
@@ -93,6 +98,15 @@ def purge_expired(writer: Writer, _now: bool) -> Outcome:
             logger.info("site %s: deleted %d rows older than %d days", site_id, rows, days)
         again = again or more
     return Outcome(f"{deleted} rows past their retention deleted ({purged_sites} site(s))", again)
+
+
+def _plan_retention(owners: set[int], config: Any) -> dict[int, int]:
+    """With billing on, each account's plan's retention (days): no site keeps data longer."""
+    if config.get("BILLING_PROVIDER", "none") == "none":
+        return {}
+    from flask_tracking.billing.service import plan_of
+
+    return {owner: days for owner in owners if (days := plan_of(owner)[0].retention_days) > 0}
 
 
 def erase_visitors(writer: Writer, _now: bool) -> Outcome:

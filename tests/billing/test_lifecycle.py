@@ -274,3 +274,18 @@ def test_seats_limit_invitations(app: Flask, logged_in: User, make_site: Any) ->
         rules.invite(site, owner, "a@example.com", "editor")  # the same person again: fine
         with pytest.raises(rules.TeamError, match="Growth plan includes 2 seat"):
             rules.invite(site, owner, "b@example.com", "viewer")
+
+
+def test_a_plan_s_retention_caps_every_site_s(app: Flask, site_in: Any) -> None:
+    from tests.ops.test_retention import ages_kept, run, with_events
+
+    site = with_events(app, site_in, retention=None)  # RETENTION_DAYS 0: kept forever...
+    assert ages_kept(app) == [1, 5, 12, 20, 40]
+    run(app)
+    assert ages_kept(app) == [1, 5, 12, 20, 40]  # ...on the default plan (180 days)
+    with app.app_context():
+        owner = db.session.get(User, db.session.get(Site, site).owner_id)  # type: ignore[union-attr]
+        assert owner is not None
+        service.change_plan(owner, "business", owner)  # its retention: 30 days
+    run(app)
+    assert ages_kept(app) == [1, 5, 12, 20]

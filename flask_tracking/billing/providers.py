@@ -169,6 +169,8 @@ class LocalProvider:
         subscription = service.subscription_of(user.id)
         if subscription is None or subscription.provider != self.name:
             return "no subscription"
+        if not subscription.subscription_id:
+            return "no subscription to cancel"
         return service.apply(
             service.ProviderEvent(
                 self.name,

@@ -97,9 +97,12 @@ def may_start_trial(user_id: int, plan: Plan) -> bool:
     subscription = subscription_of(user_id)
     if plan.trial_days <= 0:
         return False
-    return subscription is None or (
-        subscription.trial_ends_at is None and not subscription.provider
+    if subscription is None:
+        return True
+    paid = db.session.scalar(
+        select(Payment.id).where(Payment.user_id == user_id, Payment.status == "paid").limit(1)
     )
+    return subscription.trial_ends_at is None and paid is None
 
 
 def start_trial(user: User, plan_key: str, now: datetime | None = None) -> Subscription:
@@ -299,6 +302,9 @@ def _invoice(event: ProviderEvent, subscription: Subscription) -> str:
 def _changed(event: ProviderEvent, subscription: Subscription) -> str:
     if not _newer(event, subscription):
         return "older than the state held: ignored"
+    current = subscription.subscription_id
+    if event.kind == DELETED and event.subscription and event.subscription != current:
+        return "not the account's current subscription: ignored"
     if event.kind == UPDATED and event.subscription and _ended(event):
         return "the subscription has ended: ignored"
     return _subscription_changed(event, subscription)

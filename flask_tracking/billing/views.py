@@ -29,7 +29,7 @@ from wtforms import HiddenField, IntegerField, StringField
 from wtforms.validators import AnyOf, NumberRange
 
 from flask_tracking.billing import enabled, plans_of, providers, service, usage
-from flask_tracking.billing.models import Payment, Subscription
+from flask_tracking.billing.models import ACTIVE, PAST_DUE, Payment, Subscription
 from flask_tracking.extensions import db
 from flask_tracking.tracking.models import Site
 from flask_tracking.users.forms import ConfirmForm
@@ -117,6 +117,16 @@ def checkout() -> Any:
         flash("Choose one of the plans' prices.", "error")
         return _account_page(400)
     user = current_user._get_current_object()
+    held = service.subscription_of(user.id)
+    if (
+        current_app.config["BILLING_PROVIDER"] == "stripe"
+        and held is not None
+        and held.subscription_id
+        and held.status in (ACTIVE, PAST_DUE)
+    ):
+        # A second subscription would charge twice: plans change in the portal (with
+        # Stripe's proration), which the webhooks then report.
+        return portal()
     try:
         target = providers.provider_of(current_app).checkout(
             user, plan, price, url_for(".account", _external=True)

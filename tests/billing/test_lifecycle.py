@@ -106,6 +106,9 @@ def test_the_whole_life_cycle(
     assert _drops(send_events(client, site_id, 2)) == ["", ""]
     # A second trial is refused.
     assert client.post("/billing/trial", data={"plan": "growth"}).status_code == 400
+    # Nothing to cancel yet: the portal's cancel changes nothing.
+    assert client.post("/billing/local/portal").status_code == 302
+    assert _subscription(app, logged_in.id).status == "trialing"
 
     # Checkout: the local provider's page pays, and the same events Stripe sends arrive.
     location = _checkout(client, "growth", "eur-month")
@@ -289,3 +292,12 @@ def test_a_plan_s_retention_caps_every_site_s(app: Flask, site_in: Any) -> None:
         service.change_plan(owner, "business", owner)  # its retention: 30 days
     run(app)
     assert ages_kept(app) == [1, 5, 12, 20]
+
+
+def test_an_abandoned_checkout_keeps_the_trial(
+    app: Flask, client: FlaskClient, logged_in: User
+) -> None:
+    _checkout(client, "growth", "eur-month")  # never paid
+    assert "Start a 14-day trial" in client.get("/billing").get_data(as_text=True)
+    assert client.post("/billing/trial", data={"plan": "growth"}).status_code == 302
+    assert _subscription(app, logged_in.id).status == "trialing"

@@ -169,6 +169,17 @@ def test_checkout_webhooks_invoices_and_the_portal(
     deliver(client, event("customer.subscription.updated", upgraded, now + 5))
     assert _held(app, logged_in.id) == ("active", "business", "eur-month")
 
+    # Subscribed, "Subscribe" to another plan goes to the portal (no second subscription);
+    # the deletion of a subscription that is not the account's current one changes nothing.
+    checkouts = len(front.checkouts)
+    again = client.post("/billing/checkout", data={"plan": "growth", "price": "eur-month"})
+    assert again.status_code == 303 and "billing.stripe.test" in again.headers["Location"]
+    assert len(front.checkouts) == checkouts
+    other = {**upgraded, "id": "sub_older_one", "status": "canceled"}
+    ignored = deliver(client, event("customer.subscription.deleted", other, now + 6))
+    assert ignored.get_json()["outcome"] == "not the account's current subscription: ignored"
+    assert _held(app, logged_in.id) == ("active", "business", "eur-month")
+
     # Reordered: the deletion arrives, then an older update: the deletion stands
     # (Business ends by locking). An update carrying the same second is ignored too.
     deliver(

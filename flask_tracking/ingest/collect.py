@@ -141,12 +141,8 @@ class Ingest:
 
 
 # Why an event is not counted, cheapest checks first: (reason, check(event, site, respect_dnt)).
-# A site without exclusions (most) costs neither an address nor a URL parse. The account's
-# billing standing (always "" while billing is off) comes first: an account over its quota or
-# locked stores nothing, whatever else the event is.
+# A site without exclusions (most) costs neither an address nor a URL parse.
 _DROP_CHECKS: tuple[tuple[str, Callable[[Incoming, SiteInfo, bool], bool]], ...] = (
-    ("over_quota", lambda _event, site, _dnt: site.billing == "drop"),
-    ("account_locked", lambda _event, site, _dnt: site.billing == "locked"),
     ("dnt", lambda event, _site, respect_dnt: respect_dnt and event.do_not_track),
     ("prefetch", lambda event, _site, _dnt: bool(event.headers) and is_prefetch(event.headers)),
     ("bot", lambda event, _site, _dnt: is_bot(event.user_agent)),
@@ -170,8 +166,15 @@ _DROP_CHECKS: tuple[tuple[str, Callable[[Incoming, SiteInfo, bool], bool]], ...]
 )
 
 
+# An account's billing standing (billing/service.py), checked first: an account over its quota
+# (on a plan that drops) or locked stores nothing, whatever else the event is.
+BILLING_DROPS = {"drop": "over_quota", "locked": "account_locked"}
+
+
 def drop_reason(event: Incoming, site: SiteInfo, respect_dnt: bool) -> str | None:
     """Return why an event is not counted, or None to count it."""
+    if site.billing:  # always "" while billing is off: one test of an empty string
+        return BILLING_DROPS[site.billing]
     for reason, dropped in _DROP_CHECKS:
         if dropped(event, site, respect_dnt):
             return reason

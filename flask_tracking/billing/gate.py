@@ -15,7 +15,7 @@ def reports_or_abort(site: Site) -> None:
     plan that hides reports (it keeps collecting)."""
     if enabled(current_app) and service.reports_hidden(site.owner_id):
         page = render_template("billing/hidden.html", site=site)
-        abort(Response(page, 402))
+        abort(Response(page, 402, mimetype="text/html"))
 
 
 def reports_refusal(site: Site | None) -> str | None:

@@ -144,6 +144,7 @@ def test_the_whole_life_cycle(
     assert _drops(send_events(client, site_id, 1)) == [""]  # still collected
     hidden = client.get(f"/sites/{site_id}")
     assert hidden.status_code == 402 and "Reports paused" in hidden.get_data(as_text=True)
+    assert hidden.mimetype == "text/html"
     assert client.get(f"/sites/{site_id}/realtime").status_code == 402
     with app.app_context():
         user = db.session.get(User, logged_in.id)

@@ -64,6 +64,7 @@ def _pay(page: Page, button: str) -> None:
     page.goto(page.url.split("/billing")[0] + "/billing")
     page.get_by_role("button", name=button).click()
     expect(page.get_by_role("heading", name="Checkout")).to_be_visible()
+    assert axe_violations(page) == []
     page.get_by_role("button", name="(test payment)").click()
 
 
@@ -120,5 +121,23 @@ def test_register_trial_checkout_quota_and_upgrade(
     _job(app)
     page.reload()
     expect(page.locator("#usage")).to_contain_text("24 of 30 events")
+
+    # Business hides reports past its 33 (30 and 10 %): still collected, the dashboard asks
+    # to upgrade.
+    assert _events(context.request, url, site_id, 10) == [""] * 10
+    _job(app)
+    page.goto(f"{url}/sites/{site_id}")
+    expect(page.get_by_role("heading", name="Reports paused")).to_be_visible()
+    assert axe_violations(page) == []
+
+    # The operator's view of it.
+    granted = app.test_cli_runner().invoke(args=["admin", "grant", "shop@example.com"])
+    assert granted.exit_code == 0
+    page.goto(f"{url}/billing")
+    page.get_by_role("link", name="Accounts").click()
+    row = page.get_by_role("row").filter(has_text="shop@example.com")
+    expect(row).to_contain_text("Business")
+    expect(row).to_contain_text("34 / 30")
+    assert axe_violations(page) == []
     assert errors == []
     context.close()

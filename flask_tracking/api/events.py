@@ -9,6 +9,8 @@ sees the visitor's headers); a 202 means the event is in the spool and will be s
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app
 from werkzeug.wrappers import Response
 
@@ -19,10 +21,17 @@ from flask_tracking.api.schemas import EventAccepted, EventsAccepted, ServerEven
 from flask_tracking.api.spec import json_response, operation
 from flask_tracking.collector.http import accept
 from flask_tracking.ingest.payload import parse_event_payload
-from flask_tracking.ingest.sitecache import site_info
+from flask_tracking.ingest.sitecache import SiteInfo, site_info
+from flask_tracking.tracking.models import Site
 from flask_tracking.users.apikeys import READ_WRITE
 
 DROPPED = "X-Tracking-Dropped"
+
+
+def _collected_as(pipeline: Any, site: Site) -> SiteInfo:
+    """The collector's view of the site (with its account's billing standing); the site was
+    just read to authorise the key, so it is never "unknown" here."""
+    return pipeline.sites.get(site.id) or site_info(site)
 
 
 @operation(
@@ -45,8 +54,8 @@ def send_event(call: Call, body: ServerEvent) -> Response:
     site = call.own_site()
     event = _incoming(site.id, body, "")
     queued = json_response(EventAccepted(status="accepted", reason=None), 202)
-    # The site was just read to authorise the key: never "unknown" to the collector's cache.
-    answer = accept(ingest.current_ingest(), event, queued, site_info(site))
+    pipeline = ingest.current_ingest()
+    answer = accept(pipeline, event, queued, _collected_as(pipeline, site))
     if answer is queued and DROPPED in answer.headers:
         reason = answer.headers[DROPPED]
         answer.set_data(EventAccepted(status="dropped", reason=reason).model_dump_json())
@@ -70,7 +79,8 @@ def send_events(call: Call, body: ServerEventBatch) -> Response:
     event is a 400 naming it (`events.3.url`), and nothing of the batch is recorded."""
     site = call.own_site()
     events = [_incoming(site.id, item, f"events.{n}.") for n, item in enumerate(body.events)]
-    pipeline, info = ingest.current_ingest(), site_info(site)
+    pipeline = ingest.current_ingest()
+    info = _collected_as(pipeline, site)
     results = []
     for event in events:
         queued = Response(status=202)

@@ -132,6 +132,17 @@ def test_the_whole_life_cycle(
     billing_job(app)
     assert _subscription(app, logged_in.id).quota_state == "over"
     assert _drops(send_events(client, site_id, 1)) == ["over_quota"]
+    with app.app_context():  # server-side events through the API: the same rule
+        user = db.session.get(User, logged_in.id)
+        assert user is not None
+        _key, writer_key = apikeys.create_key(user, "server", apikeys.READ_WRITE)
+    server_event = client.post(
+        f"/api/v1/sites/{site_id}/events",
+        json={"url": "https://example.com/api", "ip": "8.8.8.8", "user_agent": "Mozilla/5.0"},
+        headers={"Authorization": f"Bearer {writer_key}"},
+    )
+    assert server_event.status_code == 202
+    assert server_event.get_json() == {"status": "dropped", "reason": "over_quota"}
 
     # Upgrade to Business (30 events, reports hidden over quota): collection resumes.
     assert client.post(_checkout(client, "business", "eur-month")).status_code == 302

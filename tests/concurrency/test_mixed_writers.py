@@ -278,6 +278,17 @@ def run_mixed_load(server: Server) -> None:
     # 20 visits each, of one or more events: every event a demo made is stored.
     assert stored == demos.events >= 20 * len(demos.codes), "every demo's events are stored"
     assert_exactly_once(server, load)
+    # Billable usage (counted by the writer per account and month, in the transaction that
+    # stores the events) equals the stored events of each account's sites, exactly.
+    owners = dict(server.sql("SELECT id, owner_id FROM sites"))
+    expected: Counter[int] = Counter()
+    for site_id, count in server.store(
+        "SELECT site_id, count(*) FROM (SELECT site_id FROM recent UNION ALL "
+        "SELECT site_id FROM events) GROUP BY site_id"
+    ):
+        expected[int(str(owners[site_id]))] += int(str(count))
+    usage = server.store("SELECT account_id, sum(events) FROM usage GROUP BY account_id")
+    assert {int(str(a)): int(str(n)) for a, n in usage} == dict(expected)
     # Every site a write reported is there, with the last name it was given.
     names = dict(server.sql("SELECT id, name FROM sites"))
     wrong = {site_id: (name, names.get(site_id)) for site_id, name in tally.sites.items()}

@@ -462,15 +462,14 @@ def run_job(store: EventStore, now: datetime | None = None) -> str:
     (telling the owner when it rises), and purge locked accounts past their retention."""
     now = now or datetime.now(UTC)
     used = by_account(month_of(now))
-    owners = set(db.session.scalars(select(Site.owner_id).distinct()))
     changed = ended = purged = 0
     with write_transaction():
-        for user_id in sorted(owners | set(used)):
-            subscription = (
-                ensure_subscription(user_id) if used.get(user_id) else subscription_of(user_id)
-            )
-            if subscription is None:
-                continue
+        held = {s.user_id: s for s in db.session.scalars(select(Subscription))}
+        # Accounts with usage but no row yet (on the default plan); usage outlives a deleted
+        # account, which has nothing left to bill.
+        users = set(db.session.scalars(select(User.id).where(User.id.in_(set(used) - set(held)))))
+        for user_id in sorted(set(held) | users):
+            subscription = held.get(user_id) or ensure_subscription(user_id)
             if subscription.status == TRIALING and _aware(subscription.trial_ends_at or now) <= now:
                 outcome = end(subscription, now)
                 audit.record(user_id, "billing_trial_ended", outcome)

@@ -187,10 +187,7 @@ def test_the_whole_life_cycle(
     assert _subscription(app, logged_in.id).purged_at is not None
 
 
-def test_a_trial_ends_as_its_plan_says(
-    app: Flask, client: FlaskClient, logged_in: User, make_site: Any
-) -> None:
-    make_site(logged_in)
+def test_a_trial_ends_as_its_plan_says(app: Flask, client: FlaskClient, logged_in: User) -> None:
     client.post("/billing/trial", data={"plan": "growth"})
     with app.app_context():
         store = app.extensions["ingest"].writer.store
@@ -313,3 +310,15 @@ def test_an_abandoned_checkout_keeps_the_trial(
     assert "Start a 14-day trial" in client.get("/billing").get_data(as_text=True)
     assert client.post("/billing/trial", data={"plan": "growth"}).status_code == 302
     assert _subscription(app, logged_in.id).status == "trialing"
+
+
+def test_the_usage_of_a_deleted_account_does_not_stop_the_job(
+    app: Flask, client: FlaskClient, make_user: Any, make_site: Any, billing_job: Any
+) -> None:
+    gone = make_user(email="gone@example.com")
+    send_events(client, make_site(gone), 3)
+    billing_job(app)
+    with app.app_context():
+        db.session.delete(db.session.get(User, gone.id))
+        db.session.commit()
+    assert billing_job(app).startswith("0 quota state(s) changed")

@@ -59,6 +59,32 @@ def examine(app: Flask) -> Iterator[Finding]:
     yield from _proxy(app)
     yield from _mail(app)
     yield _single_sign_on(app)
+    yield from _billing(app)
+
+
+def _billing(app: Flask) -> Iterator[Finding]:
+    """With billing on: the provider and its plans (the app would not start with a bad plans
+    file), where Stripe must send its webhooks, and whether emails can reach customers."""
+    provider = app.config.get("BILLING_PROVIDER", "none")
+    if provider == "none":
+        yield Finding("ok", "billing", "off (BILLING_PROVIDER=none)")
+        return
+    from flask_tracking.billing import plans_of
+
+    plans = plans_of(app)
+    names = ", ".join(f"{p.name} (v{p.version})" for p in plans)
+    yield Finding("ok", "billing", f"{provider}: plans {names}; default {plans.default}")
+    if provider == "local":
+        yield Finding(
+            "warn", "billing", "the local provider charges nothing: for development and demos"
+        )
+    elif app.config.get("PUBLIC_URL"):
+        url = str(app.config["PUBLIC_URL"]).rstrip("/") + "/billing/webhooks/stripe"
+        yield Finding("ok", "billing", f"Stripe's webhook endpoint must be {url}")
+    else:
+        yield Finding(
+            "warn", "billing", "set PUBLIC_URL: Stripe's webhooks and return links are built on it"
+        )
 
 
 def _from_check(what: str, check: health.Check) -> Finding:

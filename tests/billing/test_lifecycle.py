@@ -322,3 +322,12 @@ def test_the_usage_of_a_deleted_account_does_not_stop_the_job(
         db.session.delete(db.session.get(User, gone.id))
         db.session.commit()
     assert billing_job(app).startswith("0 quota state(s) changed")
+
+
+def test_doctor_says_how_billing_is_set_up(app: Flask, app_factory: Any) -> None:
+    from flask_tracking.ops.doctor import _billing
+
+    said = [(f.level, f.detail) for f in _billing(app)]
+    assert said[0] == ("ok", "local: plans Free (v1), Growth (v1), Business (v1); default free")
+    assert said[1][0] == "warn" and "charges nothing" in said[1][1]
+    assert [f.detail for f in _billing(app_factory())] == ["off (BILLING_PROVIDER=none)"]

@@ -177,6 +177,7 @@ def define_goals(database_url: str, site_id: int, *, defined: bool) -> None:
     funnel of the site)."""
     from flask_tracking import create_app
     from flask_tracking.config import BaseConfiguration
+    from flask_tracking.database import writing
     from flask_tracking.extensions import db
     from flask_tracking.tracking.funnels import add_funnel, delete_funnel
     from flask_tracking.tracking.goals import add_goal, delete_goal
@@ -189,7 +190,10 @@ def define_goals(database_url: str, site_id: int, *, defined: bool) -> None:
         "LOG_LEVEL": "WARNING",
     }
     app = create_app(type("BenchConfig", (BaseConfiguration,), settings))
-    with app.app_context():
+    # Reads then writes, beside a running server: on SQLite the transaction must take the
+    # write lock first (flask_tracking/database.py), or a commit of the server's in between
+    # answers "database is locked" at once instead of waiting.
+    with app.app_context(), writing():
         site = db.session.get(Site, site_id)
         assert site is not None
         for funnel in list(site.funnels):

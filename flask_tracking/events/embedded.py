@@ -376,25 +376,30 @@ class EmbeddedStore:
     def _count_drop(
         self, cursor: duckdb.DuckDBPyConnection, site_id: int, day: int, reason: str, count: int
     ) -> None:
-        d = self.t.drops
-        where = and_(d.c.site_id == site_id, d.c.day == day, d.c.reason == reason)
-        sql, params = compile_for(select(d.c.count).where(where), self.dialect)
-        if cursor.execute(sql, params).fetchone() is None:
-            statement: Any = insert(d).values(site_id=site_id, day=day, reason=reason, count=count)
-        else:
-            statement = update(d).where(where).values(count=d.c.count + count)
-        self.run(cursor, statement)
+        key = {"site_id": site_id, "day": day, "reason": reason}
+        self._add_to(cursor, self.t.drops, key, "count", count)
 
     def _count_usage(
         self, cursor: duckdb.DuckDBPyConnection, account_id: int, month: int, count: int
     ) -> None:
-        u = self.t.usage
-        where = and_(u.c.account_id == account_id, u.c.month == month)
-        sql, params = compile_for(select(u.c.events).where(where), self.dialect)
+        key = {"account_id": account_id, "month": month}
+        self._add_to(cursor, self.t.usage, key, "events", count)
+
+    def _add_to(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        table: Any,
+        key: dict[str, Any],
+        column: str,
+        count: int,
+    ) -> None:
+        """Add `count` to the counter row of `key` (drops, usage), making it if missing."""
+        where = and_(*(table.c[name] == value for name, value in key.items()))
+        sql, params = compile_for(select(table.c[column]).where(where), self.dialect)
         if cursor.execute(sql, params).fetchone() is None:
-            statement: Any = insert(u).values(account_id=account_id, month=month, events=count)
+            statement: Any = insert(table).values(**key, **{column: count})
         else:
-            statement = update(u).where(where).values(events=u.c.events + count)
+            statement = update(table).where(where).values({column: table.c[column] + count})
         self.run(cursor, statement)
 
     def offsets(self) -> dict[str, int]:

@@ -661,26 +661,19 @@ class Enricher:
         def record(**fields: Any) -> EventRecord:
             return EventRecord(event_id="", site_id=site_id, timestamp_ms=0, name="", **fields)
 
-        def step(function: Any, record: EventRecord, *context: Any) -> Row:
-            row: Row = {}
-            function(row, record, *context)
-            return row
-
         self.enrich = enrich
         self.record = record
-        self.step = step
         self.site_id = site_id
         self.zone = model.settings.timezone
         self.days = DayCache()
         self.context = enrich.EnrichContext(b"", False, allowed_query)
         self.agents = [
-            step(enrich.put_user_agent, record(url=SITE_URL, user_agent=agent))
+            dict(enrich.user_agent_fields(record(url=SITE_URL, user_agent=agent)))
             for agent in model.user_agents
         ]
         # GeoIP of one address per network: every address of a block has the same record.
         self.places = [
-            step(
-                enrich.put_geolocation,
+            enrich.geolocation_fields(
                 record(url=SITE_URL, ip=model.ip_address(Person(0, 0, 0, index), 0)),
                 self.context,
             )
@@ -695,21 +688,19 @@ class Enricher:
         enrich = self.enrich
         url = self.urls.get(event.url)
         if url is None:
-            url = self.urls[event.url] = self.step(
-                enrich.put_url, self.record(url=event.url), self.context
-            )
+            url = self.urls[event.url] = enrich.url_fields(self.record(url=event.url), self.context)
         if event.referrer in self.sources:
             source = self.sources[event.referrer]
         else:
-            # put_referrer compares with the page's host: every page is on SITE_URL's host.
-            scratch = {"hostname": url["hostname"]}
-            enrich.put_referrer(scratch, self.record(url=SITE_URL, referrer=event.referrer))
-            source = self.sources[event.referrer] = scratch["source"]
+            # The source compares with the page's host: every page is on SITE_URL's host.
+            source = self.sources[event.referrer] = enrich.referrer_column(
+                self.record(url=SITE_URL, referrer=event.referrer), url["hostname"]
+            )
         person = event.person
         screen = self.screens.get(person.width)
         if screen is None:
-            screen = self.screens[person.width] = self.step(
-                enrich.put_screen, self.record(url=SITE_URL, width=person.width)
+            screen = self.screens[person.width] = enrich.screen_fields(
+                self.record(url=SITE_URL, width=person.width)
             )
         return {
             **url,

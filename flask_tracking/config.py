@@ -55,6 +55,11 @@ class BaseConfiguration:
     EVENTS_DATABASE_URL: str | None = None
     EVENTS_MEMORY_LIMIT = "1GB"
     EVENTS_THREADS = 0
+    # How much the embedded engine's write-ahead log grows before it is written into the file
+    # (DuckDB's default is 16MB). Each of those checkpoints rewrites the open day's changed
+    # row groups, so the writer checkpointing every few seconds spent a third of a refresh on
+    # it; larger means rarer, at the price of a longer log to replay after a crash.
+    EVENTS_CHECKPOINT_THRESHOLD = "128MB"
     # Set by `serve` for its workers: the socket of the process that owns the embedded store.
     EVENTS_SOCKET: str | None = None
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}

@@ -103,6 +103,7 @@ def open_store(config: Any) -> Store:
             path,
             memory_limit=str(config.get("EVENTS_MEMORY_LIMIT") or ""),
             threads=int(config.get("EVENTS_THREADS") or 0),
+            checkpoint=str(config.get("EVENTS_CHECKPOINT_THRESHOLD") or ""),
         )
     raise RuntimeError(
         f"EVENTS_DATABASE_URL must start with duckdb:/// (a file path), not {url[:40]!r}"

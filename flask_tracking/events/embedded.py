@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import operator
 import os
 import threading
 import time
@@ -37,7 +38,7 @@ from sqlalchemy import (
     update,
 )
 
-from flask_tracking.events import derive, schema
+from flask_tracking.events import appended, derive, schema
 from flask_tracking.events.encoding import Codes
 from flask_tracking.events.sql import compile_for, intdiv
 from flask_tracking.events.store import Batch, Closing, RollupBuilder
@@ -71,12 +72,16 @@ class EmbeddedStore:
 
     engine = "duckdb"
 
-    def __init__(self, path: str, *, memory_limit: str = "", threads: int = 0) -> None:
+    def __init__(
+        self, path: str, *, memory_limit: str = "", threads: int = 0, checkpoint: str = ""
+    ) -> None:
         config: dict[str, Any] = {}
         if memory_limit:
             config["memory_limit"] = memory_limit
         if threads:
             config["threads"] = threads
+        if checkpoint:
+            config["checkpoint_threshold"] = checkpoint
         self.path = path
         self.config = config
         self.con = duckdb.connect(path, config=config)
@@ -86,7 +91,7 @@ class EmbeddedStore:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._write = threading.RLock()  # one writing transaction at a time in this process
-        self._codes: dict[int, dict[str, int]] = {}  # per dictionary: value -> code
+        self._codes: dict[int, dict[str | None, int]] = {}  # per dictionary: value -> code
         self._next: dict[int, int] = {}
         self._changed = True  # `recent` changed since the open days were last marked
         # Per site: the last event id the open days' marked rows include; None: rebuild them
@@ -187,10 +192,8 @@ class EmbeddedStore:
         """Store the batch's events, drop counts and spool position in one transaction."""
         with self.transaction() as cursor:
             if batch.rows:
-                columns: dict[str, list[Any]] = {"eid": self._event_ids(cursor, batch.rows)}
-                for column in schema.RECENT:
-                    if column.name != "eid":
-                        columns[column.name] = [row.get(column.name) for row in batch.rows]
+                columns: dict[str, Any] = {"eid": self._event_ids(cursor, batch.rows)}
+                columns.update(_transposed(batch.rows, _APPENDED))
                 for name, number in schema.DICTIONARY_IDS.items():
                     dims = [c.name for c in schema.RECENT if c.is_dim and c.dictionary == name]
                     if dims:
@@ -347,8 +350,10 @@ class EmbeddedStore:
         batch's values that are not cached, one statement adds the new ones."""
         if sum(len(known) for known in self._codes.values()) > CODE_CACHE_SIZE:
             self._codes.clear()
-        codes = self._codes.setdefault(dictionary, {})
-        wanted = sorted({v for values in columns for v in values if v and v not in codes})
+        codes = self._codes.get(dictionary)
+        if codes is None:
+            codes = self._codes[dictionary] = {None: 0, "": 0}  # "not set"
+        wanted = sorted(set().union(*columns).difference(codes))
         if wanted:
             found = cursor.execute(
                 "SELECT value, code FROM dict WHERE dictionary = ? "
@@ -371,7 +376,7 @@ class EmbeddedStore:
                     [dictionary, numbers, new],
                 )
                 codes.update(zip(new, numbers, strict=True))
-        return [[codes[v] if v else 0 for v in values] for values in columns]
+        return [list(map(codes.__getitem__, values)) for values in columns]
 
     def _count_drop(
         self, cursor: duckdb.DuckDBPyConnection, site_id: int, day: int, reason: str, count: int
@@ -509,23 +514,44 @@ class EmbeddedStore:
                 for table in (t.recent_numbers, t.recent_sessions, t.recent_events):
                     self.run(cursor, delete(table))
                 touched = select(r.site_id, intdiv(r.ts, derive.DAY_MS).label("utc_day"), r.visitor)
+                sql, params = compile_for(touched.distinct(), self.dialect)
+                cursor.execute(f"CREATE OR REPLACE TEMP TABLE touched_visitors AS {sql}", params)
+                self._mark_touched(cursor, full=True)
             else:
-                beyond = [and_(r.site_id == site, r.eid > eid) for site, eid in through.items()]
-                beyond.append(r.site_id.not_in(list(through)))
-                touched = select(
-                    r.site_id, intdiv(r.ts, derive.DAY_MS).label("utc_day"), r.visitor
-                ).where(or_(*beyond))
-            sql, params = compile_for(touched.distinct(), self.dialect)
-            cursor.execute(f"CREATE OR REPLACE TEMP TABLE touched_visitors AS {sql}", params)
-            self._mark_touched(cursor, full=through is None)
+                self._mark_appended(cursor, through)
             marks = cursor.execute("SELECT site_id, max(eid) FROM recent GROUP BY site_id")
             return {int(site): int(eid) for site, eid in marks.fetchall()}
 
-    def _mark_touched(self, cursor: duckdb.DuckDBPyConnection, *, full: bool) -> None:
-        """Number the new visitors of `touched_visitors`, then replace the marked rows of all
-        its visitors (computed from all their rows in `recent`)."""
+    def _mark_appended(self, cursor: duckdb.DuckDBPyConnection, through: dict[int, int]) -> None:
+        """Mark the rows appended since `through` (per site, the last event id marked) against
+        the marked rows (appended.py); visitors with a row before their last session's start
+        are marked whole."""
+        r = self.t.recent.c
+        beyond = [and_(r.site_id == site, r.eid > eid) for site, eid in through.items()]
+        beyond.append(r.site_id.not_in(list(through)))
+        rows = select(*r, intdiv(r.ts, derive.DAY_MS).label("utc_day")).where(or_(*beyond))
+        sql, params = compile_for(rows, self.dialect)
+        cursor.execute(f"CREATE OR REPLACE TEMP TABLE fresh_rows AS {sql}", params)
+        cursor.execute(
+            "CREATE OR REPLACE TEMP TABLE touched_visitors AS "
+            "SELECT DISTINCT site_id, utc_day, visitor FROM fresh_rows"
+        )
+        self._number_new(cursor)
+        cursor.execute(appended.FRESH)
+        cursor.execute(appended.LASTS)
+        cursor.execute(appended.SLOW)
+        appended.mark_appended(cursor.execute)
+        cursor.execute(
+            "CREATE OR REPLACE TEMP TABLE touched_visitors AS "
+            "SELECT site_id, utc_day, visitor FROM slow"
+        )
+        slow = cursor.execute("SELECT count(*) FROM touched_visitors").fetchall()
+        if slow[0][0]:
+            self._mark_touched(cursor, full=False)
+
+    def _number_new(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        """Number the visitors of `touched_visitors` that have no number yet."""
         t = self.t
-        n = t.recent_numbers.c
         self.run(
             cursor,
             insert(t.recent_numbers).from_select(
@@ -533,6 +559,13 @@ class EmbeddedStore:
                 derive.new_numbers(t.recent, t.recent_numbers, TOUCHED),
             ),
         )
+
+    def _mark_touched(self, cursor: duckdb.DuckDBPyConnection, *, full: bool) -> None:
+        """Number the new visitors of `touched_visitors`, then replace the marked rows of all
+        its visitors (computed from all their rows in `recent`)."""
+        t = self.t
+        n = t.recent_numbers.c
+        self._number_new(cursor)
         if not full:
             person = n.utc_day * derive.VISITORS_PER_DAY + n.vnum
             theirs = (
@@ -881,6 +914,19 @@ TOUCHED, TOUCHED_PART = (
     )
     for name in ("touched_visitors", "touched_part")
 )
+
+
+# The columns of `recent` a batch's rows hold (all but the id, which the store gives).
+_APPENDED = tuple(column.name for column in schema.RECENT if column.name != "eid")
+
+
+def _transposed(rows: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, Any]:
+    """The rows' values column by column (a missing key is None)."""
+    try:
+        values = zip(*map(operator.itemgetter(*names), rows), strict=True)
+        return dict(zip(names, values, strict=True))
+    except KeyError:  # rows not made by enrich(): some columns left out
+        return {name: [row.get(name) for row in rows] for name in names}
 
 
 def _insert_columns(

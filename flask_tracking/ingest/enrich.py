@@ -27,17 +27,18 @@ PAGEVIEW_NAMES = frozenset({"pageview", "PageLoad"})
 
 @dataclass
 class EnrichCaches:
-    """Results of the costly steps, by their input: geolocation fields by address, User-Agent
-    fields by string, visitor ids by (salt, site, address, User-Agent)."""
+    """Results of the costly steps, by their input: URL fields by URL, geolocation fields by
+    address, User-Agent fields by string, visitor ids by (salt, site, address, User-Agent)."""
 
-    geo: dict[str, dict[str, Any]] = field(default_factory=dict)
-    agents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    urls: dict[str, Row] = field(default_factory=dict)
+    geo: dict[str, Row] = field(default_factory=dict)
+    agents: dict[str, Row] = field(default_factory=dict)
     visitors: dict[tuple[bytes, int, str, str], int] = field(default_factory=dict)
     limit: int = 100_000
 
     def trim(self) -> None:
         """Forget everything once a cache is over its limit (then it fills with what recurs)."""
-        for cache in (self.geo, self.agents, self.visitors):
+        for cache in (self.urls, self.geo, self.agents, self.visitors):
             if len(cache) > self.limit:
                 cache.clear()
 
@@ -52,14 +53,19 @@ class EnrichContext:
     allowed_query: frozenset[str]
     # The site-local day (days since 1970-01-01) of a moment (epoch ms) on a site.
     local_day: Callable[[int, int], int] = lambda _site, ts: ts // 86_400_000
-    # What the same addresses, User-Agents and visitors gave before: real traffic repeats
-    # them over and over (the writer keeps these across batches and bounds them).
+    # What the same URLs, addresses, User-Agents and visitors gave before: real traffic
+    # repeats them over and over (the writer keeps these across batches and bounds them).
     caches: EnrichCaches = field(default_factory=EnrichCaches)
 
 
 def enrich(event: EventRecord, context: EnrichContext) -> Row:
-    """Run every step and return the row to store."""
-    row: Row = {
+    """Run every step and return the row to store: every column of `recent` but its id.
+
+    Each step returns its columns; the costly ones come from the caches as one dict each, and
+    the row is built in one go (this runs for every event the writer stores).
+    """
+    url = url_fields(event, context)
+    return {
         "site_id": event.site_id,
         "ts": event.timestamp_ms,
         "day": context.local_day(event.site_id, event.timestamp_ms),
@@ -67,14 +73,13 @@ def enrich(event: EventRecord, context: EnrichContext) -> Row:
         "pv": event.name in PAGEVIEW_NAMES,
         "ref": event.referrer,
         "props": props_text(event.props),
+        **url,
+        "source": referrer_column(event, url["hostname"]),
+        **user_agent_fields(event, context),
+        **screen_fields(event),
+        **geolocation_fields(event, context),
+        **visitor_fields(event, context),
     }
-    put_url(row, event, context)
-    put_referrer(row, event)
-    put_user_agent(row, event, context)
-    put_screen(row, event)
-    put_geolocation(row, event, context)
-    put_visitor(row, event, context)
-    return row
 
 
 def props_text(props: dict[str, Any] | None) -> str:
@@ -82,28 +87,31 @@ def props_text(props: dict[str, Any] | None) -> str:
     return json.dumps(props, ensure_ascii=False, separators=(",", ":")) if props else ""
 
 
-def put_url(row: Row, event: EventRecord, context: EnrichContext) -> None:
+def url_fields(event: EventRecord, context: EnrichContext) -> Row:
     """Hostname, pathname, the URL without private query parameters, and UTM tags."""
-    page = parse_page_url(event.url, context.allowed_query)
-    row.update(
-        url=page.url,
-        hostname=page.hostname[:255],
-        page=page.pathname[:2048],
-        utm_source=page.utm_source,
-        utm_medium=page.utm_medium,
-        utm_campaign=page.utm_campaign,
-        utm_term=page.utm_term,
-        utm_content=page.utm_content,
-    )
+    fields = context.caches.urls.get(event.url)
+    if fields is None:
+        page = parse_page_url(event.url, context.allowed_query)
+        fields = context.caches.urls[event.url] = {
+            "url": page.url,
+            "hostname": page.hostname[:255],
+            "page": page.pathname[:2048],
+            "utm_source": page.utm_source,
+            "utm_medium": page.utm_medium,
+            "utm_campaign": page.utm_campaign,
+            "utm_term": page.utm_term,
+            "utm_content": page.utm_content,
+        }
+    return fields
 
 
-def put_referrer(row: Row, event: EventRecord) -> None:
+def referrer_column(event: EventRecord, hostname: str | None) -> str | None:
     """The referrer's source name; self-referrals have none."""
-    source = referrer_source(event.referrer, row.get("hostname"))
-    row["source"] = source[:255] if source else None
+    source = referrer_source(event.referrer, hostname)
+    return source[:255] if source else None
 
 
-def put_user_agent(row: Row, event: EventRecord, context: EnrichContext | None = None) -> None:
+def user_agent_fields(event: EventRecord, context: EnrichContext | None = None) -> Row:
     """Browser, versions, OS and device type."""
     cache = context.caches.agents if context else {}
     fields = cache.get(event.user_agent)
@@ -116,29 +124,40 @@ def put_user_agent(row: Row, event: EventRecord, context: EnrichContext | None =
             "os_version": _cut(info.os_version, 32),
             "device": info.device,
         }
-    row.update(fields)
+    return fields
 
 
-def put_screen(row: Row, event: EventRecord) -> None:
+_SCREENS: dict[int, Row] = {}
+
+
+def screen_fields(event: EventRecord) -> Row:
     """The screen width and its size class."""
-    width = event.width if isinstance(event.width, int) and 0 < event.width < 100_000 else None
-    row.update(width=width or 0, screen=screen_size(width))
+    width = event.width if isinstance(event.width, int) and 0 < event.width < 100_000 else 0
+    fields = _SCREENS.get(width)
+    if fields is None:
+        fields = {"width": width, "screen": screen_size(width or None)}
+        if len(_SCREENS) < 10_000:
+            _SCREENS[width] = fields
+    return fields
 
 
-def put_geolocation(row: Row, event: EventRecord, context: EnrichContext) -> None:
+def geolocation_fields(event: EventRecord, context: EnrichContext) -> Row:
     """Country, region, city, postal code and coordinates of the visitor's IP."""
     if not event.ip:
-        return
+        return NO_GEO
     fields = context.caches.geo.get(event.ip)
     if fields is None:
         fields = context.caches.geo[event.ip] = geo_fields(geo.get_geodata(event.ip))
-    row.update(fields)
+    return fields
 
 
-def geo_fields(data: GeoData | None) -> dict[str, Any]:
-    """The row's geolocation columns for a lookup's answer (none for no answer)."""
+NO_GEO: Row = dict.fromkeys(("city", "postal", "region", "country", "country_name", "coordinates"))
+
+
+def geo_fields(data: GeoData | None) -> Row:
+    """The row's geolocation columns for a lookup's answer (all None for no answer)."""
     if data is None:
-        return {}
+        return NO_GEO
     coordinates = None
     if data.latitude is not None and data.longitude is not None:
         coordinates = f"{data.latitude:.4f},{data.longitude:.4f}"
@@ -152,14 +171,14 @@ def geo_fields(data: GeoData | None) -> dict[str, Any]:
     }
 
 
-def put_visitor(row: Row, event: EventRecord, context: EnrichContext) -> None:
+def visitor_fields(event: EventRecord, context: EnrichContext) -> Row:
     """The cookieless visitor id; the IP itself is kept only truncated, and only if asked."""
     key = (context.salt, event.site_id, event.ip or "", event.user_agent)
     visitor = context.caches.visitors.get(key)
     if visitor is None:
         visitor = context.caches.visitors[key] = visitor_id(*key)
-    row["visitor"] = visitor
-    row["ip"] = truncate_ip(event.ip) if context.store_visitor_ip and event.ip else None
+    ip = truncate_ip(event.ip) if context.store_visitor_ip and event.ip else None
+    return {"visitor": visitor, "ip": ip}
 
 
 def truncate_ip(ip: str) -> str | None:

@@ -42,7 +42,7 @@ def huge(value: Any) -> bool:
     return type(value) is float and abs(value) >= _FLOAT_EXACT
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs twice as much
 class EventRecord:
     """An accepted event, as spooled: raw request facts, enriched later by the writer."""
 

@@ -531,6 +531,8 @@ def test_refreshing_only_the_new_visitors_gives_what_a_rebuild_gives(
             at = base + timedelta(minutes=10 + batch)
             spool_event(app, site_id, at, "/x", name="Signup", ip="81.2.69.1")
         drain(app)  # stores the batch and refreshes: only the visitors it touched
+    # The first refresh marks everything; each later one marks what was appended, and marks
+    # whole only the visitor with an event before its last session (the "/late" ones).
     assert rebuilds == [True] + [False] * 5
     incremental = _marked_rows(app)
     assert len(incremental[1]) == count_rows(app, "recent") == 42

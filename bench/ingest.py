@@ -662,7 +662,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> RunResult:
     port = free_port()
     serve = [
         venv_tool("flask-tracking"), "serve", "--host", HOST, "--port", str(port),
-        "--workers", str(args.workers),
+        "--workers", str(args.workers), "--threads", str(args.server_threads),
     ]  # fmt: skip
     counter = Counter(env["FLASK_TRACKING_SQLALCHEMY_DATABASE_URI"], site, workdir)
     try:
@@ -715,7 +715,7 @@ def measure_bare(
     from flask_tracking.serving import granian_command
 
     port = free_port()
-    command = granian_command(HOST, port, args.workers)
+    command = granian_command(HOST, port, args.workers, args.server_threads)
     command[-1] = "bench.bare_wsgi:app"
     url = f"http://{HOST}:{port}"
     with running(command, env, workdir / "bare.log") as server:
@@ -890,9 +890,17 @@ def targets(medians: dict[str, Any], summaries: list[dict[str, Any]]) -> dict[st
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from flask_tracking.config import BaseConfiguration
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1, help="repeat the whole run (default 1)")
     parser.add_argument("--workers", type=int, default=2, help="Granian workers (default 2)")
+    parser.add_argument(
+        "--server-threads",
+        type=int,
+        default=BaseConfiguration.SERVE_THREADS,
+        help="threads per Granian worker, the bare app's too (default: SERVE_THREADS)",
+    )
     parser.add_argument("--duration", type=int, default=30, help="seconds of load per phase (30)")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds (3; 0 for none)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")

@@ -53,16 +53,27 @@ def init_app(app: Flask) -> None:
     type=click.IntRange(1, 64),
     help="Worker processes.",
 )
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(1, 512),
+    help="Requests each worker answers at once, its Python threads  [default: SERVE_THREADS, 4]",
+)
 @with_appcontext
-def serve(host: str, port: int, workers: int) -> None:
+def serve(host: str, port: int, workers: int, threads: int | None) -> None:
     """Serve the app with Granian (the production server) and run the event writer."""
     from flask import current_app
 
     from flask_tracking.serving import serve as run_server
 
-    click.echo(f"Serving Flask-Tracking on http://{host}:{port} with {workers} worker(s)")
+    threads = threads or int(current_app.config["SERVE_THREADS"])
+    click.echo(
+        f"Serving Flask-Tracking on http://{host}:{port} with {workers} worker(s) "
+        f"of {threads} thread(s)"
+    )
     sys.stdout.flush()
-    sys.exit(run_server(current_app._get_current_object(), host, port, workers))  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    sys.exit(run_server(app, host, port, workers, threads))
 
 
 @click.command()

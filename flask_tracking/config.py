@@ -105,6 +105,13 @@ class BaseConfiguration:
     # A segment is sealed at this age, so the writer can delete it (with the raw addresses it
     # holds) soon after storing it, however quiet the site.
     SPOOL_SEGMENT_SECONDS = 2.0
+    # `flask-tracking serve`: Python threads per Granian worker, i.e. how many requests one
+    # worker runs at once (`serve --threads` overrides it). Granian's own default for WSGI is
+    # half its backpressure (256 here); the collector's requests never wait on anything, and
+    # 256 threads taking turns at one GIL cost the workers a fifth of their CPU per event under
+    # load and doubled the tail latency (docs/benchmarks.md). A few threads still let a worker
+    # answer events while a dashboard request waits on the store.
+    SERVE_THREADS = 4
     INGEST_WRITER = "thread"  # "thread": in the serving process; "off": `flask-tracking writer`
     INGEST_BATCH_SIZE = 5000
     INGEST_FLUSH_INTERVAL = 0.5  # seconds between writer passes

@@ -23,7 +23,7 @@ from flask import Flask
 
 from flask_tracking.events import close_store, owned_store, socket_path
 from flask_tracking.events.remote import StoreServer
-from flask_tracking.ingest.collect import Ingest, run_exclusive
+from flask_tracking.ingest.collect import Ingest, lower_process_priority, run_exclusive
 from flask_tracking.ops import backup, metrics
 
 logger = logging.getLogger("flask_tracking.serving")
@@ -33,7 +33,7 @@ WORKERS_KILL_TIMEOUT = 10.0  # a worker that will not stop gracefully is killed 
 GRANIAN_STOP_TIMEOUT = 20.0
 
 
-def granian_command(host: str, port: int, workers: int) -> list[str]:
+def granian_command(host: str, port: int, workers: int, threads: int) -> list[str]:
     """Return the Granian command line serving flask_tracking.wsgi:app."""
     return [
         sys.executable,
@@ -47,6 +47,8 @@ def granian_command(host: str, port: int, workers: int) -> list[str]:
         str(port),
         "--workers",
         str(workers),
+        "--blocking-threads",
+        str(threads),
         "--no-ws",
         "--respawn-failed-workers",
         "--respawn-interval",
@@ -68,7 +70,7 @@ def store_server(app: Flask) -> StoreServer | None:
     ).start()
 
 
-def serve(app: Flask, host: str, port: int, workers: int) -> int:
+def serve(app: Flask, host: str, port: int, workers: int, threads: int) -> int:
     """Run Granian and the spool writer until SIGTERM/SIGINT; return Granian's exit code."""
     ingest: Ingest = app.extensions["ingest"]
     server_of_store = store_server(app)
@@ -82,11 +84,16 @@ def serve(app: Flask, host: str, port: int, workers: int) -> int:
         env["FLASK_TRACKING_EVENTS_SOCKET"] = server_of_store.path
     # Its own process group, so that a Granian that will not stop can be killed with its workers.
     server = subprocess.Popen(  # noqa: S603
-        granian_command(host, port, workers),
+        granian_command(host, port, workers, threads),
         env=env,
         start_new_session=True,
         preexec_fn=_stop_when_parent_dies,  # noqa: PLW1509 - only async-signal-safe calls
     )
+    # Granian has its own processes now: everything this one runs — the writer, the event
+    # store's engine threads, the store's answers to the workers — comes after the workers
+    # answering visitors. A burst leaves the difference in the spool; a thread started later
+    # inherits the priority.
+    lower_process_priority(int(app.config["WRITER_NICE"]))
     shutdown = threading.Event()
 
     def request_shutdown(signum: int, _frame: FrameType | None) -> None:

@@ -660,7 +660,7 @@ class EmbeddedStore:
         if self.path == ":memory:":
             return 0, 0
         with self._write:
-            before = os.path.getsize(self.path)
+            before = on_disk(self.path)
             partial = self.path + ".compacting"
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(partial)
@@ -674,7 +674,7 @@ class EmbeddedStore:
             os.replace(partial, self.path)
             self.con = duckdb.connect(self.path, config=self.config)
             self._local = threading.local()
-            return before, os.path.getsize(self.path)
+            return before, on_disk(self.path)
 
     def delete_site(self, site_id: int) -> None:
         """Delete everything of a site (its dictionary values stay: they are shared)."""
@@ -914,6 +914,12 @@ TOUCHED, TOUCHED_PART = (
     )
     for name in ("touched_visitors", "touched_part")
 )
+
+
+def on_disk(path: str) -> int:
+    """The bytes a store file takes: the file and its write-ahead log (not yet checkpointed)."""
+    wal = path + ".wal"
+    return os.path.getsize(path) + (os.path.getsize(wal) if os.path.exists(wal) else 0)
 
 
 # The columns of `recent` a batch's rows hold (all but the id, which the store gives).

@@ -9,6 +9,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from flask_tracking.events import current_store
+from flask_tracking.events.embedded import on_disk
 from flask_tracking.events.tables import tables
 
 
@@ -29,3 +30,6 @@ def describe() -> Iterator[str]:
         if os.path.isfile(path):
             size = os.path.getsize(path)
             yield f"file: {path}, {size / 1e6:,.1f} MB, {size / events:.1f} bytes per event"
+            wal = on_disk(path) - size
+            if wal:
+                yield f"write-ahead log: {wal / 1e6:,.1f} MB (folded in at the next checkpoint)"

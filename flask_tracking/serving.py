@@ -23,7 +23,7 @@ from flask import Flask
 
 from flask_tracking.events import close_store, owned_store, socket_path
 from flask_tracking.events.remote import StoreServer
-from flask_tracking.ingest.collect import Ingest, lower_process_priority, run_exclusive
+from flask_tracking.ingest.collect import Ingest, run_exclusive
 from flask_tracking.ops import backup, metrics
 
 logger = logging.getLogger("flask_tracking.serving")
@@ -89,11 +89,6 @@ def serve(app: Flask, host: str, port: int, workers: int, threads: int) -> int:
         start_new_session=True,
         preexec_fn=_stop_when_parent_dies,  # noqa: PLW1509 - only async-signal-safe calls
     )
-    # Granian has its own processes now: everything this one runs — the writer, the event
-    # store's engine threads, the store's answers to the workers — comes after the workers
-    # answering visitors. A burst leaves the difference in the spool; a thread started later
-    # inherits the priority.
-    lower_process_priority(int(app.config["WRITER_NICE"]))
     shutdown = threading.Event()
 
     def request_shutdown(signum: int, _frame: FrameType | None) -> None:

@@ -222,14 +222,6 @@ def lower_priority(nice: int, thread: int | None = None) -> None:
             os.setpriority(os.PRIO_PROCESS, thread, _BASE_NICE + nice)
 
 
-def lower_process_priority(nice: int) -> None:
-    """Lower every thread of this process as lower_priority() does; threads started later
-    inherit it from the thread that starts them (Linux)."""
-    with contextlib.suppress(OSError):
-        for thread in os.listdir("/proc/self/task"):
-            lower_priority(nice, int(thread))
-
-
 def current_ingest() -> Ingest:
     """Return the current app's collector state."""
     ingest: Ingest = current_app.extensions["ingest"]

@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=600_000, help="events in all (600,000)")
     parser.add_argument("--chunk", type=int, default=60_000, help="events per refresh (60,000)")
+    parser.add_argument(
+        "--refresh-every", type=int, default=1, help="refresh after this many chunks (1)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="the traffic's seed (1)")
     args = parser.parse_args(argv)
 
@@ -87,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
                 began = time.process_time()
                 ingest.writer.drain(refresh=False)
                 stored = time.process_time()
-                store.refresh()
+                if (start // args.chunk + 1) % args.refresh_every == 0:
+                    store.refresh()
                 refreshed = time.process_time()
             stored_us.append(1e6 * (stored - began) / len(chunk))
             refresh_us.append(1e6 * (refreshed - stored) / len(chunk))

@@ -113,12 +113,17 @@ class Writer:
                     while self._pausing.is_set():
                         time.sleep(0.01)  # a backup waits for this pass's end: let it in
                     with self._pass_lock:
-                        progress, count = self._pass()
+                        behind, count = self._pass()
                     stored += count
-                    if not progress:
+                    if not behind:
+                        # Every segment was read to its end: what was spooled before this pass
+                        # is stored. Not looping for the lines that came meanwhile lets them
+                        # gather into the next pass's batches: under a steady stream an
+                        # immediate pass read a few hundred lines, and each batch's fixed cost
+                        # (the transaction, the checkpoint row) then outweighed its events.
                         break
-                    # Under a steady stream the loop may never run dry: today's sessions and
-                    # markers must still be refreshed every ROLLUP_INTERVAL meanwhile.
+                    # A backlog: under a steady stream the loop may never run dry, and today's
+                    # sessions and markers must still be refreshed every ROLLUP_INTERVAL.
                     self.derive()
             except BaseException:
                 db.session.rollback()
@@ -174,8 +179,10 @@ class Writer:
                 self.store.rezone(site_id, zone, rollups.build)
 
     def _pass(self) -> tuple[bool, int]:
+        """Store a batch of each segment; return whether one was left unread (a backlog) and
+        how many events were stored."""
         offsets = self._load_offsets()
-        progress, stored = False, 0
+        behind, stored = False, 0
         for segment in spool_files.segments(self.settings.directory):
             offset = offsets.get(segment.name, 0)
             finished = segment.finished  # checked before reading, so no line can be missed
@@ -183,7 +190,7 @@ class Writer:
             if lines:
                 stored += self._store(segment.name, lines, end)
                 offsets[segment.name] = end
-                progress = True
+                behind = behind or len(lines) >= self.settings.batch_size
             if finished:
                 # Its process may have sealed it (renamed it) since the listing and exited:
                 # what is deleted, and whether it was read to the end, is the file as it is
@@ -192,7 +199,7 @@ class Writer:
                 now = spool_files.as_it_is(segment)
                 if now is None or end >= now.size:
                     self._forget(now or segment)  # stored to the end: its addresses go now
-        return progress, stored
+        return behind, stored
 
     def _store(self, segment: str, lines: list[bytes], end: int) -> int:
         """Store one batch: its events, drop counts and spool position, all or nothing."""

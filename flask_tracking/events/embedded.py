@@ -547,7 +547,7 @@ class EmbeddedStore:
         )
         slow = cursor.execute("SELECT count(*) FROM touched_visitors").fetchall()
         if slow[0][0]:
-            self._mark_touched(cursor, full=False)
+            self._mark_touched(cursor, full=False, numbered=True)
 
     def _number_new(self, cursor: duckdb.DuckDBPyConnection) -> None:
         """Number the visitors of `touched_visitors` that have no number yet."""
@@ -560,12 +560,15 @@ class EmbeddedStore:
             ),
         )
 
-    def _mark_touched(self, cursor: duckdb.DuckDBPyConnection, *, full: bool) -> None:
-        """Number the new visitors of `touched_visitors`, then replace the marked rows of all
-        its visitors (computed from all their rows in `recent`)."""
+    def _mark_touched(
+        self, cursor: duckdb.DuckDBPyConnection, *, full: bool, numbered: bool = False
+    ) -> None:
+        """Number the new visitors of `touched_visitors` (unless `numbered` already), then
+        replace the marked rows of all its visitors (computed from all their rows in `recent`)."""
         t = self.t
         n = t.recent_numbers.c
-        self._number_new(cursor)
+        if not numbered:
+            self._number_new(cursor)
         if not full:
             person = n.utc_day * derive.VISITORS_PER_DAY + n.vnum
             theirs = (

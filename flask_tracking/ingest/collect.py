@@ -206,20 +206,14 @@ def run_exclusive(writer: Writer, stop: threading.Event) -> None:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-# The nice value this process started with (read in the thread that imports this module).
-_BASE_NICE = os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else 0
-
-
-def lower_priority(nice: int, thread: int | None = None) -> None:
-    """Give a thread (the calling one by default) a nice value `nice` above the process's at
-    start, unless it is that low already (Linux sets it per thread; elsewhere, or when
-    refused, it stays as it is)."""
+def lower_priority(nice: int) -> None:
+    """Raise the calling thread's nice value by `nice` (Linux sets it per thread; elsewhere,
+    or when refused, it stays as it is)."""
     if nice <= 0 or not hasattr(os, "setpriority"):
         return
-    thread = thread or threading.get_native_id()
+    thread = threading.get_native_id()
     with contextlib.suppress(OSError):
-        if os.getpriority(os.PRIO_PROCESS, thread) < _BASE_NICE + nice:
-            os.setpriority(os.PRIO_PROCESS, thread, _BASE_NICE + nice)
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + nice)
 
 
 def current_ingest() -> Ingest:

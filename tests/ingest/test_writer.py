@@ -510,9 +510,9 @@ def test_refreshing_only_the_new_visitors_gives_what_a_rebuild_gives(
     rebuilds: list[bool] = []
     mark = store._mark_touched
 
-    def recording(cursor: Any, *, full: bool) -> None:
+    def recording(cursor: Any, *, full: bool, **options: Any) -> None:
         rebuilds.append(full)
-        mark(cursor, full=full)
+        mark(cursor, full=full, **options)
 
     monkeypatch.setattr(store, "_mark_touched", recording)
     monkeypatch.setattr(store, "refresh_part_rows", part_rows)  # "in parts": 2 to 7 of them

@@ -417,13 +417,12 @@ class Counter:
             finally:
                 remote.close()
         import duckdb
-        from duckdb_engine import Dialect as DuckDBDialect
 
-        from flask_tracking.events.sql import compile_for
+        from flask_tracking.events.sql import DuckDBDialect, compile_for
 
         con = duckdb.connect(str(self.data_dir / "events.duckdb"), read_only=True)
         try:
-            sql, params = compile_for(statement, DuckDBDialect(paramstyle="qmark"))
+            sql, params = compile_for(statement, DuckDBDialect())
             found = con.execute(sql, params).fetchone()
             return int(found[0] or 0) if found else 0
         finally:

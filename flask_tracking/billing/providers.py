@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import stripe
 from flask import Flask, current_app, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
@@ -216,6 +215,8 @@ class StripeProvider:
     name = "stripe"
 
     def __init__(self, app: Flask) -> None:
+        import stripe  # here, not at the top: only an app that bills through Stripe loads it
+
         base = app.config.get("STRIPE_API_BASE") or None
         self.client = stripe.StripeClient(
             str(app.config["STRIPE_SECRET_KEY"]),
@@ -226,6 +227,8 @@ class StripeProvider:
         self.plans = plans_of(app)
 
     def _call(self, call: Any) -> Any:
+        import stripe
+
         try:
             return call()
         except stripe.StripeError as error:
@@ -270,6 +273,8 @@ class StripeProvider:
         return str(session.url)
 
     def parse(self, body: bytes, headers: dict[str, str]) -> service.ProviderEvent:
+        import stripe
+
         signature = headers.get("Stripe-Signature", "")
         try:
             event = stripe.Webhook.construct_event(body, signature, self.secret)

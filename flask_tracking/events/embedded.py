@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy
-from duckdb_engine import Dialect as DuckDBDialect
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -40,7 +39,7 @@ from sqlalchemy import (
 
 from flask_tracking.events import appended, derive, schema
 from flask_tracking.events.encoding import Codes
-from flask_tracking.events.sql import compile_for, intdiv
+from flask_tracking.events.sql import DuckDBDialect, compile_for, intdiv
 from flask_tracking.events.store import Batch, Closing, RollupBuilder
 from flask_tracking.events.tables import tables, view_sql
 from flask_tracking.events.zones import local_day_sql

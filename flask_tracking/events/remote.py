@@ -27,10 +27,9 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from duckdb_engine import Dialect as DuckDBDialect
 
 from flask_tracking.events.encoding import Codes
-from flask_tracking.events.sql import compile_for
+from flask_tracking.events.sql import DuckDBDialect, compile_for
 
 logger = logging.getLogger("flask_tracking.events")
 HEADER = struct.Struct(">I")

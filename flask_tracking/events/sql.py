@@ -1,9 +1,16 @@
 """SQL constructs whose spelling differs between DuckDB and ClickHouse, for SQLAlchemy Core.
 
 Queries are written once with SQLAlchemy Core and compiled with the engine's dialect
-(duckdb_engine's, or clickhouse-connect's); the few functions the two engines spell
+(`DuckDBDialect` below, or clickhouse-connect's); the few functions the two engines spell
 differently are these constructs, each compiled per dialect. `compile_for()` turns a statement
 into the text and parameters the engine's own client executes.
+
+Statements are only compiled here, never executed through SQLAlchemy (DuckDB's own client runs
+them), so DuckDB's dialect is SQLAlchemy's PostgreSQL compiler — DuckDB speaks PostgreSQL's
+SQL — named "duckdb" and quoting DuckDB's reserved words too. It imports nothing of DuckDB: a
+web worker compiles its reports' statements without loading the engine (duckdb_engine's
+dialect imports `duckdb` and opens an in-memory database for its list of keywords: ~45 MB in
+every worker).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import BigInteger, Float, Integer, UnicodeText, literal, literal_column
+from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS, PGDialect, PGIdentifierPreparer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ClauseElement
@@ -18,6 +26,43 @@ from sqlalchemy.sql.functions import FunctionElement
 
 DUCKDB = "duckdb"
 CLICKHOUSE = "clickhousedb"
+
+# DuckDB's reserved words that PostgreSQL does not reserve (`duckdb_keywords()`, category
+# "reserved"; tests/test_sql_dialect.py checks the list against the installed DuckDB).
+DUCKDB_ONLY_RESERVED = frozenset(
+    {
+        "describe",
+        "lambda",
+        "lateral",
+        "pivot",
+        "pivot_longer",
+        "pivot_wider",
+        "qualify",
+        "show",
+        "summarize",
+        "unpivot",
+    }
+)
+
+
+class DuckDBIdentifierPreparer(PGIdentifierPreparer):
+    """PostgreSQL's quoting, with DuckDB's reserved words."""
+
+    reserved_words = RESERVED_WORDS | DUCKDB_ONLY_RESERVED
+
+
+class DuckDBDialect(PGDialect):
+    """Compiles statements for DuckDB (with `paramstyle="qmark"`, as its client takes them)."""
+
+    name = DUCKDB
+    driver = "flask_tracking"
+    preparer = DuckDBIdentifierPreparer
+    div_is_floordiv = False  # DuckDB's `/` divides integers exactly; intdiv() writes `//`
+    supports_statement_cache = False
+    default_paramstyle = "qmark"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]  # SQLAlchemy's, untyped
 
 
 def number(value: int) -> Any:

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import duckdb
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -227,7 +227,10 @@ class Writer:
 
     def _count_error(self, error: Exception) -> None:
         metrics = self._metrics()
-        if metrics is not None and isinstance(error, SQLAlchemyError | duckdb.Error):
+        # DuckDB's errors, if DuckDB is loaded (a store that is not DuckDB never loads it).
+        duckdb = sys.modules.get("duckdb")
+        database = (SQLAlchemyError, duckdb.Error) if duckdb is not None else (SQLAlchemyError,)
+        if metrics is not None and isinstance(error, database):
             metrics.database_error("writer")
 
     def _prepare(

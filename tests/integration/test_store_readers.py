@@ -85,6 +85,9 @@ def test_readers_see_new_events_while_the_writer_appends(tmp_path: Path) -> None
                 stop.set()
                 for reader in readers:
                     reader.join(120)
+            assert server.process is not None
+            engine_loaded = {pid: maps_duckdb(pid) for pid in descendants(server.process.pid)}
+            supervisor_loaded = maps_duckdb(server.process.pid)
             server.stop()
         finally:
             stop.set()
@@ -98,6 +101,34 @@ def test_readers_see_new_events_while_the_writer_appends(tmp_path: Path) -> None
         assert shown <= 10, f"the event reached the dashboard after {shown:.1f} s"
         assert realtime <= 5, f"the event reached the realtime count after {realtime:.1f} s"
         assert_exactly_once(server, load)
+        # The supervisor runs the engine; the web workers only compile statements for it
+        # (events/sql.py's dialect), so DuckDB's library is never loaded into them.
+        assert supervisor_loaded
+        assert len(engine_loaded) >= 2, engine_loaded  # Granian and its workers
+        assert not any(engine_loaded.values()), engine_loaded
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below `pid` (its children, theirs, …), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def maps_duckdb(pid: int) -> bool:
+    """Whether the process has DuckDB's native library mapped."""
+    return "_duckdb" in Path(f"/proc/{pid}/maps").read_text()
 
 
 def probe(base: str, token: str) -> tuple[float, float]:

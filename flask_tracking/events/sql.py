@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Integer, UnicodeText, literal, literal_column
+from sqlalchemy import BigInteger, Float, Integer, UnicodeText, func, literal, literal_column
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS, PGDialect, PGIdentifierPreparer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -171,6 +171,16 @@ def _as_int_duckdb(element: as_int, compiler: Any, **kw: Any) -> str:
 def _as_int_clickhouse(element: as_int, compiler: Any, **kw: Any) -> str:
     (value,) = element.clauses
     return f"toInt32({compiler.process(value, **kw)})"
+
+
+def count_where(condition: Any) -> Any:
+    """The number of rows where `condition` holds, as an aggregate (NULL over no rows).
+
+    Spelt as a sum of 0s and 1s rather than `count(*) FILTER (WHERE …)`: DuckDB aggregates the
+    sum 25 to 30 % faster in the dashboards' GROUPING SETS statements (measured on a year of 10 M
+    events filtered by a country: the session statement 172 → 125 ms, the event one 136 →
+    92 ms, docs/benchmarks.md)."""
+    return func.sum(as_int(condition))
 
 
 class prop_text(FunctionElement[str]):

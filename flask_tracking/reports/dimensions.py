@@ -57,6 +57,9 @@ class Dimension:
     names: Callable[[str], str] | None = None
     # And back: the code a person means by a name they typed ("France" -> "FR"), or None.
     codes: Callable[[str], str | None] | None = None
+    # Few values on any site (tens to a few hundred; not pages, URLs, places or campaigns):
+    # reports count these panels from the sessions grouped by their combination first.
+    narrow: bool = False
 
     @property
     def measures(self) -> tuple[str, ...]:
@@ -88,10 +91,10 @@ _DIMENSIONS = (
     Dimension("page", 1, "Page", "page", "page", "event"),
     Dimension("entry_page", 2, "Entry page", "entry", "page", "session"),
     Dimension("exit_page", 3, "Exit page", "exit", "page", "session"),
-    Dimension("source", 4, "Source", "source", "source", "session", "Direct / None"),
+    Dimension("source", 4, "Source", "source", "source", "session", "Direct / None", narrow=True),
     Dimension("referrer", 5, "Referrer", "referrer", "url", "session", "Direct / None"),
     Dimension("utm_source", 6, "UTM source", "utm_source", "utm_source", "session"),
-    Dimension("utm_medium", 7, "UTM medium", "utm_medium", "utm_medium", "session"),
+    Dimension("utm_medium", 7, "UTM medium", "utm_medium", "utm_medium", "session", narrow=True),
     Dimension("utm_campaign", 8, "UTM campaign", "utm_campaign", "utm_campaign", "session"),
     Dimension(
         "country",
@@ -103,13 +106,14 @@ _DIMENSIONS = (
         "Unknown",
         country_name,
         country_code,
+        narrow=True,
     ),
     Dimension("region", 10, "Region", "region", "region", "session", "Unknown"),
     Dimension("city", 11, "City", "city", "city", "session", "Unknown"),
-    Dimension("browser", 12, "Browser", "browser", "browser", "session", "Unknown"),
-    Dimension("os", 13, "Operating system", "os", "os", "session", "Unknown"),
-    Dimension("device", 14, "Device", "device", "device", "session", "Unknown"),
-    Dimension("screen", 15, "Screen size", "screen", "screen", "session", "Unknown"),
+    Dimension("browser", 12, "Browser", "browser", "browser", "session", "Unknown", narrow=True),
+    Dimension("os", 13, "Operating system", "os", "os", "session", "Unknown", narrow=True),
+    Dimension("device", 14, "Device", "device", "device", "session", "Unknown", narrow=True),
+    Dimension("screen", 15, "Screen size", "screen", "screen", "session", "Unknown", narrow=True),
     Dimension("event", 16, "Custom event", "name", "name", "event"),
 )
 DIMENSIONS: dict[str, Dimension] = {d.name: d for d in _DIMENSIONS}

@@ -37,6 +37,7 @@ from sqlalchemy import ColumnElement, and_, func, not_, null, or_, select, tuple
 
 from flask_tracking.events.encoding import Operator
 from flask_tracking.events.sql import (
+    count_where,
     first_by,
     intdiv,
     number,
@@ -46,11 +47,16 @@ from flask_tracking.events.sql import (
 )
 from flask_tracking.events.store import Readable
 from flask_tracking.events.tables import tables
-from flask_tracking.reports.dimensions import NONE, Dimension, Filter
+from flask_tracking.reports.dimensions import NONE, SESSION_DIMENSIONS, Dimension, Filter
 from flask_tracking.reports.experiments import EXPOSURE
 from flask_tracking.reports.goals import Goal
 from flask_tracking.reports.ranges import zone_named
 
+# The session columns whose panels are summed from the combinations of their values, in
+# periods long enough for that to pay: over a month it saves less than the extra statement
+# costs (docs/benchmarks.md).
+NARROW = tuple(d.column for d in SESSION_DIMENSIONS if d.narrow)
+NARROW_SPAN = timedelta(days=32)
 SESSION_SPAN = timedelta(days=1)  # sessions never outlive a UTC day: look a day either side
 DAY_MS = 86_400_000
 
@@ -258,7 +264,7 @@ class Queries:
         pageviews = and_(e.pv, *self.own_filters(scope, "page"))
         events = and_(~e.pv, *self.own_filters(scope, "event"))
         rows = self.store.fetch(
-            select(*keys, func.count().filter(pageviews), func.count().filter(events))
+            select(*keys, count_where(pageviews), count_where(events))
             .where(*self.event_where(scope, None))
             .group_by(*keys)
         )
@@ -272,27 +278,64 @@ class Queries:
         self, scope: Scope, key_sets: list[list[Any]]
     ) -> list[dict[tuple[Any, ...], Counts]]:
         """Return what `sessions_by` returns for each list of keys, reading the sessions once
-        for all of them (GROUPING SETS): a dashboard's session panels cost one pass."""
+        for all of them (GROUPING SETS): a dashboard's session panels cost one pass.
+
+        Over more than a month (NARROW_SPAN), when the sessions are selected by their own
+        columns only, the panels of dimensions with few values anywhere (NARROW) are counted
+        from the sessions grouped first by the combination of those dimensions — tens of
+        thousands of rows where a year holds a million sessions — and their sets summed from
+        that; the others (pages, referrers, places, UTM tags, days) from the sessions
+        directly. Selected by their events (a page filter, a goal) they are read once, in one
+        statement: the lookup of matching sessions costs more than the combinations save."""
         s = self.sessions.c
         where = self.session_where(scope)
         result: list[dict[tuple[Any, ...], Counts]] = [{} for _ in key_sets]
+        narrow_columns = {id(s[name]) for name in NARROW}
+        narrow = [
+            i for i, keys in enumerate(key_sets) if len(keys) == 1 and id(keys[0]) in narrow_columns
+        ]
+        if (
+            len(narrow) < 2
+            or scope.event_filters
+            or scope.goals
+            or scope.end - scope.start < NARROW_SPAN
+        ):
+            narrow = []
+        direct = [i for i in range(len(key_sets)) if i not in narrow]
         aggregates = [
             func.count(),
-            func.count().filter(s.bounce),
+            count_where(s.bounce),
             func.sum(s.ms),
             func.sum(s.pageviews),
-            func.count().filter(~s.vm),
+            count_where(~s.vm),
         ]
-        for index, key, (visits, bounces, ms, pageviews, single) in self._grouped(
-            key_sets, aggregates, where
-        ):
-            result[index][key] = Counts(
-                visitors=int(single or 0),
-                visits=int(visits),
-                pageviews=int(pageviews or 0),
-                bounces=int(bounces or 0),
-                duration=float(ms or 0) / 1000,
+        passes: list[tuple[list[int], list[list[Any]], list[Any], list[ColumnElement[bool]]]] = []
+        if narrow:
+            columns = [key_sets[i][0] for i in narrow]
+            names = ["visits", "bounces", "ms", "pageviews", "single"]
+            combinations = (
+                select(*columns, *(a.label(n) for a, n in zip(aggregates, names, strict=True)))
+                .where(*where)
+                .group_by(*columns)
+                .subquery()
             )
+            c = combinations.c
+            passes.append(
+                (narrow, [[c[k.name]] for k in columns], [func.sum(c[n]) for n in names], [])
+            )
+        if direct:
+            passes.append((direct, [key_sets[i] for i in direct], aggregates, where))
+        for places, sets, sums, condition in passes:
+            for index, key, (visits, bounces, ms, pageviews, single) in self._grouped(
+                sets, sums, condition
+            ):
+                result[places[index]][key] = Counts(
+                    visitors=int(single or 0),
+                    visits=int(visits or 0),
+                    pageviews=int(pageviews or 0),
+                    bounces=int(bounces or 0),
+                    duration=float(ms or 0) / 1000,
+                )
         for index, key, (visitors,) in self._grouped(
             key_sets, [func.count(s.vd.distinct())], [*where, s.vm]
         ):
@@ -422,10 +465,10 @@ class Queries:
             "event": and_(~e.pv, *self.own_filters(scope, "event")),
         }
         aggregates = [
-            func.count().filter(own["page"]),
-            func.count().filter(own["event"]),
-            func.count().filter(and_(own["page"], e.p1, ~e.vm)),
-            func.count().filter(and_(own["event"], e.n1, ~e.vm)),
+            count_where(own["page"]),
+            count_where(own["event"]),
+            count_where(and_(own["page"], e.p1, ~e.vm)),
+            count_where(and_(own["event"], e.n1, ~e.vm)),
         ]
         key_sets = [keys for _kind, keys in kinds] + ([days] if days is not None else [])
         panels: list[dict[tuple[Any, ...], Counts]] = [{} for _ in kinds]

@@ -18,7 +18,7 @@ from flask_tracking.events import current_store
 from flask_tracking.events.tables import tables
 from flask_tracking.extensions import db
 from flask_tracking.ingest import drain
-from flask_tracking.reports import stats
+from flask_tracking.reports import queries, stats
 from flask_tracking.reports.dimensions import DIMENSIONS, InvalidQuery, parse_filters
 from flask_tracking.reports.ranges import DateRange, resolve
 from flask_tracking.tracking.models import Site
@@ -249,6 +249,47 @@ def test_every_panel_read_at_once_equals_each_panel_read_alone(
     assert run(app, site_id, path, lambda: panels(True)) == alone
     assert alone[0].current.visits > 0
     assert sum(row.visits for row in alone[2]["country"]) == alone[0].current.visits
+
+
+@pytest.mark.parametrize(
+    "filters", [(), ("country:is_not:US",), ("device:is:desktop", "source:is:"), ("page:is:/",)]
+)
+def test_panels_summed_from_combinations_equal_panels_read_directly(
+    site: Any, filters: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over more than a month, the panels of narrow dimensions (country, browser, …) are
+    summed from the sessions grouped by their combinations first: the numbers are those of
+    the sessions grouped directly."""
+    app, site_id = site
+    period = days(date(2026, 2, 1), date(2026, 3, 31))
+    set_counts: list[int] = []
+    grouped = queries.Queries._grouped
+
+    def spy(self: Any, key_sets: list[list[Any]], *args: Any) -> Any:
+        set_counts.append(len(key_sets))
+        return grouped(self, key_sets, *args)
+
+    monkeypatch.setattr(queries.Queries, "_grouped", spy)
+
+    def panels(span: timedelta) -> tuple[Any, ...]:
+        monkeypatch.setattr(queries, "NARROW_SPAN", span)
+        set_counts.clear()
+        with stats.Report(query(site_id, period, filters)) as report:
+            report.prefetch(DIMENSIONS.values())
+            found = (
+                report.aggregate(),
+                {name: report.breakdown(dim, limit=100).rows for name, dim in DIMENSIONS.items()},
+            )
+        return found, list(set_counts)
+
+    (direct, direct_sets) = run(app, site_id, "raw", lambda: panels(timedelta(days=10_000)))
+    (combined, combined_sets) = run(app, site_id, "raw", lambda: panels(timedelta(0)))
+    assert combined == direct
+    assert direct[0].current.visits > 0
+    narrow = len(queries.NARROW)
+    assert narrow not in direct_sets
+    # Sessions selected by a page are read in one statement whatever the period.
+    assert (narrow in combined_sets) == (not any(f.startswith("page:") for f in filters))
 
 
 def test_filtered_and_unfiltered_paths_agree_for_utc_and_other_zones(

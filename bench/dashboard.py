@@ -492,7 +492,7 @@ def table(
     return results
 
 
-def main(argv: list[str] | None = None) -> None:
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--events-url", help="default: the .duckdb file beside an SQLite database")
@@ -504,7 +504,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--cold", action="store_true", help="also time first requests of fresh servers"
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the server (e.g. EVENTS_MEMORY_LIMIT=300MB); repeatable",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(argv)
+    settings = dict(setting.split("=", 1) for setting in args.setting)
     database_url = resolve_sqlite(args.database_url)
     events_url = resolve_events(args.events_url or default_events_url(database_url))
 
@@ -517,6 +529,9 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as data_dir:
         env = environment(database_url, events_url, data_dir)
+        env.update({f"FLASK_TRACKING_{key}": value for key, value in settings.items()})
+        if settings:
+            print(f"# settings: {settings}")
         rebuilt = rebuild(env, site["site_id"]) if args.rebuild else None
         if rebuilt is not None:
             print(f"# rebuild of sessions, markers and rollups: {rebuilt:.1f} s")

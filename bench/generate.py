@@ -1017,6 +1017,7 @@ def resolve_events(events_url: str) -> str:
 def generate(app: Flask, args: argparse.Namespace, settings: Settings, spool_dir: str) -> Totals:
     """Add the site, store its events, derive; print and return the totals."""
     from flask_tracking.events import owned_store
+    from flask_tracking.reports import rollups
 
     model = Model(settings)
     with app.app_context():
@@ -1024,6 +1025,9 @@ def generate(app: Flask, args: argparse.Namespace, settings: Settings, spool_dir
     print(f"site id: {site_id}", flush=True)
     began = time.perf_counter()
     store = owned_store(app)
+    # The zone the site's rows are marked in, recorded while it has none (as the writer's first
+    # refresh of a new site does): without it the first `serve` re-marks every row.
+    store.rezone(site_id, settings.timezone, rollups.build)
     if args.through_pipeline:
         stored = load_through_pipeline(app, model, site_id, spool_dir)
     else:

@@ -21,7 +21,7 @@ from sqlalchemy import MetaData, Table, insert, inspect, text
 
 from flask_tracking import create_app
 from flask_tracking.config import TestConfiguration
-from flask_tracking.events import close_store
+from flask_tracking.events import close_store, owned_store
 from flask_tracking.extensions import db
 from flask_tracking.reports.ranges import DateRange
 from flask_tracking.reports.stats import Report, ReportQuery
@@ -169,6 +169,10 @@ def test_upgrading_a_first_version_database_moves_every_event(capsys: Any) -> No
             tables = set(inspect(db.engine).get_table_names())
         assert not tables & {"visits", "sessions", "dropped_events", "spool_checkpoints"}
         assert "Moved 7 events of 2 site(s)" in capsys.readouterr().out
+        with app.app_context():
+            # The zone each site's rows are marked in is recorded as they move: the writer's
+            # first refresh has nothing to re-mark.
+            assert owned_store(app).zones() == {1: "UTC", 2: "Europe/Paris"}
         # The accounts and sites are there as they were, with what later versions added.
         with app.app_context():
             users = db.session.execute(text("SELECT id, email, name FROM users")).all()

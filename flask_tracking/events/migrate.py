@@ -67,6 +67,13 @@ def migrate(
             continue
         store.discard(key)
         total, zone = int(counts[site_id]), str(zones.get(site_id) or "UTC")
+        if store.zones().get(site_id) != zone:
+            # The zone the rows are marked in, recorded before they arrive (nothing to re-mark
+            # yet), as the writer's first refresh of a new site does: else that refresh would
+            # find the site unrecorded and re-mark every row moved.
+            from flask_tracking.reports import rollups  # reports import the events package
+
+            store.rezone(site_id, zone, rollups.build)
         staged = 0
         for chunk in _chunks(connection, visits, site_id):
             store.stage(key, _columns(chunk, zone, days))

@@ -121,6 +121,10 @@ def test_same_arguments_give_identical_rows(
     out = capsys.readouterr().out
     assert "site id: 1" in out
     assert f"sessions: {len(sessions_of(again))}" in out
+    for store in store_of(again):
+        # The zone the rows are marked in is recorded, as the writer records it: a server
+        # started on the data does not re-mark the whole site first.
+        assert store.zones() == {1: "UTC"}
 
 
 def test_a_second_run_refuses_then_replaces(
